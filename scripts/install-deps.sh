@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what infini needs from Debian 12's packages, and nothing that is already there.
+set -euo pipefail
+packages=(
+  g++ make cmake                      # toolchain
+  libtorch-dev                        # LibTorch 1.13 (CPU): tensors and autograd
+  nlohmann-json3-dev libcli11-dev libfmt-dev
+  libsentencepiece-dev                # subword tokenizers
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3-torch                       # the Python reference for parity tests
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present" >&2
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

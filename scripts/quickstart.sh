@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The README's first command: install, build, train the reference model on the shipped sample for
+# about a minute, then generate from it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh
+model=runs/quickstart
+build/infini train --config configs/reference.json --data data/sample/kjv-genesis-exodus.txt \
+  --out "$model" --steps 30 --max-seconds 60 --batch 4 --window 2048 --lr 2e-3 --warmup 5
+prompt="And God said"
+echo "--- ${prompt}..." >&2
+build/infini generate --model "$model" --prompt "$prompt" --tokens 300 --temperature 0.7 --top-k 40

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The README's second command (and CI's): install, build, run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh
+ctest --test-dir build --output-on-failure -j"$(nproc)"

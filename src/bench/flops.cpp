@@ -1,0 +1,43 @@
+#include "bench/flops.h"
+
+#include <chrono>
+
+#include <torch/torch.h>
+
+namespace infini {
+
+double forward_flops_per_token(const ModelConfig& c) {
+  const double D = c.d_model, H = c.n_heads, dk = c.d_key, dv = c.d_value, F = c.d_ff,
+               V = c.vocab_size, N = c.segment_len;
+  double layer = 2 * D * H * (2 * dk + dv)   // qkv projection
+                 + 2 * H * dv * D            // output projection
+                 + 2 * D * 2 * F + 2 * F * D  // SwiGLU
+                 + 2 * H * (dk + dv) * N;     // scores and weighted values over the segment
+  if (c.memory == MemoryMode::XL) layer += 2 * H * (dk + dv) * N;  // the cached segment
+  if (c.has_compressive_memory()) {
+    layer += 2 * H * dk * (dv + 1);  // read: sigma(Q) M and sigma(Q) z
+    layer += 2 * H * dk * dv;        // write: sigma(K)^T V
+    if (c.memory == MemoryMode::InfiniDelta) layer += 2 * H * dk * (dv + 1);  // the delta read
+  }
+  return c.n_layers * layer + 2 * D * V;  // + LM head
+}
+
+double train_flops_per_token(const ModelConfig& c) { return 3 * forward_flops_per_token(c); }
+
+double measure_matmul_peak(int64_t size, double seconds) {
+  torch::NoGradGuard no_grad;
+  const auto a = torch::randn({size, size}), b = torch::randn({size, size});
+  auto c = torch::mm(a, b);  // warm-up
+  using clock = std::chrono::steady_clock;
+  double best = 0;
+  const auto t_end = clock::now() + std::chrono::duration<double>(seconds);
+  while (clock::now() < t_end) {
+    const auto t0 = clock::now();
+    torch::mm_out(c, a, b);
+    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+    best = std::max(best, 2.0 * size * size * size / dt);
+  }
+  return best;
+}
+
+}  // namespace infini

@@ -1,0 +1,59 @@
+#include "bench/train_bench.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+
+#include "bench/flops.h"
+#include "model/transformer.h"
+#include "train/trainer.h"
+
+namespace infini {
+
+nlohmann::json run_train_bench(const ModelConfig& config, const TrainBenchOptions& b) {
+  torch::manual_seed(0);
+  InfiniTransformer model(config);
+  TrainOptions o;
+  o.batch = b.batch;
+  o.window = b.window;
+  o.bptt_segments = b.bptt_segments;
+  o.steps = b.warmup_steps + b.steps;
+  o.warmup = 1;
+  auto optimizer = make_optimizer(model, o);
+  const auto tokens = torch::randint(config.vocab_size, {b.batch, b.window + 1}, torch::kInt64);
+
+  using clock = std::chrono::steady_clock;
+  std::vector<double> step_seconds;
+  for (int64_t step = 0; step < o.steps; ++step) {
+    const auto t0 = clock::now();
+    train_step(model, optimizer, tokens, o, step);
+    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+    if (step >= b.warmup_steps) step_seconds.push_back(dt);
+    fmt::print(stderr, "bench step {}/{}: {:.3f}s{}\n", step + 1, o.steps, dt,
+               step < b.warmup_steps ? " (warm-up)" : "");
+  }
+  std::sort(step_seconds.begin(), step_seconds.end());
+  const double median = step_seconds[step_seconds.size() / 2];
+  const double tokens_per_step = static_cast<double>(b.batch * b.window);
+  const double tok_s = tokens_per_step / median;
+  const double flops_per_token = train_flops_per_token(config);
+  const double peak = measure_matmul_peak();
+  return {{"config", config.to_json()},
+          {"parameters", model->parameter_count()},
+          {"threads", at::get_num_threads()},
+          {"batch", b.batch},
+          {"window", b.window},
+          {"bptt_segments", b.bptt_segments},
+          {"timed_steps", b.steps},
+          {"step_seconds_median", median},
+          {"step_seconds_min", step_seconds.front()},
+          {"train_tokens_per_second", tok_s},
+          {"train_flops_per_token", flops_per_token},
+          {"achieved_flops", tok_s * flops_per_token},
+          {"matmul_peak_flops", peak},
+          {"mfu", tok_s * flops_per_token / peak}};
+}
+
+}  // namespace infini

@@ -1,0 +1,23 @@
+// `infini bench`: training throughput of a config on random tokens, as tokens/s and MFU.
+#pragma once
+
+#include <cstdint>
+
+#include <nlohmann/json.hpp>
+
+#include "model/config.h"
+
+namespace infini {
+
+struct TrainBenchOptions {
+  int64_t batch = 4;
+  int64_t window = 2048;
+  int64_t warmup_steps = 2;
+  int64_t steps = 5;
+  int64_t bptt_segments = 0;
+};
+
+// Runs the benchmark and returns its figures (all stable field names).
+nlohmann::json run_train_bench(const ModelConfig& config, const TrainBenchOptions& options);
+
+}  // namespace infini

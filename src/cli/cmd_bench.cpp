@@ -1,0 +1,48 @@
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "bench/train_bench.h"
+#include "cli/commands.h"
+#include "model/config.h"
+#include "util/threads.h"
+
+namespace infini::cli {
+
+Runner add_bench(CLI::App& app) {
+  struct Flags {
+    std::string config;
+    bool json = false;
+    int threads = 0;
+    TrainBenchOptions bench;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* sub = app.add_subcommand("bench", "measure training tokens/s and MFU for a config");
+  sub->add_option("--config", f->config, "model config JSON (default: the reference config)");
+  sub->add_flag("--json", f->json, "print the figures as one JSON object");
+  sub->add_option("--batch", f->bench.batch, "sequences per step")->check(at_least(1));
+  sub->add_option("--window", f->bench.window, "tokens per sequence")->check(at_least(1));
+  sub->add_option("--steps", f->bench.steps, "timed steps")->check(at_least(1));
+  sub->add_option("--warmup-steps", f->bench.warmup_steps, "untimed steps first")
+      ->check(at_least(0));
+  sub->add_option("--bptt-segments", f->bench.bptt_segments, "detach the memory every k segments (0: never)")
+      ->check(at_least(0));
+  add_threads_flag(*sub, f->threads);
+  return [f]() {
+    configure_threads(f->threads);
+    const ModelConfig config = f->config.empty() ? ModelConfig{} : ModelConfig::from_file(f->config);
+    const auto r = run_train_bench(config, f->bench);
+    if (f->json) {
+      fmt::print("{}\n", r.dump());
+    } else {
+      fmt::print("parameters        {}\n", r["parameters"].get<int64_t>());
+      fmt::print("threads           {}\n", r["threads"].get<int>());
+      fmt::print("train tokens/s    {:.0f}\n", r["train_tokens_per_second"].get<double>());
+      fmt::print("matmul peak       {:.1f} GFLOP/s\n", r["matmul_peak_flops"].get<double>() / 1e9);
+      fmt::print("MFU               {:.1f}%\n", 100 * r["mfu"].get<double>());
+    }
+    return 0;
+  };
+}
+
+}  // namespace infini::cli

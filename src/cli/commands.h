@@ -1,0 +1,24 @@
+// Each subcommand registers its flags on the one CLI11 app (so `--help` lists every flag with its
+// default) and returns the function that runs it.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace infini::cli {
+
+using Runner = std::function<int()>;
+
+Runner add_train(CLI::App& app);
+Runner add_generate(CLI::App& app);
+Runner add_bench(CLI::App& app);
+
+// Rejects values below `min` with a message that names the flag and the value.
+CLI::Validator at_least(double min);
+CLI::Validator positive();
+
+// Flags shared by several subcommands.
+void add_threads_flag(CLI::App& sub, int& threads);
+
+}  // namespace infini::cli

@@ -1,0 +1,20 @@
+// A model folder describes itself (after CTranslate2): config.json (with its format version) and
+// model.safetensors, whose keys are the module's register_module names.
+#pragma once
+
+#include <string>
+
+#include "model/transformer.h"
+
+namespace infini::io {
+
+// Creates `dir` if needed; each file is replaced atomically.
+void save_model(const std::string& dir, InfiniTransformer& model);
+// Loads and checks every tensor's presence and shape; errors say which file and how to fix it.
+InfiniTransformer load_model(const std::string& dir);
+
+// Copies named tensors into the model's parameters (shapes and names must match exactly).
+void load_parameters(InfiniTransformer& model, const std::map<std::string, torch::Tensor>& tensors,
+                     const std::string& origin);
+
+}  // namespace infini::io

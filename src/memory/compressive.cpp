@@ -1,0 +1,30 @@
+#include "memory/compressive.h"
+
+namespace infini::memory {
+
+torch::Tensor feature_map(const torch::Tensor& x) { return torch::elu(x) + 1.0; }
+
+torch::Tensor read(const torch::Tensor& sigma_q, const torch::Tensor& M, const torch::Tensor& z,
+                   double eps) {
+  const auto sq = sigma_q.to(M.scalar_type());                   // (B, H, n, dk)
+  const auto numerator = torch::matmul(sq, M);                    // (B, H, n, dv)
+  const auto denominator = torch::matmul(sq, z.unsqueeze(-1));    // (B, H, n, 1)
+  // With M = 0 and z = 0 this is exactly 0 / eps = 0: the first segment reads nothing.
+  return numerator / (denominator + eps);
+}
+
+std::pair<torch::Tensor, torch::Tensor> write(const torch::Tensor& sigma_k, const torch::Tensor& v,
+                                              const torch::Tensor& M, const torch::Tensor& z,
+                                              double eps, bool delta_rule) {
+  const auto sk = sigma_k.to(M.scalar_type());  // (B, H, N, dk)
+  auto value = v.to(M.scalar_type());           // (B, H, N, dv)
+  if (delta_rule) {
+    // Only what the memory does not already return for these keys gets written.
+    value = value - read(sk, M, z, eps);  // (B, H, N, dv)
+  }
+  auto new_M = M + torch::matmul(sk.transpose(-2, -1), value);  // (B, H, dk, dv)
+  auto new_z = z + sk.sum(-2);                                   // (B, H, dk)
+  return {new_M, new_z};
+}
+
+}  // namespace infini::memory

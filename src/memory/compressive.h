@@ -1,0 +1,30 @@
+// Infini-attention's compressive memory, per head: the read and the two write rules
+// (arXiv 2404.07143, eqs. 3-5; docs/MODEL.md). Inputs are un-rotated Q/K; M and z are at least fp32.
+#pragma once
+
+#include <utility>
+
+#include <torch/torch.h>
+
+namespace infini::memory {
+
+// sigma(x) = ELU(x) + 1: a positive feature map, so the normaliser sigma(Q) z is never negative.
+torch::Tensor feature_map(const torch::Tensor& x);
+
+// A_mem = sigma(Q) M / (sigma(Q) z + eps), returned in M's dtype.
+torch::Tensor read(const torch::Tensor& sigma_q,  // (B, H, n, dk)
+                   const torch::Tensor& M,        // (B, H, dk, dv)
+                   const torch::Tensor& z,        // (B, H, dk)
+                   double eps);                   // -> (B, H, n, dv)
+
+// Writes one finished segment; returns the new (M, z) and leaves the inputs untouched.
+//   linear: M + sigma(K)^T V
+//   delta:  M + sigma(K)^T (V - sigma(K) M / (sigma(K) z + eps))
+//   z + sum_t sigma(K_t) under both rules.
+std::pair<torch::Tensor, torch::Tensor> write(const torch::Tensor& sigma_k,  // (B, H, N, dk)
+                                              const torch::Tensor& v,        // (B, H, N, dv)
+                                              const torch::Tensor& M,        // (B, H, dk, dv)
+                                              const torch::Tensor& z,        // (B, H, dk)
+                                              double eps, bool delta_rule);
+
+}  // namespace infini::memory

@@ -1,0 +1,71 @@
+// Per-sequence state, kept apart from the immutable weights (after llama.cpp's llama_memory_i):
+// the model's forward() reads and returns it, and nothing of it lives in module buffers.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "model/config.h"
+
+namespace infini {
+
+// One attention layer's memory of the past.
+struct LayerMemory {
+  // Compressive memory (infini modes). Always at least fp32; carries autograd history across
+  // segments until ModelState::detach().
+  torch::Tensor M;  // (B, H, d_key, d_value)
+  torch::Tensor z;  // (B, H, d_key)
+
+  // Keys/values of the current, unfinished segment, un-rotated. Written into M/z (or moved into the
+  // XL cache) when the segment completes, then emptied. Length = ModelState::pos_in_segment.
+  torch::Tensor seg_k;  // (B, H, p, d_key)
+  torch::Tensor seg_v;  // (B, H, p, d_value)
+
+  // Transformer-XL cache: the previous complete segment, un-rotated, no gradient (xl mode).
+  torch::Tensor xl_k;  // (B, H, L, d_key), L = 0 or segment_len
+  torch::Tensor xl_v;  // (B, H, L, d_value)
+};
+
+class ModelState {
+ public:
+  ModelState() = default;
+  // The state of a sequence that has seen nothing: M = 0, z = 0, empty caches.
+  ModelState(const ModelConfig& config, int64_t batch, torch::Device device);
+
+  // Forget everything: back to the empty state, keeping batch size and device.
+  void clear();
+  // Cut the autograd history (truncated back-propagation through time).
+  void detach();
+
+  int64_t batch() const { return batch_; }
+  // Tokens of the current segment already consumed; 0 at a segment boundary.
+  int64_t pos_in_segment() const { return pos_in_segment_; }
+  int64_t tokens_seen() const { return tokens_seen_; }
+  void advance(int64_t n_tokens, int64_t segment_len);
+
+  std::vector<LayerMemory>& layers() { return layers_; }
+  const std::vector<LayerMemory>& layers() const { return layers_; }
+
+  // Bytes held by all state tensors; bounded by the config, not by the input length.
+  int64_t bytes() const;
+
+  // Flat, named tensors ("layers.{i}.M", ...) plus the position counters, for state files.
+  std::map<std::string, torch::Tensor> to_tensors() const;
+  static ModelState from_tensors(const ModelConfig& config,
+                                 const std::map<std::string, torch::Tensor>& tensors,
+                                 torch::Device device);
+
+ private:
+  ModelConfig config_;
+  int64_t batch_ = 0;
+  torch::Device device_ = torch::kCPU;
+  int64_t pos_in_segment_ = 0;
+  int64_t tokens_seen_ = 0;
+  std::vector<LayerMemory> layers_;
+};
+
+}  // namespace infini

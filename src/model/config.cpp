@@ -1,0 +1,176 @@
+#include "model/config.h"
+
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "util/error.h"
+
+namespace infini {
+namespace {
+
+struct FieldReader {
+  const nlohmann::json& j;
+  const std::string& origin;
+  std::set<std::string> seen;
+
+  [[noreturn]] void fail(const std::string& field, const std::string& why) const {
+    throw Error(fmt::format("{}: field '{}' {}", origin, field, why));
+  }
+
+  void integer(const char* field, int64_t& out) {
+    seen.insert(field);
+    if (!j.contains(field)) return;
+    const auto& v = j.at(field);
+    if (!v.is_number_integer()) fail(field, fmt::format("must be an integer, got {}", v.dump()));
+    out = v.get<int64_t>();
+  }
+  void real(const char* field, double& out) {
+    seen.insert(field);
+    if (!j.contains(field)) return;
+    const auto& v = j.at(field);
+    if (!v.is_number()) fail(field, fmt::format("must be a number, got {}", v.dump()));
+    out = v.get<double>();
+  }
+  void boolean(const char* field, bool& out) {
+    seen.insert(field);
+    if (!j.contains(field)) return;
+    const auto& v = j.at(field);
+    if (!v.is_boolean()) fail(field, fmt::format("must be true or false, got {}", v.dump()));
+    out = v.get<bool>();
+  }
+  std::string string(const char* field, const std::string& fallback) {
+    seen.insert(field);
+    if (!j.contains(field)) return fallback;
+    const auto& v = j.at(field);
+    if (!v.is_string()) fail(field, fmt::format("must be a string, got {}", v.dump()));
+    return v.get<std::string>();
+  }
+};
+
+const char* dtype_name(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32: return "float32";
+    case torch::kFloat64: return "float64";
+    case torch::kBFloat16: return "bfloat16";
+    default: return "unsupported";
+  }
+}
+
+}  // namespace
+
+const char* to_string(MemoryMode mode) {
+  switch (mode) {
+    case MemoryMode::InfiniLinear: return "infini-linear";
+    case MemoryMode::InfiniDelta: return "infini-delta";
+    case MemoryMode::None: return "none";
+    case MemoryMode::XL: return "xl";
+  }
+  return "?";
+}
+
+void ModelConfig::validate() const {
+  auto need = [](bool ok, const char* field, const std::string& rule) {
+    if (!ok) throw Error(fmt::format("config field '{}' {}", field, rule));
+  };
+  need(vocab_size >= 2, "vocab_size", fmt::format("must be >= 2, got {}", vocab_size));
+  need(d_model >= 1, "d_model", fmt::format("must be >= 1, got {}", d_model));
+  need(n_layers >= 1, "n_layers", fmt::format("must be >= 1, got {}", n_layers));
+  need(n_heads >= 1, "n_heads", fmt::format("must be >= 1, got {}", n_heads));
+  need(d_key >= 2 && d_key % 2 == 0, "d_key",
+       fmt::format("must be even and >= 2 (RoPE rotates channel pairs), got {}", d_key));
+  need(d_value >= 1, "d_value", fmt::format("must be >= 1, got {}", d_value));
+  need(d_ff >= 1, "d_ff", fmt::format("must be >= 1, got {}", d_ff));
+  need(segment_len >= 1, "segment_len", fmt::format("must be >= 1, got {}", segment_len));
+  need(std::isfinite(gate_init), "gate_init", "must be a finite number");
+  need(rope_theta > 0, "rope_theta", "must be > 0");
+  need(norm_eps > 0, "norm_eps", "must be > 0");
+  need(memory_eps > 0, "memory_eps", "must be > 0");
+  need(init_std > 0, "init_std", "must be > 0");
+}
+
+nlohmann::json ModelConfig::to_json() const {
+  return {{"format_version", kFormatVersion},
+          {"vocab_size", vocab_size},
+          {"d_model", d_model},
+          {"n_layers", n_layers},
+          {"n_heads", n_heads},
+          {"d_key", d_key},
+          {"d_value", d_value},
+          {"d_ff", d_ff},
+          {"segment_len", segment_len},
+          {"memory", to_string(memory)},
+          {"gate_init", gate_init},
+          {"tie_embeddings", tie_embeddings},
+          {"dtype", dtype_name(dtype)},
+          {"rope_theta", rope_theta},
+          {"norm_eps", norm_eps},
+          {"memory_eps", memory_eps},
+          {"init_std", init_std}};
+}
+
+ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& origin) {
+  if (!j.is_object()) throw Error(fmt::format("{}: a config must be a JSON object", origin));
+  ModelConfig c;
+  FieldReader r{j, origin, {}};
+  int64_t version = kFormatVersion;
+  r.integer("format_version", version);
+  if (version != kFormatVersion)
+    r.fail("format_version", fmt::format("is {}; this build reads version {}. Re-save the model "
+                                         "with a matching infini, or update infini",
+                                         version, kFormatVersion));
+  r.integer("vocab_size", c.vocab_size);
+  r.integer("d_model", c.d_model);
+  r.integer("n_layers", c.n_layers);
+  r.integer("n_heads", c.n_heads);
+  r.integer("d_key", c.d_key);
+  r.integer("d_value", c.d_value);
+  r.integer("d_ff", c.d_ff);
+  r.integer("segment_len", c.segment_len);
+  r.real("gate_init", c.gate_init);
+  r.boolean("tie_embeddings", c.tie_embeddings);
+  r.real("rope_theta", c.rope_theta);
+  r.real("norm_eps", c.norm_eps);
+  r.real("memory_eps", c.memory_eps);
+  r.real("init_std", c.init_std);
+
+  const auto memory = r.string("memory", to_string(c.memory));
+  if (memory == "infini-linear") c.memory = MemoryMode::InfiniLinear;
+  else if (memory == "infini-delta") c.memory = MemoryMode::InfiniDelta;
+  else if (memory == "none") c.memory = MemoryMode::None;
+  else if (memory == "xl") c.memory = MemoryMode::XL;
+  else r.fail("memory", fmt::format("is '{}'; allowed: infini-linear, infini-delta, none, xl", memory));
+
+  const auto dtype = r.string("dtype", dtype_name(c.dtype));
+  if (dtype == "float32") c.dtype = torch::kFloat32;
+  else if (dtype == "float64") c.dtype = torch::kFloat64;
+  else if (dtype == "bfloat16") c.dtype = torch::kBFloat16;
+  else r.fail("dtype", fmt::format("is '{}'; allowed: float32, float64, bfloat16", dtype));
+
+  for (const auto& item : j.items())
+    if (!r.seen.count(item.key()))
+      throw Error(fmt::format("{}: unknown field '{}' (see docs/MODEL.md for the config fields)",
+                              origin, item.key()));
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", origin, e.what()));
+  }
+  return c;
+}
+
+ModelConfig ModelConfig::from_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(fmt::format("{}: cannot open config file", path));
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: not valid JSON ({})", path, e.what()));
+  }
+  return from_json(j, path);
+}
+
+}  // namespace infini

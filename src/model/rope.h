@@ -1,0 +1,33 @@
+// Rotary position embedding, rotate-half layout (docs/MODEL.md). Used only inside the local softmax
+// attention: the compressive memory sees un-rotated Q and K, as the paper prescribes.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+
+#include <torch/torch.h>
+
+namespace infini {
+
+class Rope {
+ public:
+  // Positions in [-segment_len, segment_len) come from one precomputed table: a segment's own
+  // positions and those of the XL cache just before it.
+  Rope(int64_t d_key, double theta, int64_t segment_len)
+      : d_key_(d_key), theta_(theta), segment_len_(segment_len) {}
+
+  // Rotates x (B, H, n, d_key) as if its rows sat at positions first, first+1, ..., first+n-1.
+  torch::Tensor apply(const torch::Tensor& x, int64_t first) const;
+
+ private:
+  // cos and sin for n positions from `first`, each (n, d_key).
+  std::pair<torch::Tensor, torch::Tensor> compute(int64_t first, int64_t n,
+                                                  const torch::TensorOptions& options) const;
+
+  int64_t d_key_;
+  double theta_;
+  int64_t segment_len_;
+  mutable torch::Tensor table_cos_, table_sin_;  // (2 * segment_len, d_key), from -segment_len
+};
+
+}  // namespace infini

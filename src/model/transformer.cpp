@@ -1,0 +1,80 @@
+#include "model/transformer.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "util/error.h"
+
+namespace infini {
+
+InfiniTransformerImpl::InfiniTransformerImpl(const ModelConfig& c) : config_(c) {
+  c.validate();
+  embed = register_module("embed", torch::nn::Embedding(c.vocab_size, c.d_model));
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.n_layers; ++i) blocks->push_back(Block(c));
+  norm = register_module("norm", RMSNorm(c.d_model, c.norm_eps));
+  if (!c.tie_embeddings)
+    lm_head = register_module(
+        "lm_head", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, c.vocab_size).bias(false)));
+  initialise_weights();
+  to(c.dtype);
+}
+
+void InfiniTransformerImpl::initialise_weights() {
+  torch::NoGradGuard no_grad;
+  const double std = config_.init_std;
+  // Residual-branch outputs are scaled down so the stream's variance does not grow with depth.
+  const double out_std = std / std::sqrt(2.0 * static_cast<double>(config_.n_layers));
+  torch::nn::init::normal_(embed->weight, 0.0, std);
+  if (lm_head) torch::nn::init::normal_(lm_head->weight, 0.0, std);
+  for (const auto& module : *blocks) {
+    auto* block = module->as<BlockImpl>();
+    torch::nn::init::normal_(block->attn->qkv_proj->weight, 0.0, std);
+    torch::nn::init::normal_(block->attn->out_proj->weight, 0.0, out_std);
+    torch::nn::init::normal_(block->mlp->gate_up_proj->weight, 0.0, std);
+    torch::nn::init::normal_(block->mlp->down_proj->weight, 0.0, out_std);
+  }
+}
+
+ModelState InfiniTransformerImpl::initial_state(int64_t batch) const {
+  return ModelState(config_, batch, embed->weight.device());
+}
+
+int64_t InfiniTransformerImpl::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+InfiniTransformerImpl::Output InfiniTransformerImpl::forward(const torch::Tensor& tokens,
+                                                             ModelState state) {
+  const auto& c = config_;
+  if (tokens.dim() != 2 || tokens.size(1) == 0)
+    throw Error(fmt::format("forward: tokens must be (batch, length>0), got shape {}",
+                            fmt::join(tokens.sizes(), "x")));
+  if (tokens.size(0) != state.batch())
+    throw Error(fmt::format("forward: batch {} does not match the state's batch {}", tokens.size(0),
+                            state.batch()));
+  const auto T = tokens.size(1);
+  const auto x_all = embed(tokens);  // (B, T, D)
+
+  std::vector<torch::Tensor> outputs;  // per chunk, (B, n, D)
+  for (int64_t offset = 0; offset < T;) {
+    // A chunk never crosses a segment boundary.
+    const auto start = state.pos_in_segment();
+    const auto n = std::min(T - offset, c.segment_len - start);
+    const bool segment_ends = start + n == c.segment_len;
+    auto x = x_all.narrow(1, offset, n);  // (B, n, D)
+    for (size_t i = 0; i < blocks->size(); ++i)
+      x = blocks->ptr<BlockImpl>(i)->forward(x, state.layers()[i], start, segment_ends);
+    outputs.push_back(x);
+    state.advance(n, c.segment_len);
+    offset += n;
+  }
+  const auto h = norm(outputs.size() == 1 ? outputs[0] : torch::cat(outputs, 1));  // (B, T, D)
+  auto logits = lm_head ? lm_head(h) : torch::matmul(h, embed->weight.t());          // (B, T, V)
+  return {logits, std::move(state)};
+}
+
+}  // namespace infini

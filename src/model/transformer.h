@@ -1,0 +1,45 @@
+// The decoder-only Infini-Transformer: embedding, blocks, final RMSNorm, LM head.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "memory/state.h"
+#include "model/block.h"
+#include "model/config.h"
+#include "model/layers.h"
+
+namespace infini {
+
+class InfiniTransformerImpl : public torch::nn::Module {
+ public:
+  explicit InfiniTransformerImpl(const ModelConfig& config);
+
+  struct Output {
+    torch::Tensor logits;  // (B, T, V)
+    ModelState state;      // the state after the last token
+  };
+
+  // Reads T >= 1 tokens that continue the sequence `state` describes, segment after segment.
+  // Any chunking of a sequence gives the same logits. `state` is not modified; the new one is
+  // returned. Gradients flow through it until the caller calls detach() on it.
+  Output forward(const torch::Tensor& tokens,  // (B, T) int64
+                 ModelState state);
+
+  ModelState initial_state(int64_t batch) const;
+
+  const ModelConfig& config() const { return config_; }
+  int64_t parameter_count() const;
+
+  torch::nn::Embedding embed{nullptr};  // (V, D)
+  torch::nn::ModuleList blocks{nullptr};
+  RMSNorm norm{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // (V, D); null when tied to the embedding
+
+ private:
+  void initialise_weights();
+
+  ModelConfig config_;
+};
+TORCH_MODULE(InfiniTransformer);
+
+}  // namespace infini

@@ -1,0 +1,10 @@
+// LibTorch starts with one intra-op thread on this CPU while OpenBLAS uses every core; infini sets
+// the count explicitly (measured in docs/PERFORMANCE.md).
+#pragma once
+
+namespace infini {
+
+// n <= 0 means one thread per hardware core. Returns the count now in effect.
+int configure_threads(int n);
+
+}  // namespace infini

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Bad input never crashes infini: each case must exit non-zero with a message naming the culprit.
+set -u
+bin=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+# expect_fail NEEDLE CMD...: CMD must exit non-zero (not by a signal) and print NEEDLE on stderr.
+expect_fail() {
+  local needle=$1
+  shift
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [ "$rc" -eq 0 ] || [ "$rc" -ge 128 ]; then
+    echo "FAIL (exit $rc): $*"; failures=$((failures + 1)); return
+  fi
+  if ! grep -qF -- "$needle" "$tmp/err"; then
+    echo "FAIL (no '$needle' in stderr): $*"; sed 's/^/    /' "$tmp/err"; failures=$((failures + 1)); return
+  fi
+  echo "ok: $* -> $(head -n 1 "$tmp/err")"
+}
+
+printf '{"memory": "infinite"}' >"$tmp/bad-mode.json"
+printf '{"d_model": ' >"$tmp/broken.json"
+printf '{"vocab_size": 64, "d_model": 16, "n_layers": 1, "n_heads": 1, "d_key": 4, "d_value": 4, "d_ff": 8, "segment_len": 4}' >"$tmp/small-vocab.json"
+: >"$tmp/empty.txt"
+printf 'short' >"$tmp/short.txt"
+mkdir -p "$tmp/model"
+printf 'not json' >"$tmp/model/config.json"
+
+expect_fail "--bogus" "$bin" train --data "$tmp/short.txt" --out "$tmp/o" --bogus
+expect_fail "--data" "$bin" train --out "$tmp/o"
+expect_fail "--steps: must be a number >= 1" "$bin" train --data "$src/data/sample/kjv-genesis-exodus.txt" --out "$tmp/o" --steps -3
+expect_fail "missing.txt" "$bin" train --data "$tmp/missing.txt" --out "$tmp/o"
+expect_fail "empty.txt" "$bin" train --data "$tmp/empty.txt" --out "$tmp/o"
+expect_fail "--window" "$bin" train --data "$tmp/short.txt" --out "$tmp/o"
+expect_fail "'memory'" "$bin" train --config "$tmp/bad-mode.json" --data "$tmp/short.txt" --out "$tmp/o"
+expect_fail "broken.json" "$bin" train --config "$tmp/broken.json" --data "$tmp/short.txt" --out "$tmp/o"
+expect_fail "vocab_size" "$bin" train --config "$tmp/small-vocab.json" --data "$tmp/short.txt" --out "$tmp/o"
+expect_fail "not a model folder" "$bin" generate --model "$tmp/nope" --prompt hi
+expect_fail "config.json" "$bin" generate --model "$tmp/model" --prompt hi
+expect_fail "--prompt" "$bin" generate --model "$tmp/model"
+expect_fail "nope.json" "$bin" bench --config "$tmp/nope.json"
+expect_fail "A subcommand is required" "$bin"
+
+if [ "$failures" -ne 0 ]; then echo "$failures case(s) failed"; exit 1; fi
+echo "all bad-input cases handled"
