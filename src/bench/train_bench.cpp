@@ -5,6 +5,7 @@
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "bench/flops.h"
 #include "model/transformer.h"
@@ -26,7 +27,10 @@ nlohmann::json run_train_bench(const ModelConfig& config, const TrainBenchOption
 
   using clock = std::chrono::steady_clock;
   std::vector<double> step_seconds;
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
   for (int64_t step = 0; step < o.steps; ++step) {
+    if (step == b.warmup_steps && !b.profile_path.empty())
+      profile = std::make_unique<torch::autograd::profiler::RecordProfile>(b.profile_path);
     const auto t0 = clock::now();
     train_step(model, optimizer, tokens, o, step);
     const double dt = std::chrono::duration<double>(clock::now() - t0).count();
@@ -34,6 +38,7 @@ nlohmann::json run_train_bench(const ModelConfig& config, const TrainBenchOption
     fmt::print(stderr, "bench step {}/{}: {:.3f}s{}\n", step + 1, o.steps, dt,
                step < b.warmup_steps ? " (warm-up)" : "");
   }
+  profile.reset();  // writes the trace
   std::sort(step_seconds.begin(), step_seconds.end());
   const double median = step_seconds[step_seconds.size() / 2];
   const double tokens_per_step = static_cast<double>(b.batch * b.window);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,7 @@ struct TrainBenchOptions {
   int64_t warmup_steps = 2;
   int64_t steps = 5;
   int64_t bptt_segments = 0;
+  std::string profile_path;  // if set, a Chrome trace of the timed steps (chrome://tracing)
 };
 
 // Runs the benchmark and returns its figures (all stable field names).

@@ -6,11 +6,12 @@ torch::Tensor feature_map(const torch::Tensor& x) { return torch::elu(x) + 1.0; 
 
 torch::Tensor read(const torch::Tensor& sigma_q, const torch::Tensor& M, const torch::Tensor& z,
                    double eps) {
+  const auto dv = M.size(-1);
   const auto sq = sigma_q.to(M.scalar_type());                   // (B, H, n, dk)
-  const auto numerator = torch::matmul(sq, M);                    // (B, H, n, dv)
-  const auto denominator = torch::matmul(sq, z.unsqueeze(-1));    // (B, H, n, 1)
+  // Numerator and normaliser in one product: z rides along as an extra column of M.
+  const auto both = torch::matmul(sq, torch::cat({M, z.unsqueeze(-1)}, -1));  // (B, H, n, dv+1)
   // With M = 0 and z = 0 this is exactly 0 / eps = 0: the first segment reads nothing.
-  return numerator / (denominator + eps);
+  return both.narrow(-1, 0, dv) / (both.narrow(-1, dv, 1) + eps);
 }
 
 std::pair<torch::Tensor, torch::Tensor> write(const torch::Tensor& sigma_k, const torch::Tensor& v,

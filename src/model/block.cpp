@@ -9,9 +9,9 @@ BlockImpl::BlockImpl(const ModelConfig& c) {
   mlp = register_module("mlp", SwiGLU(c));
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& x, LayerMemory& mem, int64_t start,
-                                 bool segment_ends) {
-  const auto h = x + attn(attn_norm(x), mem, start, segment_ends);  // (B, n, D)
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, LayerMemory& mem,
+                                 const std::vector<SegmentSpan>& spans) {
+  const auto h = x + attn(attn_norm(x), mem, spans);  // (B, T, D)
   return h + mlp(mlp_norm(h));
 }
 

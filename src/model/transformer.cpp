@@ -57,22 +57,14 @@ InfiniTransformerImpl::Output InfiniTransformerImpl::forward(const torch::Tensor
     throw Error(fmt::format("forward: batch {} does not match the state's batch {}", tokens.size(0),
                             state.batch()));
   const auto T = tokens.size(1);
-  const auto x_all = embed(tokens);  // (B, T, D)
-
-  std::vector<torch::Tensor> outputs;  // per chunk, (B, n, D)
-  for (int64_t offset = 0; offset < T;) {
-    // A chunk never crosses a segment boundary.
-    const auto start = state.pos_in_segment();
-    const auto n = std::min(T - offset, c.segment_len - start);
-    const bool segment_ends = start + n == c.segment_len;
-    auto x = x_all.narrow(1, offset, n);  // (B, n, D)
-    for (size_t i = 0; i < blocks->size(); ++i)
-      x = blocks->ptr<BlockImpl>(i)->forward(x, state.layers()[i], start, segment_ends);
-    outputs.push_back(x);
-    state.advance(n, c.segment_len);
-    offset += n;
-  }
-  const auto h = norm(outputs.size() == 1 ? outputs[0] : torch::cat(outputs, 1));  // (B, T, D)
+  // Layer by layer over the whole input: a layer's segment s needs only the layer below up to s and
+  // its own memory of segments < s, so this equals reading segment after segment through all layers.
+  const auto spans = split_into_segments(T, state.pos_in_segment(), c.segment_len);
+  auto x = embed(tokens);  // (B, T, D)
+  for (size_t i = 0; i < blocks->size(); ++i)
+    x = blocks->ptr<BlockImpl>(i)->forward(x, state.layers()[i], spans);
+  state.advance(T, c.segment_len);
+  const auto h = norm(x);  // (B, T, D)
   auto logits = lm_head ? lm_head(h) : torch::matmul(h, embed->weight.t());          // (B, T, V)
   return {logits, std::move(state)};
 }

@@ -310,7 +310,8 @@ def causality_and_partial():
         assert not torch.equal(full[:, N + 3:], full2[:, N + 3:]), "%s: token has no effect" % mode
         # trailing partial segment gives the same logits as the complete one
         part, _ = ref.forward(p, cfg, tok[:, :2 * N + 3])
-        assert torch.equal(part, full[:, :2 * N + 3]), "%s: partial segment differs" % mode
+        # (not bitwise: a BLAS may block a shorter GEMM differently)
+        assert_close(part, full[:, :2 * N + 3], 1e-12, "%s: partial segment" % mode)
         # memory matters: resetting state per segment changes later segments (except 'none')
         reset = torch.cat([ref.forward(p, cfg, tok[:, s * N:(s + 1) * N])[0] for s in range(3)], dim=1)
         assert torch.equal(reset[:, :N], full[:, :N])
