@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
   g++ make cmake                      # toolchain
   libtorch-dev                        # LibTorch 1.13 (CPU): tensors and autograd
+  libopenblas0-openmp                 # its BLAS: without it Debian falls back to the reference BLAS
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libsentencepiece-dev                # subword tokenizers
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -10,6 +10,7 @@
 #include "bench/flops.h"
 #include "model/transformer.h"
 #include "train/trainer.h"
+#include "util/threads.h"
 
 namespace infini {
 
@@ -48,6 +49,7 @@ nlohmann::json run_train_bench(const ModelConfig& config, const TrainBenchOption
   return {{"config", config.to_json()},
           {"parameters", model->parameter_count()},
           {"threads", at::get_num_threads()},
+          {"blas", loaded_blas()},
           {"batch", b.batch},
           {"window", b.window},
           {"bptt_segments", b.bptt_segments},

@@ -1,15 +1,18 @@
 #include "memory/compressive.h"
 
+#include "compat/torch_compat.h"
+#include "kernels/batched_matmul_cpu.h"
+
 namespace infini::memory {
 
-torch::Tensor feature_map(const torch::Tensor& x) { return torch::elu(x) + 1.0; }
+torch::Tensor feature_map(const torch::Tensor& x) { return kernels::elu_plus_one(x); }
 
 torch::Tensor read(const torch::Tensor& sigma_q, const torch::Tensor& M, const torch::Tensor& z,
                    double eps) {
   const auto dv = M.size(-1);
   const auto sq = sigma_q.to(M.scalar_type());                   // (B, H, n, dk)
   // Numerator and normaliser in one product: z rides along as an extra column of M.
-  const auto both = torch::matmul(sq, torch::cat({M, z.unsqueeze(-1)}, -1));  // (B, H, n, dv+1)
+  const auto both = compat::batched_matmul(sq, torch::cat({M, z.unsqueeze(-1)}, -1));  // (B, H, n, dv+1)
   // With M = 0 and z = 0 this is exactly 0 / eps = 0: the first segment reads nothing.
   return both.narrow(-1, 0, dv) / (both.narrow(-1, dv, 1) + eps);
 }
@@ -23,7 +26,7 @@ std::pair<torch::Tensor, torch::Tensor> write(const torch::Tensor& sigma_k, cons
     // Only what the memory does not already return for these keys gets written.
     value = value - read(sk, M, z, eps);  // (B, H, N, dv)
   }
-  auto new_M = M + torch::matmul(sk.transpose(-2, -1), value);  // (B, H, dk, dv)
+  auto new_M = M + compat::batched_matmul(sk.transpose(-2, -1), value);  // (B, H, dk, dv)
   auto new_z = z + sk.sum(-2);                                   // (B, H, dk)
   return {new_M, new_z};
 }

@@ -13,8 +13,8 @@
 
 namespace infini {
 
-// A run of tokens inside one segment: x[:, offset : offset+length] sits at positions
-// [start, start+length) of its segment; `ends` when its last token completes the segment.
+// A run of tokens inside one segment: tokens[:, offset : offset+length] sit at positions
+// [start, start+length) of their segment; `ends` when the last one completes the segment.
 struct SegmentSpan {
   int64_t offset;
   int64_t length;
@@ -29,28 +29,21 @@ class InfiniAttentionImpl : public torch::nn::Module {
  public:
   explicit InfiniAttentionImpl(const ModelConfig& config);
 
-  // x holds consecutive spans of one sequence, in order. Each span attends to the earlier tokens of
-  // its segment, reads the memory as it stood at the segment's start and, when the segment ends,
-  // writes the segment into `mem`. The block can pass any ordered subset of tokens here
-  // (Mixture-of-Depths) as long as the spans describe it.
-  torch::Tensor forward(const torch::Tensor& x,  // (B, T, D)
-                        LayerMemory& mem, const std::vector<SegmentSpan>& spans);  // -> (B, T, D)
+  // x holds the tokens at positions [start, start + n) of the current segment (n >= 1). They attend
+  // to the earlier tokens of that segment (kept in `mem`), read the memory as it stood at the
+  // segment's start and, when `ends`, write the whole segment into `mem`. A Mixture-of-Depths block
+  // can pass any ordered subset of a segment's tokens here.
+  torch::Tensor forward(const torch::Tensor& x,  // (B, n, D)
+                        LayerMemory& mem, int64_t start, bool ends);  // -> (B, n, D)
 
   torch::nn::Linear qkv_proj{nullptr};  // (H*dk + H*dk + H*dv, D)
   torch::nn::Linear out_proj{nullptr};  // (D, H*dv)
   torch::Tensor gate;                   // (H): beta; sigmoid(beta) is the share of the memory read
 
  private:
-  // S whole segments at once (the training path): local attention batched over segments, the
-  // memory recurrence stepped segment by segment, all reads in one batched product.
-  torch::Tensor whole_segments(const torch::Tensor& qkv,  // (B, S*N, H*(2dk+dv))
-                               LayerMemory& mem, int64_t S);  // -> (B, S*N, H*dv)
-  // One span that starts or ends inside a segment (streaming, decoding).
-  torch::Tensor partial_segment(const torch::Tensor& qkv,  // (B, n, H*(2dk+dv))
-                                LayerMemory& mem, int64_t start, bool ends);  // -> (B, n, H*dv)
   // Mixes the memory read into the local attention output with the per-head gate.
-  torch::Tensor gated(const torch::Tensor& local,   // (..., H, n, dv)
-                      const torch::Tensor& a_mem);  // (..., H, n, dv)
+  torch::Tensor gated(const torch::Tensor& local,   // (B, H, n, dv)
+                      const torch::Tensor& a_mem);  // (B, H, n, dv)
 
   ModelConfig config_;
   Rope rope_;

@@ -9,9 +9,8 @@ BlockImpl::BlockImpl(const ModelConfig& c) {
   mlp = register_module("mlp", SwiGLU(c));
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& x, LayerMemory& mem,
-                                 const std::vector<SegmentSpan>& spans) {
-  const auto h = x + attn(attn_norm(x), mem, spans);  // (B, T, D)
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, LayerMemory& mem, const SegmentSpan& span) {
+  const auto h = x + attn(attn_norm(x), mem, span.start, span.ends);  // (B, n, D)
   return h + mlp(mlp_norm(h));
 }
 

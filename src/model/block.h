@@ -14,10 +14,10 @@ class BlockImpl : public torch::nn::Module {
  public:
   explicit BlockImpl(const ModelConfig& config);
 
-  // Works on any ordered run of tokens that `spans` describes (all of them, for a dense block), so a
+  // Works on any ordered subset of one segment's tokens (all of them, for a dense block), so a
   // Mixture-of-Depths router can gather tokens, run the block on them and scatter the result back.
-  torch::Tensor forward(const torch::Tensor& x,  // (B, T, D)
-                        LayerMemory& mem, const std::vector<SegmentSpan>& spans);  // -> (B, T, D)
+  torch::Tensor forward(const torch::Tensor& x,  // (B, n, D)
+                        LayerMemory& mem, const SegmentSpan& span);  // -> (B, n, D)
 
   RMSNorm attn_norm{nullptr};
   InfiniAttention attn{nullptr};

@@ -2,9 +2,14 @@
 // the count explicitly (measured in docs/PERFORMANCE.md).
 #pragma once
 
+#include <string>
+
 namespace infini {
 
 // n <= 0 means one thread per hardware core. Returns the count now in effect.
 int configure_threads(int n);
+
+// The BLAS library this process loaded (from /proc/self/maps), for benchmark records.
+std::string loaded_blas();
 
 }  // namespace infini

@@ -1,0 +1,76 @@
+// Google Benchmark micro-benchmarks of the pieces of a training step, at the reference config's
+// shapes (batch 4, 4 heads, segment 256, d 64). Run: build/bench/infini_micro_bench
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include "kernels/attention_cpu.h"
+#include "memory/compressive.h"
+#include "util/threads.h"
+
+namespace {
+
+constexpr int64_t kB = 4, kH = 4, kN = 256, kD = 64;
+
+torch::Tensor causal_bias() {
+  return torch::zeros({kN, kN}).masked_fill_(torch::ones({kN, kN}, torch::kBool).triu(1),
+                                             -std::numeric_limits<float>::infinity());
+}
+
+// Attention forward + backward with LibTorch's own ops (what autograd does without our kernel).
+void BM_AttentionLibTorchOps(benchmark::State& state) {
+  infini::configure_threads(static_cast<int>(state.range(0)));
+  auto q = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
+  auto k = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
+  auto v = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
+  const auto bias = causal_bias();
+  for (auto _ : state) {
+    auto scores = torch::baddbmm(bias, q.reshape({-1, kN, kD}), k.reshape({-1, kN, kD}).transpose(1, 2), 1.0, 0.125);
+    auto out = torch::bmm(torch::softmax(scores, -1), v.reshape({-1, kN, kD}));
+    out.sum().backward();
+  }
+  state.SetItemsProcessed(state.iterations() * kB * kN);
+}
+BENCHMARK(BM_AttentionLibTorchOps)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+
+void BM_AttentionKernel(benchmark::State& state) {
+  infini::configure_threads(static_cast<int>(state.range(0)));
+  auto q = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
+  auto k = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
+  auto v = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
+  const auto bias = causal_bias();
+  for (auto _ : state) infini::kernels::attention_cpu(q, k, v, bias, 0.125).sum().backward();
+  state.SetItemsProcessed(state.iterations() * kB * kN);
+}
+BENCHMARK(BM_AttentionKernel)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+
+// One segment's memory read and delta-rule write, forward + backward.
+void BM_MemoryReadWrite(benchmark::State& state) {
+  infini::configure_threads(static_cast<int>(state.range(0)));
+  auto q = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
+  auto k = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
+  auto v = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
+  auto M = torch::randn({kB, kH, kD, kD}).abs_().requires_grad_();
+  auto z = torch::rand({kB, kH, kD}).mul_(100).requires_grad_();
+  for (auto _ : state) {
+    namespace m = infini::memory;
+    auto read = m::read(m::feature_map(q), M, z, 1e-6);
+    auto [M2, z2] = m::write(m::feature_map(k), v, M, z, 1e-6, true);
+    (read.sum() + M2.sum() + z2.sum()).backward();
+  }
+  state.SetItemsProcessed(state.iterations() * kB * kN);
+}
+BENCHMARK(BM_MemoryReadWrite)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+
+void BM_Matmul(benchmark::State& state) {
+  infini::configure_threads(static_cast<int>(state.range(0)));
+  const auto a = torch::randn({1024, 1024}), b = torch::randn({1024, 1024});
+  auto c = torch::empty({1024, 1024});
+  for (auto _ : state) torch::mm_out(c, a, b);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 1024 * 1024 * 1024 * static_cast<double>(state.iterations()) / 1e9,
+                                                 benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Matmul)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
