@@ -5,7 +5,7 @@
 
 #include "kernels/attention_cpu.h"
 #include "memory/compressive.h"
-#include "util/threads.h"
+#include "util/runtime.h"
 
 namespace {
 
@@ -18,7 +18,7 @@ torch::Tensor causal_bias() {
 
 // Attention forward + backward with LibTorch's own ops (what autograd does without our kernel).
 void BM_AttentionLibTorchOps(benchmark::State& state) {
-  infini::configure_threads(static_cast<int>(state.range(0)));
+  infini::configure_runtime(static_cast<int>(state.range(0)));
   auto q = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
   auto k = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
   auto v = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
@@ -33,7 +33,7 @@ void BM_AttentionLibTorchOps(benchmark::State& state) {
 BENCHMARK(BM_AttentionLibTorchOps)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
 
 void BM_AttentionKernel(benchmark::State& state) {
-  infini::configure_threads(static_cast<int>(state.range(0)));
+  infini::configure_runtime(static_cast<int>(state.range(0)));
   auto q = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
   auto k = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
   auto v = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
@@ -45,7 +45,7 @@ BENCHMARK(BM_AttentionKernel)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
 
 // One segment's memory read and delta-rule write, forward + backward.
 void BM_MemoryReadWrite(benchmark::State& state) {
-  infini::configure_threads(static_cast<int>(state.range(0)));
+  infini::configure_runtime(static_cast<int>(state.range(0)));
   auto q = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
   auto k = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
   auto v = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
@@ -62,7 +62,7 @@ void BM_MemoryReadWrite(benchmark::State& state) {
 BENCHMARK(BM_MemoryReadWrite)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
 
 void BM_Matmul(benchmark::State& state) {
-  infini::configure_threads(static_cast<int>(state.range(0)));
+  infini::configure_runtime(static_cast<int>(state.range(0)));
   const auto a = torch::randn({1024, 1024}), b = torch::randn({1024, 1024});
   auto c = torch::empty({1024, 1024});
   for (auto _ : state) torch::mm_out(c, a, b);

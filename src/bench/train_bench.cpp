@@ -10,7 +10,7 @@
 #include "bench/flops.h"
 #include "model/transformer.h"
 #include "train/trainer.h"
-#include "util/threads.h"
+#include "util/runtime.h"
 
 namespace infini {
 

@@ -5,7 +5,7 @@
 #include "bench/train_bench.h"
 #include "cli/commands.h"
 #include "model/config.h"
-#include "util/threads.h"
+#include "util/runtime.h"
 
 namespace infini::cli {
 
@@ -30,7 +30,7 @@ Runner add_bench(CLI::App& app) {
   sub->add_option("--profile", f->bench.profile_path, "write a Chrome trace of the timed steps here");
   add_threads_flag(*sub, f->threads);
   return [f]() {
-    configure_threads(f->threads);
+    configure_runtime(f->threads);
     const ModelConfig config = f->config.empty() ? ModelConfig{} : ModelConfig::from_file(f->config);
     const auto r = run_train_bench(config, f->bench);
     if (f->json) {

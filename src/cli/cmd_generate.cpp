@@ -7,7 +7,7 @@
 #include "infer/generate.h"
 #include "io/model_dir.h"
 #include "util/error.h"
-#include "util/threads.h"
+#include "util/runtime.h"
 
 namespace infini::cli {
 
@@ -29,7 +29,7 @@ Runner add_generate(CLI::App& app) {
   sub->add_option("--seed", f->sample.seed, "random seed");
   add_threads_flag(*sub, f->threads);
   return [f]() {
-    configure_threads(f->threads);
+    configure_runtime(f->threads);
     auto model = io::load_model(f->model);
     if (model->config().vocab_size < 256)
       throw Error(fmt::format("{}: vocab_size {} is too small for byte-level text", f->model,

@@ -10,7 +10,7 @@
 #include "model/transformer.h"
 #include "train/trainer.h"
 #include "util/error.h"
-#include "util/threads.h"
+#include "util/runtime.h"
 
 namespace infini::cli {
 
@@ -45,7 +45,7 @@ Runner add_train(CLI::App& app) {
   sub->add_option("--seed", f->train.seed, "random seed");
   add_threads_flag(*sub, f->threads);
   return [f]() {
-    configure_threads(f->threads);
+    configure_runtime(f->threads);
     const ModelConfig config = f->config.empty() ? ModelConfig{} : ModelConfig::from_file(f->config);
     if (config.vocab_size < 256)
       throw Error(fmt::format("{}: vocab_size is {}; byte-level training needs at least 256",

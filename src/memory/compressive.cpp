@@ -14,7 +14,8 @@ torch::Tensor read(const torch::Tensor& sigma_q, const torch::Tensor& M, const t
   // Numerator and normaliser in one product: z rides along as an extra column of M.
   const auto both = compat::batched_matmul(sq, torch::cat({M, z.unsqueeze(-1)}, -1));  // (B, H, n, dv+1)
   // With M = 0 and z = 0 this is exactly 0 / eps = 0: the first segment reads nothing.
-  return both.narrow(-1, 0, dv) / (both.narrow(-1, dv, 1) + eps);
+  const auto parts = both.split_with_sizes({dv, 1}, -1);  // split: its backward is one cat
+  return parts[0] / (parts[1] + eps);
 }
 
 std::pair<torch::Tensor, torch::Tensor> write(const torch::Tensor& sigma_k, const torch::Tensor& v,

@@ -27,10 +27,8 @@ torch::Tensor Rope::apply(const torch::Tensor& x, int64_t first) const {
   } else {
     std::tie(cos, sin) = compute(first, n, x.options());
   }
-  const auto half = d_key_ / 2;
-  const auto x1 = x.narrow(-1, 0, half);           // (B, H, n, half)
-  const auto x2 = x.narrow(-1, half, half);        // (B, H, n, half)
-  const auto rotated = torch::cat({-x2, x1}, -1);  // (B, H, n, d_key)
+  const auto halves = x.chunk(2, -1);  // 2 x (B, H, n, d_key/2); chunk's backward is one cat
+  const auto rotated = torch::cat({-halves[1], halves[0]}, -1);  // (B, H, n, d_key)
   return x * cos + rotated * sin;
 }
 

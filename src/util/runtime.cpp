@@ -1,13 +1,23 @@
-#include "util/threads.h"
+#include "util/runtime.h"
 
 #include <fstream>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <thread>
 
 #include <ATen/Parallel.h>
 
 namespace infini {
 
-int configure_threads(int n) {
+int configure_runtime(int n) {
+#ifdef __GLIBC__
+  // Allocations up to 32 MiB (glibc's maximum threshold) come from the heap instead of fresh mmaps,
+  // and freed memory is not trimmed back, so a training step reuses the previous step's pages.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
   return at::get_num_threads();
