@@ -51,11 +51,12 @@ struct AttentionFunction : public torch::autograd::Function<AttentionFunction> {
       for (int64_t i = begin; i < end; ++i) {
         const auto p = probs[i];                          // (n, L)
         const auto dp = torch::mm(d_out[i], v3[i].t());   // (n, L)
-        // Softmax backward: dS = P * (dP - rowsum(dP * P)), then the scale of the scores.
-        auto ds = dp.sub_((dp * p).sum(-1, true)).mul_(p).mul_(scale);  // (n, L)
+        // Softmax backward, P * (dP - rowsum(dP * P)), in LibTorch's one fused kernel; the scores'
+        // scale is folded into the two products that use it.
+        const auto ds = at::_softmax_backward_data(dp, p, -1, p.scalar_type());  // (n, L)
         auto dq_i = dq[i], dk_i = dk[i], dv_i = dv[i];
-        torch::mm_out(dq_i, ds, k3[i]);
-        torch::mm_out(dk_i, ds.t(), q3[i]);
+        torch::addmm_out(dq_i, dq_i, ds, k3[i], 0.0, scale);
+        torch::addmm_out(dk_i, dk_i, ds.t(), q3[i], 0.0, scale);
         torch::mm_out(dv_i, p.t(), d_out[i]);
       }
     });
