@@ -7,7 +7,7 @@ scripts/install-deps.sh
 scripts/build.sh
 model=runs/quickstart
 build/infini train --config configs/reference.json --data data/sample/kjv-genesis-exodus.txt \
-  --out "$model" --steps 30 --max-seconds 60 --batch 4 --window 2048 --lr 2e-3 --warmup 5
+  --out "$model" --steps 50 --max-seconds 90 --batch 8 --window 512 --lr 3e-3 --warmup 10
 prompt="And God said"
 echo "--- ${prompt}..." >&2
 build/infini generate --model "$model" --prompt "$prompt" --tokens 300 --temperature 0.7 --top-k 40
