@@ -52,7 +52,9 @@ struct BatchedMatmul : public torch::autograd::Function<BatchedMatmul> {
 
 struct EluPlusOne : public torch::autograd::Function<EluPlusOne> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x) {
-    auto y = torch::elu(x.detach()).add_(1.0);
+    // Into a contiguous buffer, so the products that consume it need no copy.
+    auto y = torch::empty(x.sizes(), x.options());
+    torch::elu_out(y, x.detach()).add_(1.0);
     ctx->save_for_backward({y});
     return y;
   }

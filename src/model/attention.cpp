@@ -55,9 +55,8 @@ torch::Tensor InfiniAttentionImpl::forward(const torch::Tensor& x, LayerMemory& 
 
   torch::Tensor local;  // (B, H, n, dv)
   if (start == 0 && !has_cache) {
-    // The training hot path: Q and K share positions 0..n-1, so one rotation serves both.
-    const auto rotated = rope_.apply(qk, 0).chunk(2, 1);
-    local = compat::causal_attention(rotated[0], rotated[1], v, scale_);
+    // The training hot path: the segment starts here and sees nothing before it.
+    local = compat::causal_attention(rope_.apply(q, 0), rope_.apply(k, 0), v, scale_);
   } else {
     // Query i sits at position start+i and sees segment keys 0..start+i and the XL cache, which
     // sits at positions -L..-1 and carries no gradient.

@@ -1,6 +1,36 @@
 #include "model/rope.h"
 
 namespace infini {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// x' = [x1 c - x2 s, x2 c + x1 s] for halves x1, x2 of the last dimension, into a fresh contiguous
+// tensor (the attention kernel then needs no copy). Its adjoint rotates by -angle:
+// dx = [g1 c + g2 s, g2 c - g1 s].
+struct Rotate : public torch::autograd::Function<Rotate> {
+  static torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& c, const torch::Tensor& s, double sign) {
+    const auto half = x.size(-1) / 2;
+    const auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+    auto out = torch::empty(x.sizes(), x.options());  // contiguous
+    auto o1 = out.narrow(-1, 0, half), o2 = out.narrow(-1, half, half);
+    torch::mul_out(o1, x1, c).addcmul_(x2, s, -sign);
+    torch::mul_out(o2, x2, c).addcmul_(x1, s, sign);
+    return out;
+  }
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& c,
+                               const torch::Tensor& s) {
+    ctx->save_for_backward({c, s});
+    return rotate(x.detach(), c, s, 1.0);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    return {rotate(grad_outputs[0], saved[0], saved[1], -1.0), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
 
 std::pair<torch::Tensor, torch::Tensor> Rope::compute(int64_t first, int64_t n,
                                                       const torch::TensorOptions& options) const {
@@ -11,14 +41,13 @@ std::pair<torch::Tensor, torch::Tensor> Rope::compute(int64_t first, int64_t n,
       torch::pow(theta_, torch::arange(0, half, f64) * (-2.0 / static_cast<double>(d_key_)));  // (half)
   const auto pos = torch::arange(first, first + n, f64);                                       // (n)
   const auto angles = torch::outer(pos, inv_freq);                                             // (n, half)
-  const auto full = torch::cat({angles, angles}, -1);                                          // (n, d_key)
-  return {full.cos().to(options), full.sin().to(options)};
+  return {angles.cos().to(options), angles.sin().to(options)};
 }
 
 torch::Tensor Rope::apply(const torch::Tensor& x, int64_t first) const {
   const auto n = x.size(-2);
   if (n == 0) return x;
-  torch::Tensor cos, sin;  // (n, d_key)
+  torch::Tensor cos, sin;  // (n, d_key/2)
   if (first >= -segment_len_ && first + n <= segment_len_) {
     if (!table_cos_.defined() || table_cos_.dtype() != x.dtype() || table_cos_.device() != x.device())
       std::tie(table_cos_, table_sin_) = compute(-segment_len_, 2 * segment_len_, x.options());
@@ -27,9 +56,7 @@ torch::Tensor Rope::apply(const torch::Tensor& x, int64_t first) const {
   } else {
     std::tie(cos, sin) = compute(first, n, x.options());
   }
-  const auto halves = x.chunk(2, -1);  // 2 x (B, H, n, d_key/2); chunk's backward is one cat
-  const auto rotated = torch::cat({-halves[1], halves[0]}, -1);  // (B, H, n, d_key)
-  return x * cos + rotated * sin;
+  return Rotate::apply(x, cos, sin);
 }
 
 }  // namespace infini

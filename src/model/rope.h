@@ -20,14 +20,14 @@ class Rope {
   torch::Tensor apply(const torch::Tensor& x, int64_t first) const;
 
  private:
-  // cos and sin for n positions from `first`, each (n, d_key).
+  // cos and sin for n positions from `first`, each (n, d_key/2).
   std::pair<torch::Tensor, torch::Tensor> compute(int64_t first, int64_t n,
                                                   const torch::TensorOptions& options) const;
 
   int64_t d_key_;
   double theta_;
   int64_t segment_len_;
-  mutable torch::Tensor table_cos_, table_sin_;  // (2 * segment_len, d_key), from -segment_len
+  mutable torch::Tensor table_cos_, table_sin_;  // (2 * segment_len, d_key/2), from -segment_len
 };
 
 }  // namespace infini
