@@ -1,5 +1,7 @@
 // Google Benchmark micro-benchmarks of the pieces of a training step, at the reference config's
 // shapes (batch 4, 4 heads, segment 256, d 64). Run: build/bench/infini_micro_bench
+#include <array>
+
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
@@ -16,12 +18,17 @@ torch::Tensor causal_bias() {
                                              -std::numeric_limits<float>::infinity());
 }
 
+// Q, K and V of one segment, (B, H, N, D) each, with gradients.
+std::array<torch::Tensor, 3> segment_qkv() {
+  return {torch::randn({kB, kH, kN, kD}, torch::requires_grad()),
+          torch::randn({kB, kH, kN, kD}, torch::requires_grad()),
+          torch::randn({kB, kH, kN, kD}, torch::requires_grad())};
+}
+
 // Attention forward + backward with LibTorch's own ops (what autograd does without our kernel).
 void BM_AttentionLibTorchOps(benchmark::State& state) {
   infini::configure_runtime(static_cast<int>(state.range(0)));
-  auto q = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
-  auto k = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
-  auto v = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
+  const auto [q, k, v] = segment_qkv();
   const auto bias = causal_bias();
   for (auto _ : state) {
     auto scores = torch::baddbmm(bias, q.reshape({-1, kN, kD}), k.reshape({-1, kN, kD}).transpose(1, 2), 1.0, 0.125);
@@ -34,9 +41,7 @@ BENCHMARK(BM_AttentionLibTorchOps)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond
 
 void BM_AttentionKernel(benchmark::State& state) {
   infini::configure_runtime(static_cast<int>(state.range(0)));
-  auto q = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
-  auto k = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
-  auto v = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
+  const auto [q, k, v] = segment_qkv();
   const auto bias = causal_bias();
   for (auto _ : state) infini::kernels::attention_cpu(q, k, v, bias, 0.125).sum().backward();
   state.SetItemsProcessed(state.iterations() * kB * kN);
@@ -46,9 +51,7 @@ BENCHMARK(BM_AttentionKernel)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
 // One segment's memory read and delta-rule write, forward + backward.
 void BM_MemoryReadWrite(benchmark::State& state) {
   infini::configure_runtime(static_cast<int>(state.range(0)));
-  auto q = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
-  auto k = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
-  auto v = torch::randn({kB, kH, kN, kD}, torch::requires_grad());
+  const auto [q, k, v] = segment_qkv();
   auto M = torch::randn({kB, kH, kD, kD}).abs_().requires_grad_();
   auto z = torch::rand({kB, kH, kD}).mul_(100).requires_grad_();
   for (auto _ : state) {
