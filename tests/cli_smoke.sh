@@ -22,3 +22,6 @@ echo "generated: $out"
 test "${#out}" -ge 30
 again=$("$bin" generate --model "$tmp/model" --prompt "And God said" --tokens 40 --seed 1 --threads 1)
 test "$out" = "$again"  # a fixed seed reproduces
+# The file the trainer wrote, read by the independent Python reader, decodes greedily to the same text.
+"$bin" generate --model "$tmp/model" --prompt "And God said" --tokens 24 --temperature 0 --threads 1 >"$tmp/greedy.txt"
+/usr/bin/python3 "$src/tests/reference/check_model_file.py" "$tmp/model" "And God said" 24 "$tmp/greedy.txt"

@@ -1,6 +1,7 @@
 // Byte-level tokens: token id = byte value (0..255), so any file is valid input.
 #pragma once
 
+#include <cstring>
 #include <string>
 
 #include <torch/torch.h>
