@@ -9,6 +9,7 @@ packages=(
   libsentencepiece-dev                # subword tokenizers
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch                       # the Python reference for parity tests
+  gnuplot-nox                         # `infini plot`
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 model=runs/quickstart
+rm -rf "$model"  # the quickstart's own scratch run: each invocation starts afresh
 build/infini train --config configs/reference.json --data data/sample/kjv-genesis-exodus.txt \
   --out "$model" --steps 50 --max-seconds 90 --batch 8 --window 512 --lr 3e-3 --warmup 10
 prompt="And God said"

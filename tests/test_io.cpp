@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "io/atomic_file.h"
+#include "data/tokenizer.h"
 #include "io/model_dir.h"
 #include "io/safetensors.h"
 #include "model/transformer.h"
@@ -17,23 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string temp_dir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / fmt::format("infini-test-{}-{}", name, ::getpid());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
-
-// Expects `fn` to throw infini::Error whose message contains every one of `needles`.
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<std::string> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const Error& e) {
-    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
-  }
-}
+using testing::expect_error;
+using testing::temp_dir;
 
 TEST(Config, DefaultsAreTheReferenceConfig) {
   const ModelConfig c;
@@ -106,7 +92,7 @@ TEST(ModelDir, SaveThenLoadGivesTheSameModel) {
   auto c = testing::tiny_config(MemoryMode::InfiniDelta, torch::kFloat32);
   torch::manual_seed(3);
   InfiniTransformer model(c);
-  io::save_model(dir, model);
+  io::save_model(dir, model, *data::byte_tokenizer());
   auto loaded = io::load_model(dir);
   EXPECT_EQ(loaded->config().to_json(), c.to_json());
   torch::NoGradGuard no_grad;
@@ -122,7 +108,7 @@ TEST(ModelDir, MismatchedOrMissingFilesAreRefused) {
   const auto dir = temp_dir("mismatch");
   auto c = testing::tiny_config(MemoryMode::InfiniDelta, torch::kFloat32);
   InfiniTransformer model(c);
-  io::save_model(dir, model);
+  io::save_model(dir, model, *data::byte_tokenizer());
   expect_error([&] { io::load_model(dir + "/nope"); }, {"nope", "not a model folder"});
   // A config that no longer matches the weights.
   auto other = c;

@@ -1,11 +1,18 @@
 // Helpers shared by the C++ tests.
 #pragma once
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <string>
 
+#include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "model/config.h"
+#include "util/error.h"
 
 namespace infini::testing {
 
@@ -33,6 +40,30 @@ inline double max_rel_error(const torch::Tensor& actual, const torch::Tensor& re
   const auto r = reference.detach().to(torch::kFloat64);
   const double scale = std::max(r.abs().max().item<double>(), 1e-300);
   return (a - r).abs().max().item<double>() / scale;
+}
+
+// A fresh, empty folder under the system temp folder.
+inline std::string temp_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / fmt::format("infini-test-{}-{}", name, ::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+inline void write_text(const std::string& path, const std::string& text) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+// Expects `fn` to throw infini::Error whose message contains every one of `needles`.
+template <typename Fn>
+void expect_error(Fn fn, std::initializer_list<std::string> needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error thrown";
+  } catch (const Error& e) {
+    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
+  }
 }
 
 inline const MemoryMode kAllModes[] = {MemoryMode::InfiniLinear, MemoryMode::InfiniDelta,

@@ -23,8 +23,15 @@ nlohmann::json run_train_bench(const ModelConfig& config, const TrainBenchOption
   o.bptt_segments = b.bptt_segments;
   o.steps = b.warmup_steps + b.steps;
   o.warmup = 1;
+  o.autocast_bf16 = b.autocast_bf16;
   auto optimizer = make_optimizer(model, o);
-  const auto tokens = torch::randint(config.vocab_size, {b.batch, b.window + 1}, torch::kInt64);
+  const auto tokens = torch::randint(config.vocab_size, {b.batch, b.window + 1}, torch::kInt64);  // (B, W+1)
+  std::vector<std::vector<int64_t>> examples;
+  for (int64_t i = 0; i < b.batch; ++i) {
+    const auto row = tokens[i].contiguous();
+    examples.emplace_back(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + b.window + 1);
+  }
+  const std::vector<data::Batch> batches{data::make_batch(examples, b.window)};
 
   using clock = std::chrono::steady_clock;
   std::vector<double> step_seconds;
@@ -33,7 +40,7 @@ nlohmann::json run_train_bench(const ModelConfig& config, const TrainBenchOption
     if (step == b.warmup_steps && !b.profile_path.empty())
       profile = std::make_unique<torch::autograd::profiler::RecordProfile>(b.profile_path);
     const auto t0 = clock::now();
-    train_step(model, optimizer, tokens, o, step);
+    train_step(model, optimizer, batches, o, step);
     const double dt = std::chrono::duration<double>(clock::now() - t0).count();
     if (step >= b.warmup_steps) step_seconds.push_back(dt);
     fmt::print(stderr, "bench step {}/{}: {:.3f}s{}\n", step + 1, o.steps, dt,
@@ -53,6 +60,7 @@ nlohmann::json run_train_bench(const ModelConfig& config, const TrainBenchOption
           {"batch", b.batch},
           {"window", b.window},
           {"bptt_segments", b.bptt_segments},
+          {"autocast_bf16", b.autocast_bf16},
           {"timed_steps", b.steps},
           {"step_seconds_median", median},
           {"step_seconds_min", step_seconds.front()},

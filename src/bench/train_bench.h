@@ -16,6 +16,7 @@ struct TrainBenchOptions {
   int64_t warmup_steps = 2;
   int64_t steps = 5;
   int64_t bptt_segments = 0;
+  bool autocast_bf16 = false;
   std::string profile_path;  // if set, a Chrome trace of the timed steps (chrome://tracing)
 };
 

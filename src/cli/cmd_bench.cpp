@@ -27,6 +27,7 @@ Runner add_bench(CLI::App& app) {
       ->check(at_least(0));
   sub->add_option("--bptt-segments", f->bench.bptt_segments, "detach the memory every k segments (0: never)")
       ->check(at_least(0));
+  sub->add_flag("--autocast-bf16", f->bench.autocast_bf16, "bf16 matmuls under CPU autocast (M and z stay fp32)");
   sub->add_option("--profile", f->bench.profile_path, "write a Chrome trace of the timed steps here");
   add_threads_flag(*sub, f->threads);
   return [f]() {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "data/tokenizer.h"
 #include "infer/generate.h"
 #include "io/model_dir.h"
 #include "util/error.h"
@@ -31,15 +32,21 @@ Runner add_generate(CLI::App& app) {
   return [f]() {
     configure_runtime(f->threads);
     auto model = io::load_model(f->model);
-    if (model->config().vocab_size < 256)
-      throw Error(fmt::format("{}: vocab_size {} is too small for byte-level text", f->model,
-                              model->config().vocab_size));
+    const auto tokenizer = data::load_tokenizer(f->model);
     if (f->prompt.empty()) throw Error("--prompt is empty; give at least one character");
-    std::vector<int64_t> prompt(f->prompt.begin(), f->prompt.end());
-    for (auto& t : prompt) t &= 0xff;
-    generate(model, prompt, f->sample, [](int64_t token) {
-      std::fputc(static_cast<int>(token & 0xff), stdout);
-      std::fflush(stdout);
+    const auto prompt = tokenizer->encode(f->prompt, "--prompt");
+    // Text is printed as it grows; a SentencePiece piece may only make sense with the next one, so
+    // the whole continuation is decoded each time and only its new tail is printed.
+    std::vector<int64_t> continuation;
+    std::string printed;
+    generate(model, prompt, f->sample, [&](int64_t token) {
+      continuation.push_back(token);
+      const auto text = tokenizer->decode(continuation);
+      if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
+        std::fwrite(text.data() + printed.size(), 1, text.size() - printed.size(), stdout);
+        std::fflush(stdout);
+        printed = text;
+      }
     });
     std::fputc('\n', stdout);
     return 0;

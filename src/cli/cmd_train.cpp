@@ -3,11 +3,8 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "data/byte_text.h"
-#include "io/atomic_file.h"
-#include "io/model_dir.h"
+#include "data/tokenizer.h"
 #include "model/config.h"
-#include "model/transformer.h"
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/runtime.h"
@@ -16,51 +13,88 @@ namespace infini::cli {
 
 Runner add_train(CLI::App& app) {
   struct Flags {
-    std::string config, data, out;
+    RunSpec spec;
+    std::string config, resume;
     int threads = 0;
-    TrainOptions train;
+    SessionLimits limits;
   };
   auto f = std::make_shared<Flags>();
-  auto* sub = app.add_subcommand("train", "train a byte-level model on a text file");
-  sub->add_option("--config", f->config, "model config JSON (default: the reference config, docs/MODEL.md)");
-  sub->add_option("--data", f->data, "training text (bytes are tokens)")->required();
-  sub->add_option("--out", f->out, "model folder to write (config.json, model.safetensors)")->required();
-  sub->add_option("--steps", f->train.steps, "optimisation steps")->check(at_least(1));
-  sub->add_option("--max-seconds", f->train.max_seconds, "stop after this much time (0: no limit)")
+  auto& o = f->spec.options;
+  auto* sub = app.add_subcommand("train", "train a model on documents, or resume a run");
+  // What the run computes; a checkpoint stores these, so --resume takes none of them.
+  const std::vector<CLI::Option*> run_flags = {
+      sub->add_option("--config", f->config,
+                      "model config JSON (default: the reference config, docs/MODEL.md, sized to the tokenizer)"),
+      sub->add_option("--data", f->spec.data,
+                      "training text: a file, a folder of .txt/.tex documents, or a PG19-style folder "
+                      "with train/ and validation/"),
+      sub->add_option("--validation", f->spec.validation,
+                      "validation documents (default: the data folder's validation/, if any)"),
+      sub->add_option("--tokenizer", f->spec.tokenizer,
+                      "SentencePiece .model file (default: bytes; see 'infini tokenizer train')"),
+      sub->add_option("--out", f->spec.out,
+                      "run folder to create: model folder, checkpoint.safetensors, metrics.jsonl"),
+      sub->add_option("--batch", o.batch, "windows per micro-batch")->check(at_least(1)),
+      sub->add_option("--grad-accum", o.grad_accum, "micro-batches per optimisation step")->check(at_least(1)),
+      sub->add_option("--window", o.window, "tokens per training example, fed segment by segment")
+          ->check(at_least(1)),
+      sub->add_option("--bptt-segments", o.bptt_segments,
+                      "detach the memory every k segments (0: through the whole window)")
+          ->check(at_least(0)),
+      sub->add_option("--lr", o.lr, "peak learning rate")->check(positive()),
+      sub->add_option("--min-lr-ratio", o.min_lr_ratio, "the cosine ends at lr times this")->check(at_least(0)),
+      sub->add_option("--warmup", o.warmup, "warm-up steps")->check(at_least(0)),
+      sub->add_option("--weight-decay", o.weight_decay, "AdamW weight decay on matrices")->check(at_least(0)),
+      sub->add_option("--gate-lr-mult", o.gate_lr_mult, "learning-rate multiplier for the gates")
+          ->check(at_least(0)),
+      sub->add_option("--grad-clip", o.grad_clip, "clip the gradient norm (0: off)")->check(at_least(0)),
+      sub->add_option("--seed", o.seed, "random seed (initialisation and data order)"),
+      sub->add_option("--val-every", o.val_every, "steps between validation losses (0: never)")
+          ->check(at_least(0)),
+      sub->add_option("--val-windows", o.val_windows, "validation examples (the same ones each time)")
+          ->check(at_least(1)),
+      sub->add_option("--checkpoint-every", o.checkpoint_every,
+                      "steps between checkpoints (0: only at the end)")
+          ->check(at_least(0)),
+      sub->add_flag("--autocast-bf16", o.autocast_bf16, "bf16 matmuls under CPU autocast (M and z stay fp32)"),
+  };
+  auto* resume = sub->add_option("--resume", f->resume,
+                                 "continue the run in this folder from its checkpoint (same settings)");
+  for (auto* flag : run_flags) resume->excludes(flag);
+  sub->add_option("--steps", o.steps, "total optimisation steps (with --resume: a new total)")->check(at_least(1));
+  sub->add_option("--max-seconds", f->limits.max_seconds,
+                  "stop with a checkpoint after this much time (0: no limit)")
       ->check(at_least(0));
-  sub->add_option("--batch", f->train.batch, "sequences per step")->check(at_least(1));
-  sub->add_option("--window", f->train.window, "tokens per sequence, fed segment by segment")
-      ->check(at_least(1));
-  sub->add_option("--bptt-segments", f->train.bptt_segments,
-                  "detach the memory every k segments (0: through the whole window)")
+  sub->add_option("--stop-after", f->limits.stop_after,
+                  "stop with a checkpoint after this many steps of this invocation (0: no limit)")
       ->check(at_least(0));
-  sub->add_option("--lr", f->train.lr, "peak learning rate")->check(positive());
-  sub->add_option("--warmup", f->train.warmup, "warm-up steps")->check(at_least(0));
-  sub->add_option("--weight-decay", f->train.weight_decay, "AdamW weight decay on matrices")
-      ->check(at_least(0));
-  sub->add_option("--gate-lr-mult", f->train.gate_lr_mult, "learning-rate multiplier for the gates")
-      ->check(at_least(0));
-  sub->add_option("--grad-clip", f->train.grad_clip, "clip the gradient norm (0: off)")
-      ->check(at_least(0));
-  sub->add_option("--seed", f->train.seed, "random seed");
+  sub->add_flag("--quiet", f->limits.quiet, "no per-step progress lines");
   add_threads_flag(*sub, f->threads);
-  return [f]() {
+  auto* steps = sub->get_option("--steps");
+  return [f, steps]() {
     configure_runtime(f->threads);
-    const ModelConfig config = f->config.empty() ? ModelConfig{} : ModelConfig::from_file(f->config);
-    if (config.vocab_size < 256)
-      throw Error(fmt::format("{}: vocab_size is {}; byte-level training needs at least 256",
-                              f->config, config.vocab_size));
-    const auto text = io::read_file(f->data);
-    if (text.empty()) throw Error(fmt::format("{}: the training text is empty", f->data));
-    torch::manual_seed(f->train.seed);
-    InfiniTransformer model(config);
-    fmt::print(stderr, "infini train: {} parameters, memory {}, {} bytes of text, {} threads\n",
-               model->parameter_count(), to_string(config.memory), text.size(), at::get_num_threads());
-    const auto summary = train(model, data::bytes_to_tokens(text), f->train);
-    io::save_model(f->out, model);
-    fmt::print(stderr, "infini train: {} steps, loss {:.4f} -> {:.4f}, {:.0f} tok/s, saved {}\n",
-               summary.steps, summary.first_loss, summary.last_loss, summary.tokens_per_second, f->out);
-    return 0;
+    TrainSummary summary;
+    std::string out = f->resume;
+    if (!f->resume.empty()) {
+      summary = train_resume(f->resume, steps->count() > 0 ? f->spec.options.steps : 0, f->limits);
+    } else {
+      if (f->spec.data.empty()) throw Error("--data is required (or --resume DIR to continue a run)");
+      if (f->spec.out.empty()) throw Error("--out is required: the run folder to create");
+      out = f->spec.out;
+      if (f->config.empty()) {
+        f->spec.config = ModelConfig{};
+        if (!f->spec.tokenizer.empty())
+          f->spec.config.vocab_size = data::load_sentencepiece(f->spec.tokenizer)->vocab_size();
+      } else {
+        f->spec.config = ModelConfig::from_file(f->config);
+      }
+      summary = train_new(f->spec, f->limits);
+    }
+    fmt::print(stderr, "infini train: at step {}, loss {:.4f} -> {:.4f}{}, {:.0f} tok/s; run folder {}\n",
+               summary.step, summary.first_loss, summary.last_loss,
+               summary.last_val_loss < 0 ? "" : fmt::format(", validation {:.4f}", summary.last_val_loss),
+               summary.tokens_per_second, out);
+    return summary.interrupted ? 130 : 0;
   };
 }
 

@@ -1,4 +1,4 @@
-// infini: train, sample from and benchmark Infini-Transformer models.
+// infini: train, sample from, plot and benchmark Infini-Transformer models.
 // Data (generated text, JSON) goes to stdout; progress and speed go to stderr.
 #include <iostream>
 #include <map>
@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   runners["train"] = infini::cli::add_train(app);
   runners["generate"] = infini::cli::add_generate(app);
   runners["bench"] = infini::cli::add_bench(app);
+  runners["tokenizer"] = infini::cli::add_tokenizer(app);
+  runners["plot"] = infini::cli::add_plot(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

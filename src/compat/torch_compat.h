@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include <ATen/autocast_mode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -59,5 +61,40 @@ inline torch::Tensor batched_matmul(const torch::Tensor& a,   // (..., m, k)
     return kernels::batched_matmul_cpu(a, b);
   return torch::matmul(a, b);
 }
+
+// bf16 autocast on the CPU for the guard's lifetime (the API was renamed in 2.4).
+class CpuAutocastBf16 {
+ public:
+  explicit CpuAutocastBf16(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+#if INFINI_TORCH_AT_LEAST(2, 4)
+    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+#else
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+#endif
+  }
+  ~CpuAutocastBf16() {
+    if (!enabled_) return;
+#if INFINI_TORCH_AT_LEAST(2, 4)
+    at::autocast::set_autocast_enabled(at::kCPU, false);
+#else
+    at::autocast::set_cpu_enabled(false);
+#endif
+    at::autocast::clear_cache();
+  }
+  CpuAutocastBf16(const CpuAutocastBf16&) = delete;
+  CpuAutocastBf16& operator=(const CpuAutocastBf16&) = delete;
+
+ private:
+  bool enabled_;
+};
+
+// Inside this guard autocast does not apply: the compressive memory computes in its own dtype.
+class NoAutocast {
+ private:
+  c10::impl::ExcludeDispatchKeyGuard guard_{c10::autocast_dispatch_keyset};
+};
 
 }  // namespace infini::compat

@@ -13,7 +13,7 @@ namespace infini::io {
 
 namespace fs = std::filesystem;
 
-void save_model(const std::string& dir, InfiniTransformer& model) {
+void save_model(const std::string& dir, InfiniTransformer& model, const data::Tokenizer& tokenizer) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error(fmt::format("{}: cannot create model folder ({})", dir, ec.message()));
@@ -23,6 +23,7 @@ void save_model(const std::string& dir, InfiniTransformer& model) {
   file.metadata["format_version"] = std::to_string(ModelConfig::kFormatVersion);
   save_safetensors((fs::path(dir) / "model.safetensors").string(), file);
   write_file_atomic((fs::path(dir) / "config.json").string(), model->config().to_json().dump(2) + "\n");
+  tokenizer.save(dir);
 }
 
 void load_parameters(InfiniTransformer& model, const std::map<std::string, torch::Tensor>& tensors,
@@ -50,7 +51,7 @@ InfiniTransformer load_model(const std::string& dir) {
   if (!fs::is_directory(dir))
     throw Error(fmt::format("{}: not a model folder (expected config.json and model.safetensors; "
                             "create one with 'infini train --out {}')", dir, dir));
-  const auto config = ModelConfig::from_file((fs::path(dir) / "config.json").string());
+  const auto config = ModelConfig::from_file((fs::path(dir) / "config.json").string(), /*require_all=*/true);
   InfiniTransformer model(config);
   const auto weights_path = (fs::path(dir) / "model.safetensors").string();
   const auto file = load_safetensors(weights_path);

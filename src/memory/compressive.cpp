@@ -9,6 +9,7 @@ torch::Tensor feature_map(const torch::Tensor& x) { return kernels::elu_plus_one
 
 torch::Tensor read(const torch::Tensor& sigma_q, const torch::Tensor& M, const torch::Tensor& z,
                    double eps) {
+  compat::NoAutocast fp32_memory;
   const auto dv = M.size(-1);
   const auto sq = sigma_q.to(M.scalar_type());                   // (B, H, n, dk)
   // Numerator and normaliser in one product: z rides along as an extra column of M.
@@ -21,6 +22,7 @@ torch::Tensor read(const torch::Tensor& sigma_q, const torch::Tensor& M, const t
 std::pair<torch::Tensor, torch::Tensor> write(const torch::Tensor& sigma_k, const torch::Tensor& v,
                                               const torch::Tensor& M, const torch::Tensor& z,
                                               double eps, bool delta_rule) {
+  compat::NoAutocast fp32_memory;
   const auto sk = sigma_k.to(M.scalar_type());  // (B, H, N, dk)
   auto value = v.to(M.scalar_type());           // (B, H, N, dv)
   if (delta_rule) {

@@ -14,36 +14,42 @@ namespace {
 struct FieldReader {
   const nlohmann::json& j;
   const std::string& origin;
+  bool require_all;  // a saved model's config lists every field: a missing one means a damaged file
   std::set<std::string> seen;
+
+  bool present(const char* field) {
+    seen.insert(field);
+    if (j.contains(field)) return true;
+    if (require_all)
+      throw Error(fmt::format("{}: missing field '{}' (a saved model's config.json lists every field; "
+                              "re-save the model or restore the file)", origin, field));
+    return false;
+  }
 
   [[noreturn]] void fail(const std::string& field, const std::string& why) const {
     throw Error(fmt::format("{}: field '{}' {}", origin, field, why));
   }
 
   void integer(const char* field, int64_t& out) {
-    seen.insert(field);
-    if (!j.contains(field)) return;
+    if (!present(field)) return;
     const auto& v = j.at(field);
     if (!v.is_number_integer()) fail(field, fmt::format("must be an integer, got {}", v.dump()));
     out = v.get<int64_t>();
   }
   void real(const char* field, double& out) {
-    seen.insert(field);
-    if (!j.contains(field)) return;
+    if (!present(field)) return;
     const auto& v = j.at(field);
     if (!v.is_number()) fail(field, fmt::format("must be a number, got {}", v.dump()));
     out = v.get<double>();
   }
   void boolean(const char* field, bool& out) {
-    seen.insert(field);
-    if (!j.contains(field)) return;
+    if (!present(field)) return;
     const auto& v = j.at(field);
     if (!v.is_boolean()) fail(field, fmt::format("must be true or false, got {}", v.dump()));
     out = v.get<bool>();
   }
   std::string string(const char* field, const std::string& fallback) {
-    seen.insert(field);
-    if (!j.contains(field)) return fallback;
+    if (!present(field)) return fallback;
     const auto& v = j.at(field);
     if (!v.is_string()) fail(field, fmt::format("must be a string, got {}", v.dump()));
     return v.get<std::string>();
@@ -111,10 +117,10 @@ nlohmann::json ModelConfig::to_json() const {
           {"init_std", init_std}};
 }
 
-ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& origin) {
+ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& origin, bool require_all) {
   if (!j.is_object()) throw Error(fmt::format("{}: a config must be a JSON object", origin));
   ModelConfig c;
-  FieldReader r{j, origin, {}};
+  FieldReader r{j, origin, require_all, {}};
   int64_t version = kFormatVersion;
   r.integer("format_version", version);
   if (version != kFormatVersion)
@@ -161,7 +167,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& o
   return c;
 }
 
-ModelConfig ModelConfig::from_file(const std::string& path) {
+ModelConfig ModelConfig::from_file(const std::string& path, bool require_all) {
   std::ifstream in(path);
   if (!in) throw Error(fmt::format("{}: cannot open config file", path));
   nlohmann::json j;
@@ -170,7 +176,7 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: not valid JSON ({})", path, e.what()));
   }
-  return from_json(j, path);
+  return from_json(j, path, require_all);
 }
 
 }  // namespace infini

@@ -46,9 +46,10 @@ struct ModelConfig {
   void validate() const;
 
   nlohmann::json to_json() const;
-  // `origin` names the source (a file path) in error messages.
-  static ModelConfig from_json(const nlohmann::json& j, const std::string& origin);
-  static ModelConfig from_file(const std::string& path);
+  // `origin` names the source (a file path) in error messages. A hand-written config may leave
+  // fields at their defaults; a saved model's must have them all (`require_all`).
+  static ModelConfig from_json(const nlohmann::json& j, const std::string& origin, bool require_all = false);
+  static ModelConfig from_file(const std::string& path, bool require_all = false);
 };
 
 }  // namespace infini

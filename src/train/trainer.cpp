@@ -1,117 +1,308 @@
 #include "train/trainer.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <optional>
 
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 
+#include "compat/torch_compat.h"
+#include "data/documents.h"
+#include "io/model_dir.h"
+#include "train/checkpoint.h"
+#include "train/metrics.h"
 #include "util/error.h"
 
 namespace infini {
 
-void Optimizer::set_lr_factor(double factor) {
-  auto& groups = adamw->param_groups();
-  for (size_t i = 0; i < groups.size(); ++i)
-    static_cast<torch::optim::AdamWOptions&>(groups[i].options()).lr(base_lr[i] * factor);
-}
+namespace fs = std::filesystem;
 
-Optimizer make_optimizer(InfiniTransformer& model, const TrainOptions& o) {
-  std::vector<torch::Tensor> matrices, norms, gates;
-  for (const auto& item : model->named_parameters()) {
-    const auto& name = item.key();
-    if (name.size() >= 5 && name.compare(name.size() - 5, 5, ".gate") == 0) gates.push_back(item.value());
-    else if (item.value().dim() >= 2) matrices.push_back(item.value());
-    else norms.push_back(item.value());
+namespace {
+
+// Validation examples are drawn with their own fixed seed, so every run on a corpus is scored on
+// the same windows and their curves compare.
+constexpr uint64_t kValidationSeed = 0x5EED0F7A11DA7E;
+
+std::atomic<bool> g_stop_requested{false};
+extern "C" void request_stop(int) { g_stop_requested = true; }
+
+// Ctrl-C or a scheduler's SIGTERM finishes the current step, writes a checkpoint and exits.
+class StopOnSignal {
+ public:
+  StopOnSignal() {
+    g_stop_requested = false;
+    previous_int_ = std::signal(SIGINT, request_stop);
+    previous_term_ = std::signal(SIGTERM, request_stop);
   }
-  Optimizer opt;
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  const auto add = [&](std::vector<torch::Tensor>& params, double lr, double wd) {
-    if (params.empty()) return;
-    groups.emplace_back(params, std::make_unique<torch::optim::AdamWOptions>(
-                                    torch::optim::AdamWOptions(lr).betas({0.9, 0.95}).weight_decay(wd)));
-    opt.base_lr.push_back(lr);
+  ~StopOnSignal() {
+    std::signal(SIGINT, previous_int_);
+    std::signal(SIGTERM, previous_term_);
+  }
+
+ private:
+  void (*previous_int_)(int);
+  void (*previous_term_)(int);
+};
+
+std::string duration(double seconds) {
+  const auto s = static_cast<int64_t>(std::max(0.0, seconds));
+  if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+  if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}s", s);
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+struct Run {
+  std::string out;
+  RunRecord record;
+  std::unique_ptr<data::Tokenizer> tokenizer;
+  data::Corpus corpus;
+  InfiniTransformer model{nullptr};
+  std::unique_ptr<AdamW> optimizer;
+};
+
+data::Corpus open_checked_corpus(const std::string& data, const std::string& validation,
+                                 const data::Tokenizer& tokenizer) {
+  auto corpus = data::open_corpus(data, validation);
+  if (tokenizer.needs_utf8()) {
+    fmt::print(stderr, "infini train: checking that {} documents are UTF-8\n",
+               corpus.train.size() + corpus.validation.size());
+    for (const auto& d : corpus.train) data::check_utf8(d);
+    for (const auto& d : corpus.validation) data::check_utf8(d);
+  }
+  return corpus;
+}
+
+TrainSummary run_loop(Run& run, const SessionLimits& limits) {
+  auto& rec = run.record;
+  const auto& o = rec.options;
+  const auto checkpoint_path = (fs::path(run.out) / "checkpoint.safetensors").string();
+  data::WindowSampler train_windows(run.corpus.train, *run.tokenizer, o.window, o.seed);
+  std::optional<data::WindowSampler> val_windows;
+  if (!run.corpus.validation.empty())
+    val_windows.emplace(run.corpus.validation, *run.tokenizer, o.window, kValidationSeed);
+  MetricsLog metrics((fs::path(run.out) / "metrics.jsonl").string(), rec.step);
+  StopOnSignal stop_on_signal;
+  int64_t saved_step = rec.step;
+  const auto save = [&] {
+    save_checkpoint(checkpoint_path, run.model, *run.optimizer, rec);
+    io::save_model(run.out, run.model, *run.tokenizer);
+    saved_step = rec.step;
   };
-  add(matrices, o.lr, o.weight_decay);
-  add(norms, o.lr, 0.0);
-  add(gates, o.lr * o.gate_lr_mult, 0.0);
-  opt.adamw = std::make_unique<torch::optim::AdamW>(std::move(groups));
-  return opt;
+
+  fmt::print(stderr,
+             "infini train: {} parameters, memory {}, {} tokenizer ({} ids), {} train / {} validation "
+             "documents, {} threads, step {} of {}\n",
+             run.model->parameter_count(), to_string(run.model->config().memory), run.tokenizer->kind(),
+             run.tokenizer->vocab_size(), run.corpus.train.size(), run.corpus.validation.size(),
+             at::get_num_threads(), rec.step, o.steps);
+  run.model->train();
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  double train_seconds = 0, tokens_here = 0;
+  int64_t steps_here = 0;
+  TrainSummary summary;
+  while (rec.step < o.steps) {
+    std::vector<data::Batch> micro;
+    auto drawn = rec.examples_drawn;
+    for (int64_t a = 0; a < o.grad_accum; ++a, drawn += static_cast<uint64_t>(o.batch))
+      micro.push_back(train_windows.batch(drawn, o.batch));
+    const auto s0 = clock::now();
+    StepResult r;
+    try {
+      r = train_step(run.model, *run.optimizer, micro, o, rec.step);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}. The last good checkpoint (step {}) is kept in {}", e.what(), saved_step,
+                              checkpoint_path));
+    }
+    const double dt = std::chrono::duration<double>(clock::now() - s0).count();
+    rec.examples_drawn = drawn;
+    rec.step += 1;
+    rec.tokens += static_cast<double>(r.target_tokens);
+    rec.seconds += dt;
+    train_seconds += dt;
+    tokens_here += static_cast<double>(r.target_tokens);
+    steps_here += 1;
+    if (steps_here == 1) summary.first_loss = r.loss;
+    summary.last_loss = r.loss;
+
+    const bool last = rec.step == o.steps;
+    nlohmann::json record = {{"step", rec.step},        {"tokens", rec.tokens},
+                             {"loss", r.loss},          {"lr", o.lr * lr_factor(o, rec.step - 1)},
+                             {"grad_norm", r.grad_norm}, {"tok_per_s", tokens_here / train_seconds},
+                             {"train_seconds", rec.seconds}};
+    if (val_windows && o.val_every > 0 && (rec.step % o.val_every == 0 || last)) {
+      rec.last_val_loss = evaluate(run.model, *val_windows, o.val_windows, o.batch, o.autocast_bf16);
+      record["val_loss"] = rec.last_val_loss;
+    }
+    metrics.append(record);
+
+    const double wall = std::chrono::duration<double>(clock::now() - t0).count();
+    if (!limits.quiet)
+      fmt::print(stderr, "step {:>6}/{} | loss {:.4f} | val {} | lr {:.2e} | grad {:.3f} | {:.0f} tok/s | ETA {}\n",
+                 rec.step, o.steps, r.loss,
+                 rec.last_val_loss < 0 ? std::string("-") : fmt::format("{:.4f}", rec.last_val_loss),
+                 o.lr * lr_factor(o, rec.step - 1), r.grad_norm, tokens_here / train_seconds,
+                 duration(wall / static_cast<double>(steps_here) * static_cast<double>(o.steps - rec.step)));
+    const bool stop = g_stop_requested || (limits.stop_after > 0 && steps_here >= limits.stop_after) ||
+                      (limits.max_seconds > 0 && wall >= limits.max_seconds);
+    if (last || stop || (o.checkpoint_every > 0 && rec.step % o.checkpoint_every == 0)) save();
+    if (stop) {
+      summary.interrupted = g_stop_requested;
+      fmt::print(stderr, "infini train: stopped at step {} of {}; continue with 'infini train --resume {}'\n",
+                 rec.step, o.steps, run.out);
+      break;
+    }
+  }
+  summary.step = rec.step;
+  summary.last_val_loss = rec.last_val_loss;
+  summary.tokens_per_second = train_seconds > 0 ? tokens_here / train_seconds : 0;
+  return summary;
 }
 
-double lr_factor(const TrainOptions& o, int64_t step) {
-  if (step < o.warmup) return static_cast<double>(step + 1) / static_cast<double>(o.warmup);
-  const double span = std::max<int64_t>(1, o.steps - o.warmup);
-  const double progress = std::min(1.0, static_cast<double>(step - o.warmup) / span);
-  return o.min_lr_ratio + (1.0 - o.min_lr_ratio) * 0.5 * (1.0 + std::cos(M_PI * progress));
+}  // namespace
+
+AdamW make_optimizer(InfiniTransformer& model, const TrainOptions& o) {
+  ParamGroup matrices{"matrices", {}, {}, o.lr, o.weight_decay};
+  ParamGroup norms{"norms", {}, {}, o.lr, 0.0};
+  ParamGroup gates{"gates", {}, {}, o.lr * o.gate_lr_mult, 0.0};
+  for (const auto& item : model->named_parameters()) {
+    auto& group = ends_with(item.key(), ".gate") ? gates : item.value().dim() >= 2 ? matrices : norms;
+    group.params.push_back(item.key());
+    group.tensors.push_back(item.value());
+  }
+  std::vector<ParamGroup> groups;
+  for (auto* g : {&matrices, &norms, &gates})
+    if (!g->tensors.empty()) groups.push_back(std::move(*g));
+  return AdamW(std::move(groups));
 }
 
-StepResult train_step(InfiniTransformer& model, Optimizer& optimizer, const torch::Tensor& tokens,
+StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vector<data::Batch>& micro_batches,
                       const TrainOptions& o, int64_t step) {
   const auto& c = model->config();
-  const auto W = tokens.size(1) - 1;
-  const auto inputs = tokens.narrow(1, 0, W);   // (B, W)
-  const auto targets = tokens.narrow(1, 1, W);  // (B, W)
-  const auto chunk = o.bptt_segments > 0 ? o.bptt_segments * c.segment_len : W;
+  int64_t targets_total = 0;
+  for (const auto& b : micro_batches) targets_total += b.target_tokens;
+  if (targets_total == 0) throw Error(fmt::format("step {}: the batch has no target tokens", step + 1));
+  const auto norm = static_cast<double>(targets_total);
+  namespace F = torch::nn::functional;
+  const auto ce = F::CrossEntropyFuncOptions().reduction(torch::kSum).ignore_index(data::kIgnoreTarget);
 
-  optimizer.adamw->zero_grad();
-  auto state = model->initial_state(tokens.size(0));
+  optimizer.zero_grad();
   double loss_sum = 0;
-  for (int64_t offset = 0; offset < W; offset += chunk) {
-    const auto n = std::min(chunk, W - offset);
-    auto out = model->forward(inputs.narrow(1, offset, n), std::move(state));
-    const auto loss = torch::nn::functional::cross_entropy(
-        out.logits.reshape({-1, c.vocab_size}).to(torch::kFloat32), targets.narrow(1, offset, n).reshape({-1}));
-    // Weighted so the gradient is that of the mean over the whole window.
-    (loss * (static_cast<double>(n) / static_cast<double>(W))).backward();
-    loss_sum += loss.item<double>() * static_cast<double>(n);
-    state = std::move(out.state);
-    state.detach();  // truncated BPTT: the next chunk's gradient stops here
+  for (const auto& b : micro_batches) {
+    const auto W = b.inputs.size(1);
+    const auto chunk = o.bptt_segments > 0 ? o.bptt_segments * c.segment_len : W;
+    auto state = model->initial_state(b.inputs.size(0));
+    for (int64_t offset = 0; offset < W; offset += chunk) {
+      const auto n = std::min(chunk, W - offset);
+      const auto targets = b.targets.narrow(1, offset, n);  // (B, n)
+      // Padding only ever trails, so once a chunk is all padding the rest of the window is too.
+      if (!targets.ne(data::kIgnoreTarget).any().item<bool>()) break;
+      torch::Tensor loss;
+      ModelState next;
+      {
+        compat::CpuAutocastBf16 autocast(o.autocast_bf16);
+        auto out = model->forward(b.inputs.narrow(1, offset, n), std::move(state));
+        loss = F::cross_entropy(out.logits.reshape({-1, c.vocab_size}).to(torch::kFloat32), targets.reshape({-1}), ce);
+        next = std::move(out.state);
+      }
+      // Scaled so the gradient is that of the mean over every target token of the step.
+      (loss / norm).backward();
+      loss_sum += loss.item<double>();
+      state = std::move(next);
+      state.detach();  // truncated BPTT: the next chunk's gradient stops here
+    }
   }
-  const double loss = loss_sum / static_cast<double>(W);
+  const double loss = loss_sum / norm;
   if (!std::isfinite(loss))
-    throw Error(fmt::format("step {}: the loss is {}; stopping before the weights change "
+    throw Error(fmt::format("step {}: the loss is {}; stopped before the weights changed "
                             "(lower --lr or check the data)", step + 1, loss));
   const double grad_norm =
       torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip > 0 ? o.grad_clip : 1e30);
   if (!std::isfinite(grad_norm))
-    throw Error(fmt::format("step {}: the gradient norm is {}; stopping before the weights change "
+    throw Error(fmt::format("step {}: the gradient norm is {}; stopped before the weights changed "
                             "(lower --lr or check the data)", step + 1, grad_norm));
-  optimizer.set_lr_factor(lr_factor(o, step));
-  optimizer.adamw->step();
-  return {loss, grad_norm};
+  optimizer.step(lr_factor(o, step));
+  return {loss, grad_norm, targets_total};
 }
 
-TrainSummary train(InfiniTransformer& model, const torch::Tensor& corpus, const TrainOptions& o) {
-  const auto need = o.window + 1;
-  if (corpus.numel() < need)
-    throw Error(fmt::format("the training text has {} tokens; a window needs {} (lower --window)",
-                            corpus.numel(), need));
-  model->train();
-  auto optimizer = make_optimizer(model, o);
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
-  TrainSummary summary;
-  using clock = std::chrono::steady_clock;
-  const auto t0 = clock::now();
-  double tokens_done = 0;
-  for (int64_t step = 0; step < o.steps; ++step) {
-    const auto starts = torch::randint(corpus.numel() - need + 1, {o.batch}, gen, torch::kInt64);  // (B)
-    const auto index = starts.unsqueeze(1) + torch::arange(need).unsqueeze(0);                       // (B, W+1)
-    const auto batch = corpus.index_select(0, index.reshape({-1})).reshape({o.batch, need});
-    const auto r = train_step(model, optimizer, batch, o, step);
-    tokens_done += static_cast<double>(o.batch * o.window);
-    const double elapsed = std::chrono::duration<double>(clock::now() - t0).count();
-    if (step == 0) summary.first_loss = r.loss;
-    summary.last_loss = r.loss;
-    summary.steps = step + 1;
-    summary.seconds = elapsed;
-    summary.tokens_per_second = tokens_done / elapsed;
-    if (!o.quiet)
-      fmt::print(stderr, "step {:>5}/{} | loss {:.4f} | lr {:.2e} | grad {:.3f} | {:.0f} tok/s | {:.1f}s\n",
-                 step + 1, o.steps, r.loss, o.lr * lr_factor(o, step), r.grad_norm,
-                 summary.tokens_per_second, elapsed);
-    if (o.max_seconds > 0 && elapsed >= o.max_seconds) break;
+double evaluate(InfiniTransformer& model, const data::WindowSampler& sampler, int64_t count, int64_t batch,
+                bool autocast_bf16) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  namespace F = torch::nn::functional;
+  const auto ce = F::CrossEntropyFuncOptions().reduction(torch::kSum).ignore_index(data::kIgnoreTarget);
+  double loss_sum = 0, targets = 0;
+  for (int64_t first = 0; first < count; first += batch) {
+    const auto b = sampler.batch(static_cast<uint64_t>(first), std::min(batch, count - first));
+    compat::CpuAutocastBf16 autocast(autocast_bf16);
+    const auto out = model->forward(b.inputs, model->initial_state(b.inputs.size(0)));
+    loss_sum += F::cross_entropy(out.logits.reshape({-1, model->config().vocab_size}).to(torch::kFloat32),
+                                 b.targets.reshape({-1}), ce)
+                    .item<double>();
+    targets += static_cast<double>(b.target_tokens);
   }
-  return summary;
+  model->train();
+  return loss_sum / targets;
+}
+
+TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits) {
+  std::error_code ec;
+  if (fs::exists(spec.out) && !(fs::is_directory(spec.out) && fs::is_empty(spec.out, ec)))
+    throw Error(fmt::format("{}: already exists and is not empty; continue the run in it with "
+                            "'--resume {}', or choose a new --out", spec.out, spec.out));
+  Run run;
+  run.out = spec.out;
+  run.tokenizer = spec.tokenizer.empty() ? data::byte_tokenizer() : data::load_sentencepiece(spec.tokenizer);
+  if (spec.config.vocab_size < run.tokenizer->vocab_size())
+    throw Error(fmt::format("the config's field 'vocab_size' is {}, but the {} tokenizer has {} ids; raise it "
+                            "(or leave --config out to size it from the tokenizer)",
+                            spec.config.vocab_size, run.tokenizer->kind(), run.tokenizer->vocab_size()));
+  run.corpus = open_checked_corpus(spec.data, spec.validation, *run.tokenizer);
+  const bool created = !fs::exists(spec.out);
+  fs::create_directories(spec.out, ec);
+  if (ec) throw Error(fmt::format("{}: cannot create the run folder ({})", spec.out, ec.message()));
+  run.record.options = spec.options;
+  run.record.data = spec.data;
+  run.record.validation = spec.validation;
+  torch::manual_seed(spec.options.seed);
+  run.model = InfiniTransformer(spec.config);
+  run.optimizer = std::make_unique<AdamW>(make_optimizer(run.model, spec.options));
+  try {
+    return run_loop(run, limits);
+  } catch (...) {
+    // A run that failed before its first checkpoint leaves nothing worth keeping; clearing the
+    // folder lets the corrected command run again unchanged.
+    if (created && !fs::exists(fs::path(spec.out) / "checkpoint.safetensors")) fs::remove_all(spec.out, ec);
+    throw;
+  }
+}
+
+TrainSummary train_resume(const std::string& out, int64_t steps, const SessionLimits& limits) {
+  const auto path = (fs::path(out) / "checkpoint.safetensors").string();
+  if (!fs::exists(path))
+    throw Error(fmt::format("{}: no checkpoint to resume from (start a run with 'infini train --out {}')", path, out));
+  const auto checkpoint = load_checkpoint(path);
+  Run run;
+  run.out = out;
+  run.record = checkpoint.run;
+  if (steps > 0) run.record.options.steps = steps;
+  if (run.record.step >= run.record.options.steps)
+    throw Error(fmt::format("the run in {} has done all {} of its steps; pass --steps with a larger total to "
+                            "extend it", out, run.record.options.steps));
+  run.tokenizer = data::load_tokenizer(out);
+  run.corpus = open_checked_corpus(run.record.data, run.record.validation, *run.tokenizer);
+  run.model = InfiniTransformer(checkpoint.config);
+  run.optimizer = std::make_unique<AdamW>(make_optimizer(run.model, run.record.options));
+  restore(checkpoint, path, run.model, *run.optimizer);
+  return run_loop(run, limits);
 }
 
 }  // namespace infini

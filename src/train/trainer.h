@@ -1,65 +1,58 @@
-// Trains a model on windows of a token stream with AdamW, segment-wise truncated BPTT and a
-// warm-up + cosine learning-rate schedule. One progress line per step goes to stderr.
+// Trains a model on windows of documents: AdamW with parameter groups, warm-up + cosine schedule,
+// gradient clipping and accumulation, truncated BPTT through the compressive memory, periodic
+// validation, checkpoints and exact resume. One progress line per step goes to stderr.
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
-
+#include "data/tokenizer.h"
+#include "data/windows.h"
 #include "model/transformer.h"
+#include "train/adamw.h"
+#include "train/options.h"
 
 namespace infini {
 
-struct TrainOptions {
-  int64_t steps = 200;
-  double max_seconds = 0;      // stop early once this much time has passed (0: no limit)
-  int64_t batch = 4;
-  int64_t window = 2048;       // tokens per training example, fed segment after segment
-  int64_t bptt_segments = 0;   // detach the memory every k segments (0: back-propagate the whole window)
-  double lr = 1e-3;
-  double min_lr_ratio = 0.1;   // cosine decays to lr * this
-  int64_t warmup = 20;
-  double weight_decay = 0.1;
-  double gate_lr_mult = 10.0;  // gates barely move at an LM learning rate (shared/REFERENCE.md §3)
-  double grad_clip = 1.0;
-  uint64_t seed = 1234;
-  bool quiet = false;
-};
-
-// AdamW with three parameter groups: matrices (decayed), norms (not decayed), gates (not decayed,
-// their own learning rate).
-struct Optimizer {
-  std::unique_ptr<torch::optim::AdamW> adamw;
-  std::vector<double> base_lr;  // per parameter group, before the schedule
-  void set_lr_factor(double factor);
-};
-
-Optimizer make_optimizer(InfiniTransformer& model, const TrainOptions& o);
-
-// Learning-rate multiplier at `step` (0-based): linear warm-up, then cosine down to min_lr_ratio.
-double lr_factor(const TrainOptions& o, int64_t step);
+// Matrices are decayed; norms, biases and gate scalars are not, and gates get their own lr.
+AdamW make_optimizer(InfiniTransformer& model, const TrainOptions& o);
 
 struct StepResult {
-  double loss;       // mean cross-entropy over the window, nats per token
+  double loss;       // mean cross-entropy over the step's target tokens, nats per token
   double grad_norm;  // before clipping
+  int64_t target_tokens;
 };
 
-// One optimisation step on `tokens` (B, W+1). Throws infini::Error on a non-finite loss or gradient,
-// before the weights change.
-StepResult train_step(InfiniTransformer& model, Optimizer& optimizer, const torch::Tensor& tokens,
+// One optimisation step over `micro_batches` (gradient accumulation). Throws infini::Error on a
+// non-finite loss or gradient, before the weights change. `step` is 0-based.
+StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vector<data::Batch>& micro_batches,
                       const TrainOptions& o, int64_t step);
 
-struct TrainSummary {
-  int64_t steps = 0;
-  double first_loss = 0, last_loss = 0;
-  double tokens_per_second = 0;
-  double seconds = 0;
+// Mean loss per target token over validation examples 0..count-1, without gradients.
+double evaluate(InfiniTransformer& model, const data::WindowSampler& sampler, int64_t count, int64_t batch,
+                bool autocast_bf16);
+
+// A new run: `out` is the run folder (must be new or empty). It ends up holding the model folder
+// (config.json, model.safetensors, tokenizer), checkpoint.safetensors and metrics.jsonl.
+struct RunSpec {
+  std::string out;
+  std::string data, validation;  // see data::open_corpus
+  std::string tokenizer;         // a SentencePiece .model; empty: bytes
+  ModelConfig config;
+  TrainOptions options;
 };
 
-// Trains on random windows of `corpus` (n) int64 tokens.
-TrainSummary train(InfiniTransformer& model, const torch::Tensor& corpus, const TrainOptions& o);
+struct TrainSummary {
+  int64_t step = 0;                 // steps done in total
+  double first_loss = 0, last_loss = 0;  // of this invocation
+  double last_val_loss = -1;
+  double tokens_per_second = 0;     // of this invocation
+  bool interrupted = false;         // stopped by SIGINT/SIGTERM (a checkpoint was written)
+};
+
+TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits);
+// Continues the run in `out` from its checkpoint; `steps` > 0 changes the planned total.
+TrainSummary train_resume(const std::string& out, int64_t steps, const SessionLimits& limits);
 
 }  // namespace infini

@@ -26,9 +26,10 @@ _DTYPES = {
     "BF16": torch.bfloat16,
     "I64": torch.int64,
     "I32": torch.int32,
+    "U8": torch.uint8,
 }
 _DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
-_ITEMSIZE = {"F64": 8, "F32": 4, "BF16": 2, "I64": 8, "I32": 4}
+_ITEMSIZE = {"F64": 8, "F32": 4, "BF16": 2, "I64": 8, "I32": 4, "U8": 1}
 
 _METADATA_KEY = "__metadata__"
 

@@ -1,0 +1,50 @@
+// Training examples: windows of up to W+1 tokens cut from inside one document. Example i is a pure
+// function of (seed, i), so the data position of a run is one counter and resuming is exact.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "data/documents.h"
+#include "data/tokenizer.h"
+
+namespace infini::data {
+
+constexpr int64_t kIgnoreTarget = -100;  // cross_entropy's ignore_index: padding adds no loss
+
+struct Batch {
+  torch::Tensor inputs;   // (B, W) int64; padding positions hold 0
+  torch::Tensor targets;  // (B, W) int64; padding positions hold kIgnoreTarget
+  int64_t target_tokens = 0;  // targets that count in the loss
+};
+
+// Pads examples (each of 2..W+1 tokens) to W inputs; a shorter example's padding is masked.
+Batch make_batch(const std::vector<std::vector<int64_t>>& examples, int64_t window);
+
+class WindowSampler {
+ public:
+  // Picks a document with probability proportional to its size, then a uniform start inside it.
+  WindowSampler(std::vector<Document> docs, const Tokenizer& tokenizer, int64_t window, uint64_t seed);
+
+  // Example `index`: W+1 consecutive tokens of one document, or the whole document when it is
+  // shorter. Deterministic in (seed, index).
+  std::vector<int64_t> example(uint64_t index) const;
+  // Examples first .. first+count-1.
+  Batch batch(uint64_t first, int64_t count) const;
+
+  int64_t window() const { return window_; }
+
+ private:
+  std::vector<int64_t> read_tokens(const Document& doc, uint64_t offset) const;
+  std::vector<int64_t> document_tail(const Document& doc) const;
+
+  std::vector<Document> docs_;
+  std::vector<uint64_t> cumulative_bytes_;  // (docs): end of each document in the concatenation
+  const Tokenizer& tokenizer_;
+  int64_t window_;
+  uint64_t seed_;
+};
+
+}  // namespace infini::data

@@ -1,0 +1,98 @@
+#include "train/checkpoint.h"
+
+#include <mutex>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+
+#include "io/model_dir.h"
+#include "io/safetensors.h"
+#include "util/error.h"
+
+namespace infini {
+
+namespace {
+
+constexpr int kCheckpointVersion = 1;
+const std::string kModelPrefix = "model.";
+
+nlohmann::json run_to_json(const RunRecord& r) {
+  return {{"options", r.options.to_json()}, {"data", r.data},       {"validation", r.validation},
+          {"step", r.step},                 {"examples_drawn", r.examples_drawn},
+          {"tokens", r.tokens},             {"seconds", r.seconds}, {"last_val_loss", r.last_val_loss}};
+}
+
+nlohmann::json parse_field(const std::map<std::string, std::string>& meta, const std::string& key,
+                           const std::string& origin) {
+  const auto it = meta.find(key);
+  if (it == meta.end()) throw Error(fmt::format("{}: missing field '{}' in the checkpoint metadata", origin, key));
+  try {
+    return nlohmann::json::parse(it->second);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: field '{}' is not valid JSON ({})", origin, key, e.what()));
+  }
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, InfiniTransformer& model, const AdamW& optimizer,
+                     const RunRecord& run) {
+  io::TensorFile file;
+  for (const auto& item : model->named_parameters()) file.tensors[kModelPrefix + item.key()] = item.value();
+  for (auto& [name, t] : optimizer.state_tensors()) file.tensors[name] = t;
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    file.tensors["rng.torch_cpu"] = gen.get_state();
+  }
+  file.metadata["format"] = "infini-checkpoint";
+  file.metadata["format_version"] = std::to_string(kCheckpointVersion);
+  file.metadata["config"] = model->config().to_json().dump();
+  file.metadata["run"] = run_to_json(run).dump();
+  io::save_safetensors(path, file);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  auto file = io::load_safetensors(path);
+  const auto& meta = file.metadata;
+  const auto format = meta.find("format");
+  if (format == meta.end() || format->second != "infini-checkpoint")
+    throw Error(fmt::format("{}: not an infini training checkpoint (metadata 'format' is missing or wrong)", path));
+  const auto version = meta.find("format_version");
+  if (version == meta.end() || version->second != std::to_string(kCheckpointVersion))
+    throw Error(fmt::format("{}: checkpoint format version '{}'; this build reads {}", path,
+                            version == meta.end() ? "missing" : version->second, kCheckpointVersion));
+  Checkpoint c;
+  c.config = ModelConfig::from_json(parse_field(meta, "config", path), path + " (config)", true);
+  const auto run = parse_field(meta, "run", path);
+  const auto origin = path + " (run)";
+  try {
+    c.run.options = TrainOptions::from_json(run.at("options"), origin);
+    run.at("data").get_to(c.run.data);
+    run.at("validation").get_to(c.run.validation);
+    run.at("step").get_to(c.run.step);
+    run.at("examples_drawn").get_to(c.run.examples_drawn);
+    run.at("tokens").get_to(c.run.tokens);
+    run.at("seconds").get_to(c.run.seconds);
+    run.at("last_val_loss").get_to(c.run.last_val_loss);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: missing or malformed field ({})", origin, e.what()));
+  }
+  c.tensors = std::move(file.tensors);
+  return c;
+}
+
+void restore(const Checkpoint& c, const std::string& origin, InfiniTransformer& model, AdamW& optimizer) {
+  std::map<std::string, torch::Tensor> weights;
+  for (const auto& [name, t] : c.tensors)
+    if (name.rfind(kModelPrefix, 0) == 0) weights[name.substr(kModelPrefix.size())] = t;
+  io::load_parameters(model, weights, origin);
+  optimizer.load_state_tensors(c.tensors, origin);
+  const auto rng = c.tensors.find("rng.torch_cpu");
+  if (rng == c.tensors.end()) throw Error(fmt::format("{}: missing tensor 'rng.torch_cpu'", origin));
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(rng->second);
+}
+
+}  // namespace infini

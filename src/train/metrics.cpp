@@ -1,0 +1,48 @@
+#include "train/metrics.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "io/atomic_file.h"
+#include "util/error.h"
+
+namespace infini {
+
+std::vector<nlohmann::json> read_metrics(const std::string& path) {
+  std::istringstream in(io::read_file(path));
+  std::vector<nlohmann::json> records;
+  std::string line;
+  int64_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty()) continue;
+    try {
+      records.push_back(nlohmann::json::parse(line));
+    } catch (const nlohmann::json::exception&) {
+      if (in.peek() == EOF) break;  // the line a crash cut short
+      throw Error(fmt::format("{}:{}: not a JSON record", path, number));
+    }
+  }
+  return records;
+}
+
+MetricsLog::MetricsLog(const std::string& path, int64_t keep_through_step) : path_(path) {
+  if (std::filesystem::exists(path)) {
+    std::string kept;
+    for (const auto& r : read_metrics(path))
+      if (r.value("step", int64_t{0}) <= keep_through_step) kept += r.dump() + "\n";
+    io::write_file_atomic(path, kept);
+  }
+  out_.open(path, std::ios::app);
+  if (!out_) throw Error(fmt::format("{}: cannot open for appending", path));
+}
+
+void MetricsLog::append(const nlohmann::json& record) {
+  out_ << record.dump() << '\n';
+  out_.flush();
+  if (!out_) throw Error(fmt::format("{}: write failed (disk full?)", path_));
+}
+
+}  // namespace infini

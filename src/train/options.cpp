@@ -1,0 +1,63 @@
+#include "train/options.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "util/error.h"
+
+namespace infini {
+
+nlohmann::json TrainOptions::to_json() const {
+  return {{"steps", steps},       {"batch", batch},
+          {"grad_accum", grad_accum}, {"window", window},
+          {"bptt_segments", bptt_segments}, {"lr", lr},
+          {"min_lr_ratio", min_lr_ratio}, {"warmup", warmup},
+          {"weight_decay", weight_decay}, {"gate_lr_mult", gate_lr_mult},
+          {"grad_clip", grad_clip}, {"seed", seed},
+          {"val_every", val_every}, {"val_windows", val_windows},
+          {"checkpoint_every", checkpoint_every}, {"autocast_bf16", autocast_bf16}};
+}
+
+TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string& origin) {
+  TrainOptions o;
+  if (!j.is_object()) throw Error(fmt::format("{}: training options must be a JSON object", origin));
+  const auto reference = o.to_json();
+  for (const auto& item : reference.items())
+    if (!j.contains(item.key())) throw Error(fmt::format("{}: missing training field '{}'", origin, item.key()));
+  for (const auto& item : j.items())
+    if (!reference.contains(item.key()))
+      throw Error(fmt::format("{}: unknown training field '{}'", origin, item.key()));
+  try {
+    j.at("steps").get_to(o.steps);
+    j.at("batch").get_to(o.batch);
+    j.at("grad_accum").get_to(o.grad_accum);
+    j.at("window").get_to(o.window);
+    j.at("bptt_segments").get_to(o.bptt_segments);
+    j.at("lr").get_to(o.lr);
+    j.at("min_lr_ratio").get_to(o.min_lr_ratio);
+    j.at("warmup").get_to(o.warmup);
+    j.at("weight_decay").get_to(o.weight_decay);
+    j.at("gate_lr_mult").get_to(o.gate_lr_mult);
+    j.at("grad_clip").get_to(o.grad_clip);
+    j.at("seed").get_to(o.seed);
+    j.at("val_every").get_to(o.val_every);
+    j.at("val_windows").get_to(o.val_windows);
+    j.at("checkpoint_every").get_to(o.checkpoint_every);
+    j.at("autocast_bf16").get_to(o.autocast_bf16);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: malformed training options ({})", origin, e.what()));
+  }
+  return o;
+}
+
+double lr_factor(const TrainOptions& o, int64_t step) {
+  if (step < o.warmup) return static_cast<double>(step + 1) / static_cast<double>(o.warmup);
+  const double span = static_cast<double>(std::max<int64_t>(1, o.steps - o.warmup));
+  const double progress = std::min(1.0, static_cast<double>(step - o.warmup) / span);
+  return o.min_lr_ratio + (1.0 - o.min_lr_ratio) * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
+}  // namespace infini

@@ -1,0 +1,45 @@
+// Everything that decides what a training run computes. A checkpoint stores it, so a resumed run
+// continues with the same settings.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace infini {
+
+struct TrainOptions {
+  int64_t steps = 200;
+  int64_t batch = 4;           // windows per micro-batch
+  int64_t grad_accum = 1;      // micro-batches per optimisation step
+  int64_t window = 2048;       // tokens per training example, fed segment after segment
+  int64_t bptt_segments = 0;   // detach the memory every k segments (0: back-propagate the whole window)
+  double lr = 1e-3;
+  double min_lr_ratio = 0.1;   // cosine decays to lr * this
+  int64_t warmup = 20;
+  double weight_decay = 0.1;
+  double gate_lr_mult = 10.0;  // gates barely move at an LM learning rate (shared/REFERENCE.md §3)
+  double grad_clip = 1.0;      // 0: off
+  uint64_t seed = 1234;
+  int64_t val_every = 100;     // steps between validation losses (0: never)
+  int64_t val_windows = 32;    // validation examples, the same ones every time
+  int64_t checkpoint_every = 100;  // steps between checkpoints (one is always written at the end)
+  bool autocast_bf16 = false;  // bf16 matmuls under CPU autocast; M and z stay fp32
+
+  nlohmann::json to_json() const;
+  // Strict: unknown or mistyped fields are errors naming `origin` and the field.
+  static TrainOptions from_json(const nlohmann::json& j, const std::string& origin);
+};
+
+// Limits of one invocation; they do not change what the run computes, so they are not stored.
+struct SessionLimits {
+  double max_seconds = 0;  // stop (with a checkpoint) once this much time has passed; 0: none
+  int64_t stop_after = 0;  // stop (with a checkpoint) after this many steps of this invocation; 0: none
+  bool quiet = false;      // no progress lines
+};
+
+// Learning-rate multiplier at `step` (0-based): linear warm-up, then cosine down to min_lr_ratio.
+double lr_factor(const TrainOptions& o, int64_t step);
+
+}  // namespace infini

@@ -1,0 +1,188 @@
+// The trainer: AdamW against LibTorch's, padding and accumulation, non-finite stops, checkpoints,
+// metrics and exact resume.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "data/windows.h"
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
+#include "test_util.h"
+#include "train/checkpoint.h"
+#include "train/metrics.h"
+#include "train/trainer.h"
+
+namespace infini {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::expect_error;
+using testing::temp_dir;
+using testing::write_text;
+
+ModelConfig small_config() {
+  auto c = testing::tiny_config(MemoryMode::InfiniDelta, torch::kFloat32);
+  c.vocab_size = 256;
+  c.init_std = 0.02;
+  return c;
+}
+
+std::vector<int64_t> random_tokens(int64_t n, int64_t seed) {
+  torch::manual_seed(seed);
+  const auto t = torch::randint(256, {n}, torch::kInt64);
+  return {t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + n};
+}
+
+TEST(AdamW, MatchesLibTorch) {
+  torch::manual_seed(3);
+  auto a = torch::randn({5, 4}).requires_grad_();
+  auto b = a.detach().clone().requires_grad_();
+  AdamW ours({ParamGroup{"matrices", {"a"}, {a}, 0.01, 0.1}}, 0.9, 0.95, 1e-8);
+  torch::optim::AdamW theirs({b}, torch::optim::AdamWOptions(0.01).betas({0.9, 0.95}).eps(1e-8).weight_decay(0.1));
+  for (int step = 0; step < 6; ++step) {
+    const auto target = torch::randn({5, 4});
+    ours.zero_grad();
+    theirs.zero_grad();
+    (a - target).pow(3).sum().backward();
+    (b - target).pow(3).sum().backward();
+    ours.step(1.0);
+    theirs.step();
+  }
+  EXPECT_LT((a - b).abs().max().item<double>(), 1e-6);
+  EXPECT_EQ(ours.steps_taken(), 6);
+}
+
+TEST(Trainer, PaddingAddsNothingToTheLossOrGradient) {
+  torch::manual_seed(0);
+  InfiniTransformer model(small_config());
+  const auto tokens = random_tokens(11, 1);  // 10 targets, window of 16: 6 padded
+  TrainOptions o;
+  o.grad_clip = 1e9;
+  auto opt = make_optimizer(model, o);
+  const auto padded = train_step(model, opt, {data::make_batch({tokens}, 16)}, o, 0);
+  EXPECT_EQ(padded.target_tokens, 10);
+  // Reference: the same example with no padding, straight through the model.
+  torch::manual_seed(0);
+  InfiniTransformer fresh(small_config());
+  const auto b = data::make_batch({tokens}, 10);
+  const auto out = fresh->forward(b.inputs, fresh->initial_state(1));
+  const auto loss = torch::nn::functional::cross_entropy(out.logits.reshape({-1, 256}), b.targets.reshape({-1}));
+  EXPECT_NEAR(padded.loss, loss.item<double>(), 1e-6);
+  loss.backward();
+  double grad_sq = 0;
+  for (const auto& p : fresh->parameters()) grad_sq += p.grad().pow(2).sum().item<double>();
+  EXPECT_NEAR(padded.grad_norm, std::sqrt(grad_sq), 1e-5 * std::sqrt(grad_sq));
+}
+
+TEST(Trainer, AccumulatingMicroBatchesEqualsOneBigBatch) {
+  std::vector<std::vector<int64_t>> examples;
+  for (int i = 0; i < 4; ++i) examples.push_back(random_tokens(17 - 2 * i, 10 + i));  // ragged: padding too
+  TrainOptions o;
+  std::vector<torch::Tensor> after[2];
+  double losses[2];
+  for (int variant = 0; variant < 2; ++variant) {
+    torch::manual_seed(0);
+    InfiniTransformer model(small_config());
+    auto opt = make_optimizer(model, o);
+    std::vector<data::Batch> batches;
+    if (variant == 0) batches.push_back(data::make_batch(examples, 16));
+    else batches = {data::make_batch({examples[0], examples[1]}, 16), data::make_batch({examples[2], examples[3]}, 16)};
+    losses[variant] = train_step(model, opt, batches, o, 0).loss;
+    for (const auto& p : model->parameters()) after[variant].push_back(p.detach().clone());
+  }
+  EXPECT_NEAR(losses[0], losses[1], 1e-6);
+  for (size_t i = 0; i < after[0].size(); ++i) EXPECT_LT((after[0][i] - after[1][i]).abs().max().item<double>(), 1e-6);
+}
+
+TEST(Trainer, NonFiniteLossStopsBeforeTheWeightsChange) {
+  torch::manual_seed(0);
+  InfiniTransformer model(small_config());
+  TrainOptions o;
+  auto opt = make_optimizer(model, o);
+  {
+    torch::NoGradGuard no_grad;
+    model->named_parameters()["embed.weight"][5].fill_(std::numeric_limits<float>::quiet_NaN());
+  }
+  const auto before = model->named_parameters()["lm_head.weight"].clone();
+  expect_error([&] { train_step(model, opt, {data::make_batch({{5, 6, 7, 8}}, 4)}, o, 41); }, {"step 42", "nan"});
+  EXPECT_TRUE(model->named_parameters()["lm_head.weight"].equal(before));
+}
+
+RunSpec small_run(const std::string& root, const std::string& name) {
+  write_text(root + "/corpus/train/a.txt", io::read_file(std::string(INFINI_SOURCE_DIR) + "/data/sample/kjv-genesis-exodus.txt"));
+  write_text(root + "/corpus/validation/b.txt", "And Moses said unto the people, Fear ye not, stand still.");
+  RunSpec s;
+  s.out = root + "/" + name;
+  s.data = root + "/corpus";
+  s.config = small_config();
+  s.options.steps = 8;
+  s.options.batch = 2;
+  s.options.window = 24;
+  s.options.bptt_segments = 2;
+  s.options.warmup = 2;
+  s.options.lr = 3e-3;
+  s.options.val_every = 3;
+  s.options.val_windows = 2;
+  s.options.checkpoint_every = 0;
+  return s;
+}
+
+std::vector<double> losses_of(const std::string& run) {
+  std::vector<double> out;
+  for (const auto& r : read_metrics(run + "/metrics.jsonl")) out.push_back(r["loss"].get<double>());
+  return out;
+}
+
+TEST(Trainer, ResumingReproducesTheUnbrokenRunStepForStep) {
+  const auto root = temp_dir("resume");
+  SessionLimits quiet;
+  quiet.quiet = true;
+  train_new(small_run(root, "unbroken"), quiet);
+  SessionLimits first = quiet;
+  first.stop_after = 3;
+  EXPECT_EQ(train_new(small_run(root, "broken"), first).step, 3);
+  // A crash after the checkpoint leaves extra metrics lines; resuming drops them.
+  std::ofstream(root + "/broken/metrics.jsonl", std::ios::app) << "{\"step\": 4, \"tokens\": 1, \"loss\": 9}\n";
+  first.stop_after = 2;
+  EXPECT_EQ(train_resume(root + "/broken", 0, first).step, 5);
+  EXPECT_EQ(train_resume(root + "/broken", 0, quiet).step, 8);
+  const auto a = losses_of(root + "/unbroken");
+  const auto b = losses_of(root + "/broken");
+  ASSERT_EQ(a.size(), 8u);
+  ASSERT_EQ(b.size(), 8u);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6) << "step " << i + 1;
+  EXPECT_LT(a.back(), a.front());
+  // The finished run refuses to go on without a new total; a new run refuses a used folder.
+  expect_error([&] { train_resume(root + "/broken", 0, quiet); }, {"all 8 of its steps", "--steps"});
+  expect_error([&] { train_new(small_run(root, "broken"), quiet); }, {"broken", "not empty", "--resume"});
+}
+
+TEST(Checkpoint, DamagedFilesAreRefusedByName) {
+  const auto root = temp_dir("damaged");
+  SessionLimits quiet;
+  quiet.quiet = true;
+  train_new(small_run(root, "run"), quiet);
+  const auto path = root + "/run/checkpoint.safetensors";
+  const auto bytes = io::read_file(path);
+  const auto checkpoint = load_checkpoint(path);
+  EXPECT_EQ(checkpoint.run.step, 8);
+  EXPECT_EQ(checkpoint.run.examples_drawn, 16u);
+  io::write_file_atomic(path, bytes.substr(0, bytes.size() / 2));
+  expect_error([&] { load_checkpoint(path); }, {path, "truncated"});
+  expect_error([&] { train_resume(root + "/run", 20, quiet); }, {path, "truncated"});
+  // A field missing from the metadata is named.
+  auto file = io::decode_safetensors(bytes, path);
+  auto run = nlohmann::json::parse(file.metadata["run"]);
+  run.erase("examples_drawn");
+  file.metadata["run"] = run.dump();
+  io::save_safetensors(path, file);
+  expect_error([&] { load_checkpoint(path); }, {path, "examples_drawn"});
+  // So is a missing optimizer tensor.
+  file = io::decode_safetensors(bytes, path);
+  file.tensors.erase("adamw.step");
+  io::save_safetensors(path, file);
+  expect_error([&] { train_resume(root + "/run", 20, quiet); }, {path, "adamw.step"});
+}
+
+}  // namespace
+}  // namespace infini
