@@ -6,10 +6,14 @@
 # Every 11th Bible book and every 20th TeX file (in sorted order) is held out for validation.
 # TeX files that are not UTF-8 or are under 1 KB are skipped. The output is the same on every run.
 #
-#   bash scripts/prepare-corpus.sh [OUT]     (default OUT: data/corpus)
+#   bash scripts/prepare-corpus.sh [OUT]     (default OUT: data/corpus in the checkout)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-out=${1:-data/corpus}
+out=$(realpath -m "${1:-$(dirname "$0")/../data/corpus}")
+marker=.infini-corpus  # marks a folder this script wrote, the only kind it will replace
+if [ -e "$out" ] && [ ! -e "$out/$marker" ]; then
+  echo "prepare-corpus: $out exists and was not written by this script; remove it or choose another OUT" >&2
+  exit 1
+fi
 tex_packages="texlive-latex-base-doc texlive-latex-recommended-doc texlive-science-doc"
 
 missing=()
@@ -23,7 +27,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends "${missing[@]}" >&2
 fi
 
-tmp=$(mktemp -d)
+mkdir -p "$(dirname "$out")"
+tmp=$(mktemp -d "$out.partial.XXXXXX")  # next to OUT, so the final swap is two renames
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/train" "$tmp/validation"
 
@@ -46,6 +51,7 @@ i=0
 for p in $tex_packages; do dpkg -L "$p"; done | grep -E '\.tex(\.gz)?$' | sort -u | while read -r f; do
   [ -f "$f" ] || continue
   name=$(echo "${f#/usr/share/doc/}" | sed -e 's/\.gz$//' -e 's|/|__|g')
+  [ -e "$tmp/train/$name" ] || [ -e "$tmp/validation/$name" ] && continue  # x.tex and x.tex.gz: keep one
   if [[ $f == *.gz ]]; then zcat "$f" >"$tmp/one.tex"; else cp "$f" "$tmp/one.tex"; fi
   [ "$(stat -c %s "$tmp/one.tex")" -ge 1024 ] || continue
   iconv -f UTF-8 -t UTF-8 "$tmp/one.tex" >/dev/null 2>&1 || continue
@@ -53,10 +59,13 @@ for p in $tex_packages; do dpkg -L "$p"; done | grep -E '\.tex(\.gz)?$' | sort -
   if ((i % 20 == 0)); then mv "$tmp/one.tex" "$tmp/validation/$name"; else mv "$tmp/one.tex" "$tmp/train/$name"; fi
 done
 
-rm -rf "$out"
-mkdir -p "$(dirname "$out")"
-mv "$tmp" "$out.partial" && mv "$out.partial" "$out"
+rm -f "$tmp/one.tex"
+touch "$tmp/$marker"
+chmod 755 "$tmp"
+if [ -e "$out" ]; then mv "$out" "$tmp.old"; fi
+mv "$tmp" "$out"
 trap - EXIT
+rm -rf "$tmp.old"
 for split in train validation; do
   printf 'prepare-corpus: %-10s %4d documents, %s bytes\n' "$split" "$(ls "$out/$split" | wc -l)" \
     "$(du -sb "$out/$split" | cut -f1)" >&2

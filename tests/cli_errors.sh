@@ -40,6 +40,9 @@ printf '%s' "$tiny" >"$tmp/tiny.json"
 # A real run folder and tokenizer to damage.
 "$bin" tokenizer train --input "$src/data/sample/kjv-genesis-exodus.txt" --vocab 400 --out "$tmp/sp.model" 2>/dev/null
 "$bin" train --config "$tmp/tiny.json" --data "$tmp/short.txt" --out "$tmp/run" --steps 2 --window 4 --quiet 2>/dev/null
+printf 'a document that will grow' >"$tmp/growing.txt"
+"$bin" train --config "$tmp/tiny.json" --data "$tmp/growing.txt" --out "$tmp/run-growing" --steps 2 --window 4 --quiet 2>/dev/null
+printf ', and grew' >>"$tmp/growing.txt"
 head -c 1000 "$tmp/run/checkpoint.safetensors" >"$tmp/cut" && mv "$tmp/cut" "$tmp/run/checkpoint.safetensors"
 cp -r "$tmp/run" "$tmp/model-missing-field"
 grep -v '"d_model"' "$tmp/run/config.json" >"$tmp/model-missing-field/config.json"
@@ -61,6 +64,7 @@ expect_fail "2.txt: zero-length document" "$bin" train --data "$tmp/with-empty-d
 expect_fail "menu.txt: not valid UTF-8 at byte 3" "$bin" train --tokenizer "$tmp/sp.model" --config "$tmp/tiny.json" --data "$tmp/latin1" --out "$tmp/o"
 expect_fail "menu.txt: not valid UTF-8" "$bin" tokenizer train --input "$tmp/latin1" --vocab 300 --out "$tmp/o.model"
 expect_fail "checkpoint.safetensors: truncated" "$bin" train --resume "$tmp/run"
+expect_fail "the corpus changed" "$bin" train --resume "$tmp/run-growing" --steps 4
 expect_fail "missing field 'd_model'" "$bin" generate --model "$tmp/model-missing-field" --prompt hi
 expect_fail "not empty" "$bin" train --data "$tmp/short.txt" --out "$tmp/run"
 expect_fail "--lr excludes --resume" "$bin" train --resume "$tmp/run" --lr 1

@@ -35,19 +35,25 @@ Runner add_generate(CLI::App& app) {
     const auto tokenizer = data::load_tokenizer(f->model);
     if (f->prompt.empty()) throw Error("--prompt is empty; give at least one character");
     const auto prompt = tokenizer->encode(f->prompt, "--prompt");
-    // Text is printed as it grows; a SentencePiece piece may only make sense with the next one, so
-    // the whole continuation is decoded each time and only its new tail is printed.
+    // Text is printed as it grows. A SentencePiece byte piece may be half a character, which decodes
+    // to U+FFFD until the rest arrives, so trailing U+FFFDs are held back until the end.
     std::vector<int64_t> continuation;
     std::string printed;
-    generate(model, prompt, f->sample, [&](int64_t token) {
-      continuation.push_back(token);
-      const auto text = tokenizer->decode(continuation);
+    const auto print_new = [&](const std::string& text) {
       if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
         std::fwrite(text.data() + printed.size(), 1, text.size() - printed.size(), stdout);
         std::fflush(stdout);
         printed = text;
       }
+    };
+    generate(model, prompt, f->sample, [&](int64_t token) {
+      continuation.push_back(token);
+      auto text = tokenizer->decode(continuation);
+      static const std::string kReplacement = "\xEF\xBF\xBD";
+      while (text.size() >= 3 && text.compare(text.size() - 3, 3, kReplacement) == 0) text.resize(text.size() - 3);
+      print_new(text);
     });
+    print_new(tokenizer->decode(continuation));
     std::fputc('\n', stdout);
     return 0;
   };

@@ -1,3 +1,4 @@
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -67,10 +68,13 @@ Runner add_plot(CLI::App& app) {
       }
     }
     script += "plot " + fmt::format("{}", fmt::join(curves, ", \\\n     ")) + "\n";
+    // A missing gnuplot closes the pipe early; that must be an error message, not death by SIGPIPE.
+    const auto previous_sigpipe = std::signal(SIGPIPE, SIG_IGN);
     FILE* gp = ::popen("gnuplot 2>&1", "w");
     if (!gp) throw Error("cannot start gnuplot");
     std::fwrite(script.data(), 1, script.size(), gp);
     const int status = ::pclose(gp);
+    std::signal(SIGPIPE, previous_sigpipe);
     if (status != 0 || !fs::exists(f->out + ".tmp")) {
       std::error_code ec;
       fs::remove(f->out + ".tmp", ec);

@@ -209,7 +209,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
 void train_sentencepiece(const SentencePieceTraining& o) {
   if (o.model_type != "bpe" && o.model_type != "unigram")
     throw Error(fmt::format("--type is '{}'; allowed: bpe, unigram", o.model_type));
-  auto docs = list_documents(o.input);
+  auto docs = open_corpus(o.input, "").train;  // a PG19-style folder: train/ only, never held-out text
   for (const auto& d : docs) check_utf8(d);
   // Identity normalisation and kept whitespace, so decode(encode(text)) == text for code and TeX.
   const auto args = fmt::format(

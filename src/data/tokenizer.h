@@ -37,7 +37,7 @@ std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& model_file);
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
 
 struct SentencePieceTraining {
-  std::string input;             // a text file or a folder of documents (as for training)
+  std::string input;             // a file or folder, as for training (PG19 layout: train/ only)
   int64_t vocab_size = 4096;
   std::string model_type = "bpe";  // or "unigram"
   int64_t max_sentences = 2000000;  // lines sampled for training (SentencePiece's input_sentence_size)

@@ -64,15 +64,21 @@ WindowSampler::WindowSampler(std::vector<Document> docs, const Tokenizer& tokeni
 
 std::vector<int64_t> WindowSampler::read_tokens(const Document& doc, uint64_t offset) const {
   const auto need = static_cast<size_t>(window_ + 1);
-  // Read more until one token past the window is in hand, so the last kept token is never one the
-  // cut at the end of the read produced.
+  // Read more until one token past the window is in hand.
   for (uint64_t length = std::max<uint64_t>(4096, 6 * need);; length *= 2) {
     auto text = read_range(doc, offset, length);
     const bool at_end = offset + text.size() >= doc.bytes;
-    if (!at_end) {  // drop a character the read cut in two; an invalid byte is left for encode to name
-      size_t invalid_at;
-      const auto good = utf8_valid_prefix(text, invalid_at);
-      if (invalid_at == std::string::npos) text.resize(good);
+    if (!at_end) {
+      // End at a line end, so no word cut by the read is tokenized; without one, at least drop a
+      // character cut in two (an invalid byte is left for encode to name).
+      const auto line_end = text.rfind('\n');
+      if (line_end != std::string::npos) {
+        text.resize(line_end + 1);
+      } else {
+        size_t invalid_at;
+        const auto good = utf8_valid_prefix(text, invalid_at);
+        if (invalid_at == std::string::npos) text.resize(good);
+      }
     }
     auto ids = tokenizer_.encode(text, fmt::format("{} (from byte {})", doc.path, offset));
     if (ids.size() > need || at_end) {

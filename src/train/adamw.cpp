@@ -23,7 +23,7 @@ AdamW::AdamW(std::vector<ParamGroup> groups, double beta1, double beta2, double 
 void AdamW::zero_grad() {
   for (auto& g : groups_)
     for (auto& p : g.tensors)
-      if (p.grad().defined()) p.mutable_grad().zero_();
+      p.mutable_grad().reset();  // undefined, not zero: a resumed run starts the same way
 }
 
 void AdamW::step(double lr_factor) {

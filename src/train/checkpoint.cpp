@@ -19,7 +19,10 @@ const std::string kModelPrefix = "model.";
 nlohmann::json run_to_json(const RunRecord& r) {
   return {{"options", r.options.to_json()}, {"data", r.data},       {"validation", r.validation},
           {"step", r.step},                 {"examples_drawn", r.examples_drawn},
-          {"tokens", r.tokens},             {"seconds", r.seconds}, {"last_val_loss", r.last_val_loss}};
+          {"tokens", r.tokens},             {"seconds", r.seconds}, {"last_val_loss", r.last_val_loss},
+          {"train_documents", r.train_documents}, {"train_bytes", r.train_bytes},
+          {"validation_documents", r.validation_documents}, {"validation_bytes", r.validation_bytes},
+          {"threads", r.threads}};
 }
 
 nlohmann::json parse_field(const std::map<std::string, std::string>& meta, const std::string& key,
@@ -75,6 +78,11 @@ Checkpoint load_checkpoint(const std::string& path) {
     run.at("tokens").get_to(c.run.tokens);
     run.at("seconds").get_to(c.run.seconds);
     run.at("last_val_loss").get_to(c.run.last_val_loss);
+    run.at("train_documents").get_to(c.run.train_documents);
+    run.at("train_bytes").get_to(c.run.train_bytes);
+    run.at("validation_documents").get_to(c.run.validation_documents);
+    run.at("validation_bytes").get_to(c.run.validation_bytes);
+    run.at("threads").get_to(c.run.threads);
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: missing or malformed field ({})", origin, e.what()));
   }

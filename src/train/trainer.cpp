@@ -28,7 +28,10 @@ namespace {
 constexpr uint64_t kValidationSeed = 0x5EED0F7A11DA7E;
 
 std::atomic<bool> g_stop_requested{false};
-extern "C" void request_stop(int) { g_stop_requested = true; }
+extern "C" void request_stop(int sig) {
+  g_stop_requested = true;
+  std::signal(sig, SIG_DFL);  // a second Ctrl-C stops at once
+}
 
 // Ctrl-C or a scheduler's SIGTERM finishes the current step, writes a checkpoint and exits.
 class StopOnSignal {
@@ -67,6 +70,12 @@ struct Run {
   InfiniTransformer model{nullptr};
   std::unique_ptr<AdamW> optimizer;
 };
+
+uint64_t total_bytes(const std::vector<data::Document>& docs) {
+  uint64_t n = 0;
+  for (const auto& d : docs) n += d.bytes;
+  return n;
+}
 
 data::Corpus open_checked_corpus(const std::string& data, const std::string& validation,
                                  const data::Tokenizer& tokenizer) {
@@ -119,8 +128,10 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits) {
     try {
       r = train_step(run.model, *run.optimizer, micro, o, rec.step);
     } catch (const Error& e) {
-      throw Error(fmt::format("{}. The last good checkpoint (step {}) is kept in {}", e.what(), saved_step,
-                              checkpoint_path));
+      throw Error(fs::exists(checkpoint_path)
+                      ? fmt::format("{}. The last good checkpoint (step {}) is kept in {}", e.what(), saved_step,
+                                    checkpoint_path)
+                      : fmt::format("{}. No checkpoint was written yet", e.what()));
     }
     const double dt = std::chrono::duration<double>(clock::now() - s0).count();
     rec.examples_drawn = drawn;
@@ -269,18 +280,24 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits) {
   const bool created = !fs::exists(spec.out);
   fs::create_directories(spec.out, ec);
   if (ec) throw Error(fmt::format("{}: cannot create the run folder ({})", spec.out, ec.message()));
-  run.record.options = spec.options;
-  run.record.data = spec.data;
-  run.record.validation = spec.validation;
+  auto& rec = run.record;
+  rec.options = spec.options;
+  rec.data = fs::absolute(spec.data).string();
+  rec.validation = spec.validation.empty() ? "" : fs::absolute(spec.validation).string();
+  rec.train_documents = run.corpus.train.size();
+  rec.train_bytes = total_bytes(run.corpus.train);
+  rec.validation_documents = run.corpus.validation.size();
+  rec.validation_bytes = total_bytes(run.corpus.validation);
+  rec.threads = at::get_num_threads();
   torch::manual_seed(spec.options.seed);
   run.model = InfiniTransformer(spec.config);
   run.optimizer = std::make_unique<AdamW>(make_optimizer(run.model, spec.options));
   try {
     return run_loop(run, limits);
   } catch (...) {
-    // A run that failed before its first checkpoint leaves nothing worth keeping; clearing the
-    // folder lets the corrected command run again unchanged.
-    if (created && !fs::exists(fs::path(spec.out) / "checkpoint.safetensors")) fs::remove_all(spec.out, ec);
+    // A run that failed before its first step leaves nothing worth keeping; clearing the folder
+    // lets the corrected command run again unchanged.
+    if (created && run.record.step == 0) fs::remove_all(spec.out, ec);
     throw;
   }
 }
@@ -299,6 +316,21 @@ TrainSummary train_resume(const std::string& out, int64_t steps, const SessionLi
                             "extend it", out, run.record.options.steps));
   run.tokenizer = data::load_tokenizer(out);
   run.corpus = open_checked_corpus(run.record.data, run.record.validation, *run.tokenizer);
+  const auto& r = run.record;
+  if (run.corpus.train.size() != r.train_documents || total_bytes(run.corpus.train) != r.train_bytes ||
+      run.corpus.validation.size() != r.validation_documents ||
+      total_bytes(run.corpus.validation) != r.validation_bytes)
+    throw Error(fmt::format("{}: the corpus changed since the run started ({} training documents of {} bytes "
+                            "then, {} of {} now; validation {} of {} then, {} of {} now); a resumed run would "
+                            "draw other windows. Restore the corpus or start a new run",
+                            r.data, r.train_documents, r.train_bytes, run.corpus.train.size(),
+                            total_bytes(run.corpus.train), r.validation_documents, r.validation_bytes,
+                            run.corpus.validation.size(), total_bytes(run.corpus.validation)));
+  if (at::get_num_threads() != r.threads)
+    fmt::print(stderr, "infini train: warning: the run used {} threads, this resume {}; losses may differ in "
+                       "the last bits from an unbroken run (pass --threads {} to match)\n",
+               r.threads, at::get_num_threads(), r.threads);
+  run.record.threads = at::get_num_threads();
   run.model = InfiniTransformer(checkpoint.config);
   run.optimizer = std::make_unique<AdamW>(make_optimizer(run.model, run.record.options));
   restore(checkpoint, path, run.model, *run.optimizer);
