@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The long-document reference run: the reference model (docs/MODEL.md) with byte tokens on the
-# KJV + LaTeX corpus (scripts/prepare-corpus.sh), 1000 steps of 4 x 2048 tokens, about 35 minutes on
-# two cores. Writes the run folder and its loss curve (RUN/loss.png).
+# KJV + LaTeX corpus (scripts/prepare-corpus.sh), 1000 steps of 4 x 2048 tokens: about 35 minutes on
+# two idle cores (55 when shared, as for docs/results/kjv-latex). Writes the run folder and its loss
+# curve (RUN/loss.png).
 #
 #   bash scripts/train-kjv-latex.sh [RUN]     (default RUN: runs/kjv-latex; must not exist yet)
 set -euo pipefail

@@ -39,7 +39,7 @@ Runner add_plot(CLI::App& app) {
   return [f]() {
     std::string script = fmt::format(
         "set terminal pngcairo size 1100,650 noenhanced font 'sans,10'\n"
-        "set output {}\nset xlabel {}\nset ylabel 'loss (nats per token)'\nset grid\nset key top right\n",
+        "set format x '%.1s%c'\nset output {}\nset xlabel {}\nset ylabel 'loss (nats per token)'\nset grid\nset key top right\n",
         quoted(f->out + ".tmp"), quoted(f->x == "tokens" ? "tokens trained" : "step"));
     std::vector<std::string> curves;
     for (size_t i = 0; i < f->runs.size(); ++i) {
