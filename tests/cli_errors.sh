@@ -43,6 +43,7 @@ printf '%s' "$tiny" >"$tmp/tiny.json"
 printf 'a document that will grow' >"$tmp/growing.txt"
 "$bin" train --config "$tmp/tiny.json" --data "$tmp/growing.txt" --out "$tmp/run-growing" --steps 2 --window 4 --quiet 2>/dev/null
 printf ', and grew' >>"$tmp/growing.txt"
+"$bin" read --model "$tmp/run-growing" --input "$tmp/short.txt" --save-state "$tmp/growing.state" 2>/dev/null
 head -c 1000 "$tmp/run/checkpoint.safetensors" >"$tmp/cut" && mv "$tmp/cut" "$tmp/run/checkpoint.safetensors"
 cp -r "$tmp/run" "$tmp/model-missing-field"
 grep -v '"d_model"' "$tmp/run/config.json" >"$tmp/model-missing-field/config.json"
@@ -58,13 +59,17 @@ expect_fail "broken.json" "$bin" train --config "$tmp/broken.json" --data "$tmp/
 expect_fail "vocab_size" "$bin" train --config "$tmp/small-vocab.json" --data "$tmp/short.txt" --out "$tmp/o"
 expect_fail "not a model folder" "$bin" generate --model "$tmp/nope" --prompt hi
 expect_fail "config.json" "$bin" generate --model "$tmp/model" --prompt hi
-expect_fail "--prompt" "$bin" generate --model "$tmp/model"
 expect_fail "empty corpus" "$bin" train --data "$tmp/no-docs" --out "$tmp/o"
 expect_fail "2.txt: zero-length document" "$bin" train --data "$tmp/with-empty-doc" --out "$tmp/o"
 expect_fail "menu.txt: not valid UTF-8 at byte 3" "$bin" train --tokenizer "$tmp/sp.model" --config "$tmp/tiny.json" --data "$tmp/latin1" --out "$tmp/o"
 expect_fail "menu.txt: not valid UTF-8" "$bin" tokenizer train --input "$tmp/latin1" --vocab 300 --out "$tmp/o.model"
 expect_fail "checkpoint.safetensors: truncated" "$bin" train --resume "$tmp/run"
 expect_fail "the corpus changed" "$bin" train --resume "$tmp/run-growing" --steps 4
+expect_fail "made with another model" "$bin" generate --model "$tmp/run" --state "$tmp/growing.state"
+expect_fail "give --prompt, --prompt-file or --state" "$bin" generate --model "$tmp/run"
+expect_fail "--prompt excludes --prompt-file" "$bin" generate --model "$tmp/run" --prompt hi --prompt-file "$tmp/short.txt"
+expect_fail "missing.txt" "$bin" read --model "$tmp/run" --input "$tmp/missing.txt" --save-state "$tmp/x.state"
+expect_fail "not an infini state file" "$bin" generate --model "$tmp/run" --state "$tmp/run/model.safetensors"
 expect_fail "missing field 'd_model'" "$bin" generate --model "$tmp/model-missing-field" --prompt hi
 expect_fail "not empty" "$bin" train --data "$tmp/short.txt" --out "$tmp/run"
 expect_fail "--lr excludes --resume" "$bin" train --resume "$tmp/run" --lr 1

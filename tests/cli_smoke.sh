@@ -25,3 +25,18 @@ test "$out" = "$again"  # a fixed seed reproduces
 # The file the trainer wrote, read by the independent Python reader, decodes greedily to the same text.
 "$bin" generate --model "$tmp/model" --prompt "And God said" --tokens 24 --temperature 0 --threads 1 >"$tmp/greedy.txt"
 /usr/bin/python3 "$src/tests/reference/check_model_file.py" "$tmp/model" "And God said" 24 "$tmp/greedy.txt"
+# Read once, ask many: a saved reading state continues exactly as reading the same text as the prompt.
+head -c 3000 "$src/data/sample/kjv-genesis-exodus.txt" >"$tmp/chapter.txt"
+"$bin" read --model "$tmp/model" --input "$tmp/chapter.txt" --save-state "$tmp/chapter.state" --threads 1 2>"$tmp/read.log"
+grep -q "3000 tokens" "$tmp/read.log"
+before=$(md5sum <"$tmp/chapter.state")
+from_state=$("$bin" generate --model "$tmp/model" --state "$tmp/chapter.state" --tokens 30 --temperature 0 --threads 1)
+again=$("$bin" generate --model "$tmp/model" --state "$tmp/chapter.state" --tokens 30 --temperature 0 --threads 1)
+from_file=$("$bin" generate --model "$tmp/model" --prompt-file "$tmp/chapter.txt" --tokens 30 --temperature 0 --threads 1)
+test "$from_state" = "$from_file" && test "$from_state" = "$again"
+test "$before" = "$(md5sum <"$tmp/chapter.state")"  # asking does not change the state file
+# A stop string ends the continuation just before its first occurrence.
+stop="${from_state:9:3}"
+stopped=$("$bin" generate --model "$tmp/model" --state "$tmp/chapter.state" --tokens 30 --temperature 0 --stop "$stop" --threads 1)
+test "$stopped" = "${from_state%%"$stop"*}"
+echo "read-once-ask-many: '$from_state'"

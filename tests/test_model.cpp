@@ -202,13 +202,7 @@ TEST_P(PerMode, ClearRestoresTheEmptyState) {
   EXPECT_TRUE(torch::equal(model->forward(tokens, state).logits, fresh));
 }
 
-INSTANTIATE_TEST_SUITE_P(AllModes, PerMode, ::testing::ValuesIn(kAllModes),
-                         [](const auto& info) {
-                           std::string s = to_string(info.param);
-                           for (auto& ch : s)
-                             if (ch == '-') ch = '_';
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(AllModes, PerMode, ::testing::ValuesIn(kAllModes), testing::ModeName());
 
 TEST(CompressiveMemory, EmptyMemoryReadsExactlyZero) {
   const auto M = torch::zeros({1, 2, 4, 3}, torch::kFloat64);

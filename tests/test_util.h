@@ -69,4 +69,15 @@ void expect_error(Fn fn, std::initializer_list<std::string> needles) {
 inline const MemoryMode kAllModes[] = {MemoryMode::InfiniLinear, MemoryMode::InfiniDelta,
                                        MemoryMode::None, MemoryMode::XL};
 
+// Test names for parameterised suites over kAllModes ("infini_delta", ...).
+struct ModeName {
+  template <typename Info>
+  std::string operator()(const Info& info) const {
+    std::string s = to_string(info.param);
+    for (auto& ch : s)
+      if (ch == '-') ch = '_';
+    return s;
+  }
+};
+
 }  // namespace infini::testing

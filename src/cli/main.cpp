@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   runners["bench"] = infini::cli::add_bench(app);
   runners["tokenizer"] = infini::cli::add_tokenizer(app);
   runners["plot"] = infini::cli::add_plot(app);
+  runners["read"] = infini::cli::add_read(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

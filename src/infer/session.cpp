@@ -1,0 +1,95 @@
+#include "infer/session.h"
+
+#include <fmt/format.h>
+
+#include "io/safetensors.h"
+#include "util/error.h"
+
+namespace infini {
+
+namespace {
+constexpr int kStateFormatVersion = 1;
+}
+
+std::string model_identity(InfiniTransformer& model) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  const auto mix = [&h](const void* data, size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  };
+  const auto config = model->config().to_json().dump();
+  mix(config.data(), config.size());
+  for (const auto& item : model->named_parameters()) {
+    mix(item.key().data(), item.key().size());
+    const auto t = item.value().detach().contiguous().cpu();
+    mix(t.data_ptr(), static_cast<size_t>(t.numel() * t.element_size()));
+  }
+  return fmt::format("{:016x}", h);
+}
+
+Session::Session(InfiniTransformer model)
+    : model_(std::move(model)), identity_(model_identity(model_)), state_(model_->initial_state(1)) {
+  model_->eval();
+}
+
+void Session::feed(const std::vector<int64_t>& tokens) {
+  torch::InferenceMode inference;
+  const auto L = model_->config().segment_len;
+  const auto V = model_->config().vocab_size;
+  for (size_t i = 0; i < tokens.size();) {
+    // Up to the end of the current segment: the forward pass then writes it into the memory.
+    const auto n = std::min<size_t>(tokens.size() - i, static_cast<size_t>(L - state_.pos_in_segment()));
+    for (size_t k = i; k < i + n; ++k)
+      if (tokens[k] < 0 || tokens[k] >= V)
+        throw Error(fmt::format("token {} at position {} is outside the vocabulary (0..{})", tokens[k],
+                                position() + static_cast<int64_t>(k - i), V - 1));
+    const auto chunk = torch::from_blob(const_cast<int64_t*>(tokens.data() + i), {1, static_cast<int64_t>(n)},
+                                        torch::kInt64);  // (1, n)
+    auto out = model_->forward(chunk, std::move(state_));
+    state_ = std::move(out.state);
+    last_logits_ = out.logits[0][static_cast<int64_t>(n) - 1].to(torch::kFloat32);  // (V)
+    i += n;
+  }
+}
+
+void Session::clear() {
+  state_.clear();
+  last_logits_ = torch::Tensor();
+}
+
+void Session::save(const std::string& path) const {
+  io::TensorFile file;
+  file.tensors = state_.to_tensors();
+  if (last_logits_.defined()) file.tensors["last_logits"] = last_logits_;
+  file.metadata["format"] = "infini-state";
+  file.metadata["format_version"] = std::to_string(kStateFormatVersion);
+  file.metadata["model_identity"] = identity_;
+  file.metadata["position"] = std::to_string(position());
+  io::save_safetensors(path, file);
+}
+
+void Session::load(const std::string& path) {
+  const auto file = io::load_safetensors(path);
+  const auto meta = [&](const std::string& key) {
+    const auto it = file.metadata.find(key);
+    if (it == file.metadata.end())
+      throw Error(fmt::format("{}: not an infini state file (metadata '{}' missing)", path, key));
+    return it->second;
+  };
+  if (meta("format") != "infini-state" || meta("format_version") != std::to_string(kStateFormatVersion))
+    throw Error(fmt::format("{}: not an infini state file of version {}", path, kStateFormatVersion));
+  if (meta("model_identity") != identity_)
+    throw Error(fmt::format("{}: made with another model (identity {}, this model {}); read the text again "
+                            "with this model ('infini read')", path, meta("model_identity"), identity_));
+  try {
+    state_ = ModelState::from_tensors(model_->config(), file.tensors, torch::kCPU);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", path, e.what()));
+  }
+  const auto logits = file.tensors.find("last_logits");
+  last_logits_ = logits == file.tensors.end() ? torch::Tensor() : logits->second;
+  if (std::to_string(position()) != meta("position"))
+    throw Error(fmt::format("{}: position {} in the metadata, {} in the tensors", path, meta("position"), position()));
+}
+
+}  // namespace infini

@@ -1,0 +1,119 @@
+// Sessions: token-by-token reading equals the segment-parallel forward pass, state files resume
+// exactly and refuse other models, sampling rules behave.
+#include <gtest/gtest.h>
+
+#include "infer/generate.h"
+#include "infer/session.h"
+#include "test_util.h"
+
+namespace infini {
+namespace {
+
+using testing::expect_error;
+using testing::temp_dir;
+
+class SessionPerMode : public ::testing::TestWithParam<MemoryMode> {};
+
+ModelConfig session_config(MemoryMode mode) {
+  auto c = testing::tiny_config(mode, torch::kFloat32);  // segment_len 4
+  c.init_std = 0.1;
+  return c;
+}
+
+std::vector<int64_t> some_tokens(int64_t n, int64_t vocab) {
+  std::vector<int64_t> t;
+  for (int64_t i = 0; i < n; ++i) t.push_back((i * 7 + 3) % vocab);
+  return t;
+}
+
+TEST_P(SessionPerMode, TokenByTokenEqualsTheParallelForward) {
+  torch::manual_seed(5);
+  InfiniTransformer model(session_config(GetParam()));
+  const auto tokens = some_tokens(15, model->config().vocab_size);  // 3 segment boundaries and a bit
+  torch::Tensor parallel;
+  {
+    torch::NoGradGuard no_grad;
+    parallel = model->forward(torch::tensor(tokens).unsqueeze(0), model->initial_state(1)).logits[0];  // (T, V)
+  }
+  Session session(model);
+  double worst = 0;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    session.feed({tokens[i]});
+    worst = std::max(worst, (session.last_logits() - parallel[static_cast<int64_t>(i)]).abs().max().item<double>());
+  }
+  EXPECT_LT(worst, 1e-4);
+  EXPECT_EQ(session.position(), 15);
+  // Ragged pieces too.
+  Session ragged(model);
+  ragged.feed({tokens.begin(), tokens.begin() + 6});
+  ragged.feed({tokens.begin() + 6, tokens.end()});
+  EXPECT_LT((ragged.last_logits() - parallel[14]).abs().max().item<double>(), 1e-4);
+}
+
+TEST_P(SessionPerMode, SavedStateContinuesLikeTheUnbrokenSession) {
+  torch::manual_seed(6);
+  InfiniTransformer model(session_config(GetParam()));
+  const auto tokens = some_tokens(13, model->config().vocab_size);
+  Session unbroken(model);
+  unbroken.feed({tokens.begin(), tokens.begin() + 9});  // mid-segment: the pending cache is saved too
+  const auto path = temp_dir("state") + "/s.safetensors";
+  unbroken.save(path);
+  Session resumed(model);
+  resumed.load(path);
+  EXPECT_EQ(resumed.position(), 9);
+  EXPECT_TRUE(resumed.last_logits().equal(unbroken.last_logits()));
+  unbroken.feed({tokens.begin() + 9, tokens.end()});
+  resumed.feed({tokens.begin() + 9, tokens.end()});
+  EXPECT_TRUE(resumed.last_logits().equal(unbroken.last_logits()));
+  // Greedy and seeded sampling are deterministic.
+  SampleOptions greedy;
+  greedy.temperature = 0;
+  greedy.max_tokens = 6;
+  Session a(model), b(model);
+  EXPECT_EQ(generate(a, tokens, greedy), generate(b, tokens, greedy));
+  SampleOptions sampled;
+  sampled.max_tokens = 6;
+  sampled.top_p = 0.9;
+  Session c(model), d(model);
+  EXPECT_EQ(generate(c, tokens, sampled), generate(d, tokens, sampled));
+  EXPECT_EQ(c.position(), 13 + 6);  // the continuation is fed too
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModes, SessionPerMode, ::testing::ValuesIn(testing::kAllModes), testing::ModeName());
+
+TEST(Session, AStateOfAnotherModelIsRefused) {
+  torch::manual_seed(1);
+  InfiniTransformer one(session_config(MemoryMode::InfiniDelta));
+  InfiniTransformer two(session_config(MemoryMode::InfiniDelta));  // same config, other weights
+  Session s(one);
+  s.feed({1, 2, 3});
+  const auto path = temp_dir("state-other") + "/s.safetensors";
+  s.save(path);
+  Session other(two);
+  expect_error([&] { other.load(path); }, {path, "another model"});
+  expect_error([&] { s.feed({1, 999}); }, {"999", "outside the vocabulary"});
+}
+
+TEST(Sampling, RulesCutTheCandidatesAsDocumented) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  const auto logits = torch::tensor(std::vector<float>{0.0f, 3.0f, 2.9f, -1.0f});  // token 1 likeliest
+  SampleOptions o;
+  o.temperature = 0;
+  EXPECT_EQ(sample_token(logits, {}, o, gen), 1);
+  o.repetition_penalty = 2.0;  // 3.0 -> 1.5 once token 1 was seen: token 2 wins
+  EXPECT_EQ(sample_token(logits, {1}, o, gen), 2);
+  o = SampleOptions{};
+  o.top_k = 1;
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(sample_token(logits, {}, o, gen), 1);
+  o = SampleOptions{};
+  o.top_p = 0.3;  // token 1 alone holds more than 0.3
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(sample_token(logits, {}, o, gen), 1);
+  o.top_p = 0.9;  // tokens 1 and 2 (about 0.93 together), never 0 or 3
+  for (int i = 0; i < 50; ++i) {
+    const auto t = sample_token(logits, {}, o, gen);
+    EXPECT_TRUE(t == 1 || t == 2) << t;
+  }
+}
+
+}  // namespace
+}  // namespace infini
