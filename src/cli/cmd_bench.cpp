@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "bench/session_bench.h"
 #include "bench/train_bench.h"
 #include "cli/commands.h"
+#include "io/model_dir.h"
 #include "model/config.h"
 #include "util/runtime.h"
 
@@ -15,9 +17,12 @@ Runner add_bench(CLI::App& app) {
     bool json = false;
     int threads = 0;
     TrainBenchOptions bench;
+    std::string model;
+    SessionBenchOptions session;
   };
   auto f = std::make_shared<Flags>();
-  auto* sub = app.add_subcommand("bench", "measure training tokens/s and MFU for a config");
+  auto* sub = app.add_subcommand(
+      "bench", "measure training tokens/s and MFU for a config, or (--model) reading and decoding speed and memory");
   sub->add_option("--config", f->config, "model config JSON (default: the reference config)");
   sub->add_flag("--json", f->json, "print the figures as one JSON object");
   sub->add_option("--batch", f->bench.batch, "sequences per step")->check(at_least(1));
@@ -29,9 +34,20 @@ Runner add_bench(CLI::App& app) {
       ->check(at_least(0));
   sub->add_flag("--autocast-bf16", f->bench.autocast_bf16, "bf16 matmuls under CPU autocast (M and z stay fp32)");
   sub->add_option("--profile", f->bench.profile_path, "write a Chrome trace of the timed steps here");
+  auto* model = sub->add_option("--model", f->model,
+                                 "measure a session of this model folder instead: prefill tokens/s and peak RSS "
+                                 "per --lengths, then decode tokens/s");
+  sub->add_option("--lengths", f->session.lengths, "tokens read per prefill measurement")
+      ->check(at_least(1))->needs(model);
+  sub->add_option("--decode-tokens", f->session.decode_tokens, "tokens generated after the longest read")
+      ->check(at_least(0))->needs(model);
   add_threads_flag(*sub, f->threads);
   return [f]() {
     configure_runtime(f->threads);
+    if (!f->model.empty()) {
+      fmt::print("{}\n", run_session_bench(io::load_model(f->model), f->session).dump(f->json ? -1 : 2));
+      return 0;
+    }
     const ModelConfig config = f->config.empty() ? ModelConfig{} : ModelConfig::from_file(f->config);
     const auto r = run_train_bench(config, f->bench);
     if (f->json) {

@@ -1,0 +1,119 @@
+#include "bench/session_bench.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+
+#include "infer/session.h"
+#include "util/runtime.h"
+
+namespace infini {
+
+namespace {
+
+int64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages_total = 0, pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return pages_resident * static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// Samples the resident set on a thread while alive; peak() is the largest sample.
+class PeakRss {
+ public:
+  PeakRss() : peak_(resident_bytes()), thread_([this] {
+    while (!stop_) {
+      peak_ = std::max(peak_.load(), resident_bytes());
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }) {}
+  ~PeakRss() {
+    stop_ = true;
+    thread_.join();
+  }
+  int64_t peak() const { return std::max(peak_.load(), resident_bytes()); }
+
+ private:
+  std::atomic<int64_t> peak_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Reads `n` pseudo-random tokens, generated a block at a time so the input itself takes no memory.
+void read_tokens(Session& session, int64_t n, int64_t vocab) {
+  std::vector<int64_t> block;
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (int64_t done = 0; done < n;) {
+    const int64_t len = std::min<int64_t>(65536, n - done);
+    block.resize(static_cast<size_t>(len));
+    for (auto& t : block) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      t = static_cast<int64_t>(x % static_cast<uint64_t>(vocab));
+    }
+    session.feed(block);
+    done += len;
+  }
+}
+
+}  // namespace
+
+nlohmann::json run_session_bench(InfiniTransformer model, const SessionBenchOptions& o) {
+  using clock = std::chrono::steady_clock;
+  const auto vocab = model->config().vocab_size;
+  nlohmann::json prefill = nlohmann::json::array();
+  std::unique_ptr<Session> longest;
+  int64_t longest_length = 0;
+  for (const auto length : o.lengths) {
+    longest.reset();  // one session at a time, so each peak is that read's own
+    auto session = std::make_unique<Session>(model);
+    PeakRss rss;
+    const auto t0 = clock::now();
+    read_tokens(*session, length, vocab);
+    const double s = std::chrono::duration<double>(clock::now() - t0).count();
+    const auto z_max = [&] {
+      double m = 0;
+      for (const auto& l : session->state().layers())
+        if (l.z.defined()) m = std::max(m, l.z.abs().max().item<double>());
+      return m;
+    }();
+    bool finite = true;
+    for (const auto& l : session->state().layers())
+      if (l.M.defined()) finite = finite && torch::isfinite(l.M).all().item<bool>() && torch::isfinite(l.z).all().item<bool>();
+    prefill.push_back({{"tokens", length},
+                       {"seconds", s},
+                       {"tokens_per_second", static_cast<double>(length) / s},
+                       {"peak_rss_bytes", rss.peak()},
+                       {"state_bytes", session->state_bytes()},
+                       {"memory_finite", finite},
+                       {"z_max", z_max}});
+    fmt::print(stderr, "bench read {} tokens: {:.0f} tok/s, peak RSS {:.1f} MiB\n", length,
+               static_cast<double>(length) / s, static_cast<double>(rss.peak()) / (1 << 20));
+    longest = std::move(session);
+    longest_length = length;
+  }
+  nlohmann::json decode;
+  if (longest && o.decode_tokens > 0) {
+    const auto t0 = clock::now();
+    for (int64_t i = 0; i < o.decode_tokens; ++i)
+      longest->feed({longest->last_logits().argmax().item<int64_t>()});
+    const double s = std::chrono::duration<double>(clock::now() - t0).count();
+    decode = {{"context_tokens", longest_length},
+              {"tokens", o.decode_tokens},
+              {"tokens_per_second", static_cast<double>(o.decode_tokens) / s}};
+    fmt::print(stderr, "bench decode after {} tokens: {:.0f} tok/s\n", longest_length,
+               static_cast<double>(o.decode_tokens) / s);
+  }
+  return {{"config", model->config().to_json()},
+          {"threads", at::get_num_threads()},
+          {"blas", loaded_blas()},
+          {"prefill", prefill},
+          {"decode", decode}};
+}
+
+}  // namespace infini
