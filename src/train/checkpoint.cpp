@@ -16,13 +16,19 @@ namespace {
 constexpr int kCheckpointVersion = 1;
 const std::string kModelPrefix = "model.";
 
+}  // namespace
+
+// One list of the progress fields serves both directions; the options are their own object.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunRecord, data, validation, step, examples_drawn, tokens, seconds,
+                                   last_val_loss, train_documents, train_bytes, validation_documents,
+                                   validation_bytes, threads)
+
+namespace {
+
 nlohmann::json run_to_json(const RunRecord& r) {
-  return {{"options", r.options.to_json()}, {"data", r.data},       {"validation", r.validation},
-          {"step", r.step},                 {"examples_drawn", r.examples_drawn},
-          {"tokens", r.tokens},             {"seconds", r.seconds}, {"last_val_loss", r.last_val_loss},
-          {"train_documents", r.train_documents}, {"train_bytes", r.train_bytes},
-          {"validation_documents", r.validation_documents}, {"validation_bytes", r.validation_bytes},
-          {"threads", r.threads}};
+  nlohmann::json j = r;
+  j["options"] = r.options.to_json();
+  return j;
 }
 
 nlohmann::json parse_field(const std::map<std::string, std::string>& meta, const std::string& key,
@@ -70,19 +76,8 @@ Checkpoint load_checkpoint(const std::string& path) {
   const auto run = parse_field(meta, "run", path);
   const auto origin = path + " (run)";
   try {
+    run.get_to(c.run);
     c.run.options = TrainOptions::from_json(run.at("options"), origin);
-    run.at("data").get_to(c.run.data);
-    run.at("validation").get_to(c.run.validation);
-    run.at("step").get_to(c.run.step);
-    run.at("examples_drawn").get_to(c.run.examples_drawn);
-    run.at("tokens").get_to(c.run.tokens);
-    run.at("seconds").get_to(c.run.seconds);
-    run.at("last_val_loss").get_to(c.run.last_val_loss);
-    run.at("train_documents").get_to(c.run.train_documents);
-    run.at("train_bytes").get_to(c.run.train_bytes);
-    run.at("validation_documents").get_to(c.run.validation_documents);
-    run.at("validation_bytes").get_to(c.run.validation_bytes);
-    run.at("threads").get_to(c.run.threads);
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: missing or malformed field ({})", origin, e.what()));
   }
