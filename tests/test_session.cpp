@@ -79,6 +79,56 @@ TEST_P(SessionPerMode, SavedStateContinuesLikeTheUnbrokenSession) {
   EXPECT_EQ(c.position(), 13 + 6);  // the continuation is fed too
 }
 
+// The fused one-token decoder against the general forward pass: single tokens mixed with chunks, so
+// the decoder takes over states mid-segment and hands them back; a copy of the state taken while it
+// decodes must not change afterwards; a state saved while decoding continues in a general session.
+TEST_P(SessionPerMode, FusedDecodeMatchesTheGeneralPath) {
+  torch::manual_seed(8);
+  InfiniTransformer model(session_config(GetParam()));  // segment_len 4
+  const auto tokens = some_tokens(26, model->config().vocab_size);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);  // rows and heads split across threads
+  Session fused(model), general(model, /*fused_decode=*/false);
+  ASSERT_TRUE(fused.fused_decode());
+  ASSERT_FALSE(general.fused_decode());
+  const std::vector<size_t> pieces = {1, 3, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  size_t at = 0;
+  ModelState copy;
+  std::map<std::string, torch::Tensor> copy_then;
+  double worst = 0;
+  for (const auto n : pieces) {
+    const std::vector<int64_t> piece(tokens.begin() + static_cast<int64_t>(at), tokens.begin() + static_cast<int64_t>(at + n));
+    fused.feed(piece);
+    general.feed(piece);
+    at += n;
+    worst = std::max(worst, (fused.last_logits() - general.last_logits()).abs().max().item<double>());
+    if (at == 10) {  // mid-segment, while the decoder holds the segment cache
+      copy = fused.state();
+      for (const auto& [name, t] : copy.to_tensors()) copy_then[name] = t.clone();
+    }
+  }
+  ASSERT_EQ(at, 24u);
+  EXPECT_LT(worst, 1e-4);
+  for (size_t i = 0; i < general.state().layers().size(); ++i) {
+    const auto &f = fused.state().layers()[i], &g = general.state().layers()[i];
+    for (const auto& [a, b] : {std::pair{f.M, g.M}, {f.z, g.z}, {f.seg_k, g.seg_k}, {f.seg_v, g.seg_v},
+                               {f.xl_k, g.xl_k}, {f.xl_v, g.xl_v}})
+      if (a.defined() || b.defined()) EXPECT_TRUE(a.allclose(b, 1e-5, 1e-5)) << "layer " << i;
+  }
+  for (const auto& [name, t] : copy.to_tensors()) EXPECT_TRUE(t.equal(copy_then.at(name))) << name << " changed";
+
+  fused.feed({tokens[24]});  // decoding again, then saved mid-segment
+  general.feed({tokens[24]});
+  const auto path = temp_dir("state-fused") + "/s.safetensors";
+  fused.save(path);
+  Session resumed(model, /*fused_decode=*/false);
+  resumed.load(path);
+  resumed.feed({tokens[25]});
+  general.feed({tokens[25]});
+  EXPECT_LT((resumed.last_logits() - general.last_logits()).abs().max().item<double>(), 1e-4);
+  at::set_num_threads(threads);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllModes, SessionPerMode, ::testing::ValuesIn(testing::kAllModes), testing::ModeName());
 
 TEST(Session, AStateOfAnotherModelIsRefused) {

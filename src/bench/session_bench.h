@@ -14,6 +14,7 @@ namespace infini {
 struct SessionBenchOptions {
   std::vector<int64_t> lengths = {16384, 131072, 1048576};  // tokens read, each by a fresh session
   int64_t decode_tokens = 256;  // generated after the longest read
+  bool fused_decode = true;     // false: decode through the general forward pass, for comparison
 };
 
 // Per length: tokens/s and the peak resident memory while reading (sampled every 10 ms). Then decode

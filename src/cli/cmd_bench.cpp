@@ -37,10 +37,13 @@ Runner add_bench(CLI::App& app) {
   auto* model = sub->add_option("--model", f->model,
                                  "measure a session of this model folder instead: prefill tokens/s and peak RSS "
                                  "per --lengths, then decode tokens/s");
-  sub->add_option("--lengths", f->session.lengths, "tokens read per prefill measurement")
-      ->check(at_least(1))->needs(model);
+  sub->add_option("--lengths", f->session.lengths, "tokens read per prefill measurement (comma-separated)")
+      ->delimiter(',')->check(at_least(1))->needs(model);
   sub->add_option("--decode-tokens", f->session.decode_tokens, "tokens generated after the longest read")
       ->check(at_least(0))->needs(model);
+  sub->add_flag("--general-decode", [f](int64_t) { f->session.fused_decode = false; },
+                "decode through the general forward pass instead of the fused one-token step (for comparison)")
+      ->needs(model);
   add_threads_flag(*sub, f->threads);
   return [f]() {
     configure_runtime(f->threads);

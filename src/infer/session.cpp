@@ -27,9 +27,22 @@ std::string model_identity(InfiniTransformer& model) {
   return fmt::format("{:016x}", h);
 }
 
-Session::Session(InfiniTransformer model)
+Session::Session(InfiniTransformer model, bool fused_decode)
     : model_(std::move(model)), identity_(model_identity(model_)), state_(model_->initial_state(1)) {
   model_->eval();
+  if (fused_decode && TokenDecoder::supports(model_->config(), model_->embed->weight.device()))
+    decoder_ = std::make_unique<TokenDecoder>(model_);
+}
+
+const ModelState& Session::state() const {
+  settle();
+  return state_;
+}
+
+void Session::settle() const {
+  if (!decoding_) return;
+  decoder_->write_back(state_);
+  decoding_ = false;
 }
 
 void Session::feed(const std::vector<int64_t>& tokens) {
@@ -43,6 +56,14 @@ void Session::feed(const std::vector<int64_t>& tokens) {
       if (tokens[k] < 0 || tokens[k] >= V)
         throw Error(fmt::format("token {} at position {} is outside the vocabulary (0..{})", tokens[k],
                                 position() + static_cast<int64_t>(k - i), V - 1));
+    if (n == 1 && decoder_) {
+      if (!decoding_) decoder_->attach(state_);
+      decoding_ = true;
+      last_logits_ = decoder_->step(tokens[i], state_);
+      i += n;
+      continue;
+    }
+    settle();
     const auto chunk = torch::from_blob(const_cast<int64_t*>(tokens.data() + i), {1, static_cast<int64_t>(n)},
                                         torch::kInt64);  // (1, n)
     auto out = model_->forward(chunk, std::move(state_));
@@ -53,11 +74,13 @@ void Session::feed(const std::vector<int64_t>& tokens) {
 }
 
 void Session::clear() {
+  decoding_ = false;
   state_.clear();
   last_logits_ = torch::Tensor();
 }
 
 void Session::save(const std::string& path) const {
+  settle();
   io::TensorFile file;
   file.tensors = state_.to_tensors();
   if (last_logits_.defined()) file.tensors["last_logits"] = last_logits_;
@@ -81,6 +104,7 @@ void Session::load(const std::string& path) {
   if (meta("model_identity") != identity_)
     throw Error(fmt::format("{}: made with another model (identity {}, this model {}); read the text again "
                             "with this model ('infini read')", path, meta("model_identity"), identity_));
+  settle();  // a failed load leaves the session as it was
   try {
     state_ = ModelState::from_tensors(model_->config(), file.tensors, torch::kCPU);
   } catch (const Error& e) {

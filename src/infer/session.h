@@ -9,6 +9,9 @@
 
 #include <torch/torch.h>
 
+#include <memory>
+
+#include "infer/decoder.h"
 #include "memory/state.h"
 #include "model/transformer.h"
 
@@ -20,15 +23,18 @@ std::string model_identity(InfiniTransformer& model);
 
 class Session {
  public:
-  explicit Session(InfiniTransformer model);
+  // One-token feeds go through the fused TokenDecoder when the model allows it (fp32 on the CPU);
+  // `fused_decode = false` keeps every feed on the general forward pass (for comparisons).
+  explicit Session(InfiniTransformer model, bool fused_decode = true);
 
   // Reads `tokens` after everything fed so far.
   void feed(const std::vector<int64_t>& tokens);
   // (V) fp32 logits for the token after the last one fed; undefined before the first feed.
   const torch::Tensor& last_logits() const { return last_logits_; }
   int64_t position() const { return state_.tokens_seen(); }
-  int64_t state_bytes() const { return state_.bytes(); }
-  const ModelState& state() const { return state_; }
+  int64_t state_bytes() const { return state().bytes(); }
+  const ModelState& state() const;
+  bool fused_decode() const { return decoder_ != nullptr; }
   void clear();
 
   // A state file is safetensors: the state tensors and the last logits, with metadata naming the
@@ -37,9 +43,15 @@ class Session {
   void load(const std::string& path);
 
  private:
+  // Hands the segment cache back from the decoder to state_, before anything else reads state_.
+  void settle() const;
+
   InfiniTransformer model_;
   std::string identity_;
-  ModelState state_;
+  // state_'s segment cache is stale while the decoder holds it (decoding_); settle() brings it back.
+  mutable ModelState state_;
+  std::unique_ptr<TokenDecoder> decoder_;
+  mutable bool decoding_ = false;
   torch::Tensor last_logits_;  // (V)
 };
 

@@ -1,6 +1,7 @@
 #include "kernels/attention_cpu.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
 
 namespace infini::kernels {
 namespace {
@@ -24,7 +25,9 @@ struct AttentionFunction : public torch::autograd::Function<AttentionFunction> {
     const auto b = bias.detach();
     auto probs = torch::empty({X * H, n, L}, q3.options());  // (X*H, n, L)
     auto out = torch::empty({X * H, n, dv}, q3.options());   // (X*H, n, dv)
+    const at::ThreadLocalState caller;  // InferenceMode and grad mode, for the worker threads
     at::parallel_for(0, X * H, 1, [&](int64_t begin, int64_t end) {
+      at::ThreadLocalStateGuard same_mode(caller);
       for (int64_t i = begin; i < end; ++i) {
         auto p = probs[i];  // (n, L)
         torch::addmm_out(p, bias_for(b, i, H), q3[i], k3[i].t(), 1.0, scale);
@@ -47,7 +50,9 @@ struct AttentionFunction : public torch::autograd::Function<AttentionFunction> {
     const auto X = shape[0], H = shape[1], n = shape[2], L = shape[3];
     const auto d_out = grad_outputs[0].reshape({X * H, n, v3.size(2)}).contiguous();  // (X*H, n, dv)
     auto dq = torch::empty_like(q3), dk = torch::empty_like(k3), dv = torch::empty_like(v3);
+    const at::ThreadLocalState caller;  // InferenceMode and grad mode, for the worker threads
     at::parallel_for(0, X * H, 1, [&](int64_t begin, int64_t end) {
+      at::ThreadLocalStateGuard same_mode(caller);
       for (int64_t i = begin; i < end; ++i) {
         const auto p = probs[i];                          // (n, L)
         const auto dp = torch::mm(d_out[i], v3[i].t());   // (n, L)

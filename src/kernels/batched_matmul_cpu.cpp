@@ -1,6 +1,7 @@
 #include "kernels/batched_matmul_cpu.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
 
 namespace infini::kernels {
 namespace {
@@ -14,7 +15,9 @@ torch::Tensor parallel_bmm(const torch::Tensor& x, const torch::Tensor& y, bool 
   const auto m = transpose_x ? x.size(2) : x.size(1);
   const auto p = transpose_y ? y.size(1) : y.size(2);
   auto out = torch::empty({batch, m, p}, x.options());
+  const at::ThreadLocalState caller;  // InferenceMode and grad mode, for the worker threads
   at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
+    at::ThreadLocalStateGuard same_mode(caller);
     for (int64_t i = begin; i < end; ++i) {
       auto o = out[i];
       const auto xi = transpose_x ? x[i].t() : x[i];

@@ -18,6 +18,19 @@ std::vector<SegmentSpan> split_into_segments(int64_t length, int64_t pos_in_segm
   return spans;
 }
 
+void finish_segment(const ModelConfig& c, LayerMemory& mem, const torch::Tensor& k_seg, const torch::Tensor& v_seg) {
+  if (c.has_compressive_memory())
+    std::tie(mem.M, mem.z) = memory::write(memory::feature_map(k_seg), v_seg, mem.M, mem.z, c.memory_eps,
+                                           c.memory == MemoryMode::InfiniDelta);
+  if (c.memory == MemoryMode::XL) {
+    // Copies: a view would pin the whole qkv buffer, or alias the decoder's reusable cache.
+    mem.xl_k = k_seg.detach().clone(at::MemoryFormat::Contiguous);
+    mem.xl_v = v_seg.detach().clone(at::MemoryFormat::Contiguous);
+  }
+  mem.seg_k = torch::empty({k_seg.size(0), k_seg.size(1), 0, k_seg.size(3)}, k_seg.options());
+  mem.seg_v = torch::empty({v_seg.size(0), v_seg.size(1), 0, v_seg.size(3)}, v_seg.options());
+}
+
 InfiniAttentionImpl::InfiniAttentionImpl(const ModelConfig& c)
     : config_(c),
       rope_(c.d_key, c.rope_theta, c.segment_len),
@@ -77,16 +90,7 @@ torch::Tensor InfiniAttentionImpl::forward(const torch::Tensor& x, LayerMemory& 
     local = gated(local, memory::read(memory::feature_map(q), mem.M, mem.z, c.memory_eps));
 
   if (ends) {
-    if (c.has_compressive_memory())
-      std::tie(mem.M, mem.z) = memory::write(memory::feature_map(k_seg), v_seg, mem.M, mem.z,
-                                             c.memory_eps, c.memory == MemoryMode::InfiniDelta);
-    if (c.memory == MemoryMode::XL) {
-      // Copies: views would pin the whole qkv buffer.
-      mem.xl_k = k_seg.detach().contiguous();
-      mem.xl_v = v_seg.detach().contiguous();
-    }
-    mem.seg_k = torch::empty({B, H, 0, dk}, k.options());
-    mem.seg_v = torch::empty({B, H, 0, dv}, v.options());
+    finish_segment(c, mem, k_seg, v_seg);
   } else {
     mem.seg_k = k_seg;
     mem.seg_v = v_seg;

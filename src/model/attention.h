@@ -25,6 +25,13 @@ struct SegmentSpan {
 // Cuts `length` tokens that follow `pos_in_segment` tokens of the current segment into spans.
 std::vector<SegmentSpan> split_into_segments(int64_t length, int64_t pos_in_segment, int64_t segment_len);
 
+// The segment boundary: writes the finished segment's un-rotated keys and values into the compressive
+// memory (infini modes) or makes them the XL cache (xl mode), then empties the segment cache. The
+// one definition shared by the forward pass and the one-token decoder.
+void finish_segment(const ModelConfig& config, LayerMemory& mem,
+                    const torch::Tensor& k_seg,   // (B, H, N, dk)
+                    const torch::Tensor& v_seg);  // (B, H, N, dv)
+
 class InfiniAttentionImpl : public torch::nn::Module {
  public:
   explicit InfiniAttentionImpl(const ModelConfig& config);

@@ -19,11 +19,11 @@ class Rope {
   // Rotates x (B, H, n, d_key) as if its rows sat at positions first, first+1, ..., first+n-1.
   torch::Tensor apply(const torch::Tensor& x, int64_t first) const;
 
- private:
-  // cos and sin for n positions from `first`, each (n, d_key/2).
+  // cos and sin for n positions from `first`, each (n, d_key/2), computed in float64.
   std::pair<torch::Tensor, torch::Tensor> compute(int64_t first, int64_t n,
                                                   const torch::TensorOptions& options) const;
 
+ private:
   int64_t d_key_;
   double theta_;
   int64_t segment_len_;

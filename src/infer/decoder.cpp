@@ -1,0 +1,259 @@
+#include "infer/decoder.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <omp.h>
+
+#include "kernels/vector_cpu.h"
+#include "model/attention.h"
+#include "util/error.h"
+
+namespace infini {
+namespace {
+
+// Rows [begin, end) of `rows` that thread t of n takes.
+std::pair<int64_t, int64_t> share(int64_t rows, int t, int n) { return {rows * t / n, rows * (t + 1) / n}; }
+
+// RMSNorm of x (D) into out, as RMSNormImpl computes it in fp32.
+void rms_norm(const float* x, const float* weight, float* out, int64_t D, double eps) {
+  const float inv = static_cast<float>(1.0 / std::sqrt(kernels::dot(x, x, D) / static_cast<double>(D) + eps));
+  for (int64_t i = 0; i < D; ++i) out[i] = (x[i] * inv) * weight[i];
+}
+
+// Rotate-half RoPE of one row x (d) with the angles of one position: [x1 c - x2 s, x2 c + x1 s].
+void rotate(const float* x, const float* c, const float* s, float* out, int64_t d) {
+  const auto half = d / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    out[i] = x[i] * c[i] - x[i + half] * s[i];
+    out[i + half] = x[i + half] * c[i] + x[i] * s[i];
+  }
+}
+
+float elu_plus_one(float x) { return x > 0.0f ? x + 1.0f : std::exp(x); }
+
+const float* weight_of(std::vector<torch::Tensor>& held, const torch::Tensor& t) {
+  held.push_back(t.detach().to(torch::kFloat32).contiguous());
+  return held.back().data_ptr<float>();
+}
+
+}  // namespace
+
+bool TokenDecoder::supports(const ModelConfig& config, torch::Device device) {
+  return device.is_cpu() && config.dtype == torch::kFloat32 && config.memory_dtype() == torch::kFloat32;
+}
+
+TokenDecoder::TokenDecoder(InfiniTransformer model)
+    : model_(std::move(model)),
+      config_(model_->config()),
+      rope_(config_.d_key, config_.rope_theta, config_.segment_len) {
+  const auto& c = config_;
+  if (!supports(c, model_->embed->weight.device()))
+    throw Error("the one-token decoder needs an fp32 model on the CPU");
+  torch::NoGradGuard no_grad;
+  embed_ = weight_of(held_, model_->embed->weight);
+  final_norm_ = weight_of(held_, model_->norm->weight);
+  lm_head_ = model_->lm_head ? weight_of(held_, model_->lm_head->weight) : embed_;
+  for (const auto& module : *model_->blocks) {
+    const auto* b = module->as<BlockImpl>();
+    LayerWeights w;
+    w.attn_norm = weight_of(held_, b->attn_norm->weight);
+    w.qkv = weight_of(held_, b->attn->qkv_proj->weight);
+    w.out = weight_of(held_, b->attn->out_proj->weight);
+    w.mlp_norm = weight_of(held_, b->mlp_norm->weight);
+    w.gate_up = weight_of(held_, b->mlp->gate_up_proj->weight);
+    w.down = weight_of(held_, b->mlp->down_proj->weight);
+    if (c.has_compressive_memory()) {
+      const auto g = torch::sigmoid(b->attn->gate.detach().to(torch::kFloat32)).contiguous();  // (H)
+      w.gate.assign(g.data_ptr<float>(), g.data_ptr<float>() + c.n_heads);
+    }
+    weights_.push_back(std::move(w));
+  }
+  const auto L = c.segment_len, H = c.n_heads;
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    LayerCache cache;
+    cache.seg_k = torch::zeros({1, H, L, c.d_key}, f32);
+    cache.rotated_k = torch::zeros({H, 2 * L, c.d_key}, f32);
+    cache.values = torch::zeros({H, 2 * L, c.d_value}, f32);
+    caches_.push_back(std::move(cache));
+  }
+  const auto [cos, sin] = rope_.compute(0, L, f32);  // (L, dk/2) each
+  rope_cos_.assign(cos.data_ptr<float>(), cos.data_ptr<float>() + cos.numel());
+  rope_sin_.assign(sin.data_ptr<float>(), sin.data_ptr<float>() + sin.numel());
+  x_.resize(c.d_model);
+  qkv_.resize(H * (2 * c.d_key + c.d_value));
+  attn_.resize(H * c.d_value);
+  act_.resize(c.d_ff);
+}
+
+void TokenDecoder::load_xl(const LayerMemory& mem, LayerCache& cache) const {
+  const auto L = config_.segment_len;
+  cache.xl_len = mem.xl_k.defined() ? mem.xl_k.size(2) : 0;
+  if (cache.xl_len == 0) return;
+  const auto n = cache.xl_len;
+  cache.rotated_k.narrow(1, L - n, n).copy_(rope_.apply(mem.xl_k, -n)[0]);  // (H, n, dk)
+  cache.values.narrow(1, L - n, n).copy_(mem.xl_v[0]);                     // (H, n, dv)
+}
+
+void TokenDecoder::attach(const ModelState& state) {
+  torch::InferenceMode inference;
+  if (state.batch() != 1) throw Error(fmt::format("the one-token decoder reads one sequence, not {}", state.batch()));
+  const auto L = config_.segment_len, p = state.pos_in_segment();
+  for (size_t i = 0; i < caches_.size(); ++i) {
+    const auto& mem = state.layers()[i];
+    auto& cache = caches_[i];
+    if (p > 0) {
+      cache.seg_k.narrow(2, 0, p).copy_(mem.seg_k);                      // (1, H, p, dk)
+      cache.rotated_k.narrow(1, L, p).copy_(rope_.apply(mem.seg_k, 0)[0]);  // (H, p, dk)
+      cache.values.narrow(1, L, p).copy_(mem.seg_v[0]);                  // (H, p, dv)
+    }
+    load_xl(mem, cache);
+  }
+}
+
+void TokenDecoder::write_back(ModelState& state) const {
+  const auto L = config_.segment_len, p = state.pos_in_segment();
+  for (size_t i = 0; i < caches_.size(); ++i) {
+    auto& mem = state.layers()[i];
+    mem.seg_k = caches_[i].seg_k.narrow(2, 0, p).clone();                    // (1, H, p, dk)
+    mem.seg_v = caches_[i].values.narrow(1, L, p).unsqueeze(0).clone();      // (1, H, p, dv)
+  }
+}
+
+void TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratch& s, int thread, int threads) {
+  const auto& c = config_;
+  const auto& w = weights_[i];
+  auto& cache = caches_[i];
+  const int64_t D = c.d_model, H = c.n_heads, dk = c.d_key, dv = c.d_value, F = c.d_ff, L = c.segment_len;
+  float* x = x_.data();
+  float* qkv = qkv_.data();
+
+  // Q, K, V in one product.
+  rms_norm(x, w.attn_norm, s.normed.data(), D, c.norm_eps);
+  {
+    const auto [r0, r1] = share(H * (2 * dk + dv), thread, threads);
+    kernels::matvec_rows(w.qkv, D, s.normed.data(), qkv, r0, r1);
+  }
+#pragma omp barrier
+
+  // Per head: cache the new key and value, attend over the XL cache and the segment so far, read the
+  // memory as it stood at the segment's start, and gate the two.
+  const float* cos = rope_cos_.data() + p * (dk / 2);
+  const float* sin = rope_sin_.data() + p * (dk / 2);
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dk)));
+  for (int64_t h = thread; h < H; h += threads) {
+    const float* q = qkv + h * dk;            // (dk), un-rotated
+    const float* k = qkv + (H + h) * dk;      // (dk), un-rotated
+    const float* v = qkv + 2 * H * dk + h * dv;  // (dv)
+    float* keys = cache.rotated_k.data_ptr<float>() + h * 2 * L * dk;  // (2L, dk)
+    float* values = cache.values.data_ptr<float>() + h * 2 * L * dv;   // (2L, dv)
+    std::copy(k, k + dk, cache.seg_k.data_ptr<float>() + (h * L + p) * dk);
+    rotate(k, cos, sin, keys + (L + p) * dk, dk);
+    std::copy(v, v + dv, values + (L + p) * dv);
+    rotate(q, cos, sin, s.q.data(), dk);
+
+    const int64_t first = L - cache.xl_len, count = cache.xl_len + p + 1;
+    float top = -INFINITY;
+    for (int64_t j = 0; j < count; ++j) {
+      s.scores[j] = scale * kernels::dot(s.q.data(), keys + (first + j) * dk, dk);
+      top = std::max(top, s.scores[j]);
+    }
+    float total = 0.0f;
+    for (int64_t j = 0; j < count; ++j) total += (s.scores[j] = std::exp(s.scores[j] - top));
+    float* out = attn_.data() + h * dv;  // (dv)
+    std::fill(out, out + dv, 0.0f);
+    for (int64_t j = 0; j < count; ++j) kernels::axpy(s.scores[j] / total, values + (first + j) * dv, out, dv);
+
+    if (c.has_compressive_memory()) {
+      // A_mem = sigma(q) M / (sigma(q) z + eps), then lerp(local, A_mem, sigmoid(beta)).
+      const float* M = mem.M.data_ptr<float>() + h * dk * dv;  // (dk, dv)
+      const float* z = mem.z.data_ptr<float>() + h * dk;       // (dk)
+      for (int64_t d = 0; d < dk; ++d) s.sigma_q[d] = elu_plus_one(q[d]);
+      std::fill(s.head.begin(), s.head.end(), 0.0f);
+      for (int64_t d = 0; d < dk; ++d) kernels::axpy(s.sigma_q[d], M + d * dv, s.head.data(), dv);
+      const float norm = kernels::dot(s.sigma_q.data(), z, dk) + static_cast<float>(c.memory_eps);
+      const float g = w.gate[static_cast<size_t>(h)];
+      for (int64_t e = 0; e < dv; ++e) out[e] += g * (s.head[e] / norm - out[e]);
+    }
+  }
+#pragma omp barrier
+
+  // Output projection and residual, each thread on its own rows of x.
+  {
+    const auto [r0, r1] = share(D, thread, threads);
+    for (int64_t r = r0; r < r1; ++r) x[r] += kernels::dot(w.out + r * H * dv, attn_.data(), H * dv);
+  }
+#pragma omp barrier
+
+  // SwiGLU: a thread takes gate row f and up row F + f together, so it can finish act[f] itself.
+  rms_norm(x, w.mlp_norm, s.normed.data(), D, c.norm_eps);
+  {
+    const auto [f0, f1] = share(F, thread, threads);
+    for (int64_t f = f0; f < f1; ++f) {
+      const float g = kernels::dot(w.gate_up + f * D, s.normed.data(), D);
+      const float u = kernels::dot(w.gate_up + (F + f) * D, s.normed.data(), D);
+      act_[f] = g / (1.0f + std::exp(-g)) * u;
+    }
+  }
+#pragma omp barrier
+  {
+    const auto [r0, r1] = share(D, thread, threads);
+    for (int64_t r = r0; r < r1; ++r) x[r] += kernels::dot(w.down + r * F, act_.data(), F);
+  }
+#pragma omp barrier
+}
+
+torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) {
+  const auto& c = config_;
+  if (token < 0 || token >= c.vocab_size)
+    throw Error(fmt::format("token {} is outside the vocabulary (0..{})", token, c.vocab_size - 1));
+  const int64_t D = c.d_model, V = c.vocab_size, L = c.segment_len;
+  const int64_t p = state.pos_in_segment();
+  auto logits = torch::empty({V}, torch::kFloat32);  // (V)
+  float* out = logits.data_ptr<float>();
+  std::copy(embed_ + token * D, embed_ + (token + 1) * D, x_.begin());
+
+  for (auto& mem : state.layers())
+    if (mem.M.defined() && !(mem.M.is_contiguous() && mem.z.is_contiguous())) {
+      mem.M = mem.M.contiguous();
+      mem.z = mem.z.contiguous();
+    }
+  const int threads = std::max(1, at::get_num_threads());
+  if (scratch_.size() < static_cast<size_t>(threads)) {
+    scratch_.resize(static_cast<size_t>(threads));
+    for (auto& s : scratch_) {
+      s.normed.resize(D);
+      s.q.resize(c.d_key);
+      s.sigma_q.resize(c.d_key);
+      s.scores.resize(2 * L);
+      s.head.resize(c.d_value);
+    }
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), n = omp_get_num_threads();
+    auto& s = scratch_[static_cast<size_t>(t)];
+    for (size_t i = 0; i < caches_.size(); ++i) run_layer(i, p, state.layers()[i], s, t, n);
+    rms_norm(x_.data(), final_norm_, s.normed.data(), D, c.norm_eps);
+    const auto [r0, r1] = share(V, t, n);
+    kernels::matvec_rows(lm_head_, D, s.normed.data(), out, r0, r1);
+  }
+
+  state.advance(1, L);
+  if (p + 1 == L) {
+    // The segment is complete: the general code writes it into the memory (or the XL cache).
+    torch::InferenceMode inference;
+    for (size_t i = 0; i < caches_.size(); ++i) {
+      auto& mem = state.layers()[i];
+      auto& cache = caches_[i];
+      finish_segment(c, mem, cache.seg_k, cache.values.narrow(1, L, L).unsqueeze(0));
+      load_xl(mem, cache);
+    }
+  }
+  return logits;
+}
+
+}  // namespace infini

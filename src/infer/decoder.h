@@ -1,0 +1,91 @@
+// The one-token decode step, fused. Generation feeds one token at a time, and at that size each
+// LibTorch op costs more in dispatch than in arithmetic (about 4-6 us, and a step through the general
+// forward pass takes about 80 of them). This step runs the whole model for one token inside one
+// parallel region on raw fp32 pointers: each matrix-vector product split by rows across the threads,
+// attention and the memory read split by heads, a barrier between stages. Only the segment boundary
+// (once per segment_len tokens) goes back to the general code (finish_segment).
+//
+// It computes what InfiniTransformer::forward computes for one token, and the consistency tests check
+// it against that path (tests/test_session.cpp).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "memory/state.h"
+#include "model/rope.h"
+#include "model/transformer.h"
+
+namespace infini {
+
+class TokenDecoder {
+ public:
+  // fp32 weights on the CPU, batch 1: the case this step is written for.
+  static bool supports(const ModelConfig& config, torch::Device device);
+
+  explicit TokenDecoder(InfiniTransformer model);
+
+  // Takes over a state: copies its unfinished segment (and XL cache) into the decoder's own caches,
+  // where new keys and values are then written in place.
+  void attach(const ModelState& state);
+  // Reads one token after `state` (attached, or last stepped by this decoder); returns the (V) fp32
+  // logits of the next token. The state's position, M, z and XL cache are kept current; its segment
+  // cache (seg_k, seg_v) only by write_back().
+  torch::Tensor step(int64_t token, ModelState& state);
+  // Copies the decoder's segment cache back into the state, so that the general path, a state file
+  // or another decoder can continue from it.
+  void write_back(ModelState& state) const;
+
+ private:
+  struct LayerWeights {
+    const float* attn_norm;  // (D)
+    const float* qkv;        // (H*dk + H*dk + H*dv, D)
+    const float* out;        // (D, H*dv)
+    const float* mlp_norm;   // (D)
+    const float* gate_up;    // (2F, D): gate rows, then up rows
+    const float* down;       // (D, F)
+    std::vector<float> gate;  // (H): sigmoid(beta), the memory read's share
+  };
+  // Per-layer caches. Rows [L - xl_len, L) of rotated_k/values hold the XL cache (at positions
+  // -xl_len..-1), rows [L, L + p) the current segment, so one head attends to one contiguous range.
+  struct LayerCache {
+    torch::Tensor seg_k;      // (1, H, L, dk): un-rotated, for the memory write
+    torch::Tensor rotated_k;  // (H, 2L, dk)
+    torch::Tensor values;     // (H, 2L, dv)
+    int64_t xl_len = 0;
+  };
+  struct Scratch {
+    std::vector<float> normed;  // (D)
+    std::vector<float> q;       // (dk): rotated query
+    std::vector<float> sigma_q; // (dk)
+    std::vector<float> scores;  // (2L)
+    std::vector<float> head;    // (dv)
+  };
+
+  void load_xl(const LayerMemory& mem, LayerCache& cache) const;
+  // One layer for the token at segment position p, run by every thread of the parallel region;
+  // `thread` of `threads` takes its share of rows and heads.
+  void run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratch& s, int thread, int threads);
+
+  InfiniTransformer model_;
+  ModelConfig config_;
+  Rope rope_;
+  std::vector<torch::Tensor> held_;  // contiguous fp32 weights the pointers below point into
+  const float* embed_ = nullptr;     // (V, D)
+  const float* final_norm_ = nullptr;  // (D)
+  const float* lm_head_ = nullptr;     // (V, D): the embedding when tied
+  std::vector<LayerWeights> weights_;
+  std::vector<LayerCache> caches_;
+  std::vector<float> rope_cos_, rope_sin_;  // (L, dk/2): positions 0..L-1 of a segment
+
+  // Activations shared by the threads of one step.
+  std::vector<float> x_;     // (D): the residual stream
+  std::vector<float> qkv_;   // (H*dk + H*dk + H*dv)
+  std::vector<float> attn_;  // (H*dv)
+  std::vector<float> act_;   // (F): silu(gate) * up
+  std::vector<Scratch> scratch_;  // one per thread
+};
+
+}  // namespace infini
