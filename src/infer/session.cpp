@@ -66,9 +66,9 @@ void Session::feed(const std::vector<int64_t>& tokens) {
     settle();
     const auto chunk = torch::from_blob(const_cast<int64_t*>(tokens.data() + i), {1, static_cast<int64_t>(n)},
                                         torch::kInt64);  // (1, n)
-    auto out = model_->forward(chunk, std::move(state_));
+    auto out = model_->forward(chunk, std::move(state_), /*last_only=*/true);
     state_ = std::move(out.state);
-    last_logits_ = out.logits[0][static_cast<int64_t>(n) - 1].to(torch::kFloat32);  // (V)
+    last_logits_ = out.logits[0][0].to(torch::kFloat32);  // (V)
     i += n;
   }
 }

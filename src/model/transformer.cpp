@@ -48,7 +48,7 @@ int64_t InfiniTransformerImpl::parameter_count() const {
 }
 
 InfiniTransformerImpl::Output InfiniTransformerImpl::forward(const torch::Tensor& tokens,
-                                                             ModelState state) {
+                                                             ModelState state, bool last_only) {
   const auto& c = config_;
   if (tokens.dim() != 2 || tokens.size(1) == 0)
     throw Error(fmt::format("forward: tokens must be (batch, length>0), got shape {}",
@@ -64,15 +64,19 @@ InfiniTransformerImpl::Output InfiniTransformerImpl::forward(const torch::Tensor
   for (const auto& span : spans) lengths.push_back(span.length);
   // split (not narrow per span): its backward is one concatenation, not a zero-filled copy per span.
   const auto pieces = embed(tokens).split_with_sizes(lengths, 1);  // each (B, n, D)
-  std::vector<torch::Tensor> outputs;
+  std::vector<torch::Tensor> outputs;  // each (B, n, D); with last_only, only the last
   for (size_t s = 0; s < spans.size(); ++s) {
     auto x = pieces[s];
     for (size_t i = 0; i < blocks->size(); ++i) x = blocks->ptr<BlockImpl>(i)->forward(x, state.layers()[i], spans[s]);
+    if (last_only) outputs.clear();
     outputs.push_back(x);
   }
   state.advance(T, c.segment_len);
-  const auto h = norm(outputs.size() == 1 ? outputs[0] : torch::cat(outputs, 1));  // (B, T, D)
-  auto logits = lm_head ? lm_head(h) : torch::matmul(h, embed->weight.t());          // (B, T, V)
+  const auto x = last_only          ? outputs.back().narrow(1, outputs.back().size(1) - 1, 1)  // (B, 1, D)
+                 : outputs.size() == 1 ? outputs[0]
+                                       : torch::cat(outputs, 1);  // (B, T, D)
+  const auto h = norm(x);
+  auto logits = lm_head ? lm_head(h) : torch::matmul(h, embed->weight.t());  // (B, T or 1, V)
   return {logits, std::move(state)};
 }
 

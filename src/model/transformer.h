@@ -21,9 +21,10 @@ class InfiniTransformerImpl : public torch::nn::Module {
 
   // Reads T >= 1 tokens that continue the sequence `state` describes, segment after segment.
   // Any chunking of a sequence gives the same logits. `state` is not modified; the new one is
-  // returned. Gradients flow through it until the caller calls detach() on it.
+  // returned. Gradients flow through it until the caller calls detach() on it. With `last_only`
+  // the logits are those of the last token alone, (B, 1, V): reading a long input needs no more.
   Output forward(const torch::Tensor& tokens,  // (B, T) int64
-                 ModelState state);
+                 ModelState state, bool last_only = false);
 
   ModelState initial_state(int64_t batch) const;
 
