@@ -78,6 +78,10 @@ expect_fail "--vocab" "$bin" tokenizer train --input "$tmp/short.txt" --vocab 10
 expect_fail "not a SentencePiece model" "$bin" train --tokenizer "$tmp/short.txt" --data "$tmp/short.txt" --out "$tmp/o"
 expect_fail "metrics.jsonl" "$bin" plot "$tmp/model"
 expect_fail "nope.json" "$bin" bench --config "$tmp/nope.json"
+expect_fail "nope.txt" "$bin" eval --model "$tmp/run" --data "$tmp/nope.txt"
+expect_fail "not a PG19-style folder" "$bin" eval --model "$tmp/run" --data "$tmp/short.txt" --split test
+expect_fail "--model or --config" "$bin" info
+expect_fail "nope.json" "$bin" info --config "$tmp/nope.json"
 expect_fail "A subcommand is required" "$bin"
 
 if [ "$failures" -ne 0 ]; then echo "$failures case(s) failed"; exit 1; fi

@@ -52,3 +52,27 @@ assert r["decode"]["context_tokens"] == 800 and r["decode"]["tokens_per_second"]
 print("session bench: prefill %.0f tok/s, decode %.0f tok/s" % (r["prefill"][1]["tokens_per_second"],
                                                               r["decode"]["tokens_per_second"]))
 PY
+# Evaluation over whole documents: stable JSON fields; the model beats chance (ln 256 = 5.55 nats).
+"$bin" eval --model "$tmp/model" --data "$tmp/chapter.txt" --json --threads 1 2>"$tmp/eval.log" >"$tmp/eval.json"
+grep -q "bits/byte" "$tmp/eval.log"  # the human-readable table on stderr
+/usr/bin/python3 - "$tmp/eval.json" <<'PY'
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+for key in ["documents", "tokens", "bytes", "loss", "perplexity", "bits_per_byte", "segment_len",
+            "loss_by_segment", "per_document", "state_bytes", "memory", "config"]:
+    assert key in r, key
+assert r["documents"] == 1 and r["tokens"] == 2999 and r["bytes"] == 2999, r
+assert 0 < r["loss"] < 5.0 and abs(r["bits_per_byte"] - r["loss"] / math.log(2)) < 1e-9
+assert sum(s["tokens"] for s in r["loss_by_segment"]) == r["tokens"]
+print("eval: %.3f bits/byte over %d tokens" % (r["bits_per_byte"], r["tokens"]))
+PY
+# The footprint table, and the state measured after reading: exactly the Infini formula's floats.
+"$bin" info --model "$tmp/model" --json --threads 1 >"$tmp/info.json"
+/usr/bin/python3 - "$tmp/info.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+infini = [f for f in r["footprints"] if f["method"] == "Infini-Transformer"][0]
+assert infini["floats"] == 16 * 17 * 2 * 2, infini  # d_key (d_value + 1) H l
+assert r["measured"]["state_bytes_at_segment_boundary"] == 4 * infini["floats"], r["measured"]
+print("info: %d parameters, state %d bytes" % (r["parameters"], r["measured"]["state_bytes_at_segment_boundary"]))
+PY

@@ -16,6 +16,8 @@ Runner add_bench(CLI::App& app);
 Runner add_tokenizer(CLI::App& app);
 Runner add_plot(CLI::App& app);
 Runner add_read(CLI::App& app);
+Runner add_eval(CLI::App& app);
+Runner add_info(CLI::App& app);
 
 // Rejects values below `min` with a message that names the flag and the value.
 CLI::Validator at_least(double min);

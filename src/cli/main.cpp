@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   runners["tokenizer"] = infini::cli::add_tokenizer(app);
   runners["plot"] = infini::cli::add_plot(app);
   runners["read"] = infini::cli::add_read(app);
+  runners["eval"] = infini::cli::add_eval(app);
+  runners["info"] = infini::cli::add_info(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

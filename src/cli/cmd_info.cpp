@@ -1,0 +1,80 @@
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "eval/footprint.h"
+#include "infer/session.h"
+#include "io/model_dir.h"
+#include "util/runtime.h"
+
+namespace infini::cli {
+
+Runner add_info(CLI::App& app) {
+  struct Flags {
+    std::string model, config;
+    FootprintOptions footprint;
+    int64_t segments = 4;
+    bool json = false;
+    int threads = 0;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* sub = app.add_subcommand(
+      "info", "parameters, the memory footprint of long-context methods for this config (the paper's Table 1), "
+              "and the measured size of a session's state");
+  auto* model = sub->add_option("--model", f->model, "model folder");
+  auto* config = sub->add_option("--config", f->config, "model config JSON (weights initialised at random)");
+  model->excludes(config);
+  sub->add_option("--knn-tokens", f->footprint.knn_tokens, "Memorizing Transformers' kNN memory, in tokens")
+      ->check(at_least(1));
+  sub->add_option("--rmt-p", f->footprint.rmt_p, "RMT's memory vectors")->check(at_least(1));
+  sub->add_option("--segments", f->segments, "segments read before measuring the state")->check(at_least(1));
+  sub->add_flag("--json", f->json, "print one JSON object");
+  add_threads_flag(*sub, f->threads);
+  return [f, model, config]() {
+    if (model->count() + config->count() == 0) throw CLI::RequiredError("--model or --config");
+    configure_runtime(f->threads);
+    auto m = f->model.empty() ? InfiniTransformer(ModelConfig::from_file(f->config)) : io::load_model(f->model);
+    const auto& c = m->config();
+    // The state after whole segments (memory only), then with a segment cache one token short of full.
+    Session session(m);
+    std::vector<int64_t> tokens(static_cast<size_t>(c.segment_len));
+    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int64_t>((i * 7 + 1) % c.vocab_size);
+    for (int64_t s = 0; s < f->segments; ++s) session.feed(tokens);
+    const auto at_boundary = session.state_bytes();
+    session.feed({tokens.begin(), tokens.end() - 1});
+    const auto largest = session.state_bytes();
+    const auto table = footprints(c, f->footprint);
+    const double infini = table.back().floats;
+
+    nlohmann::json methods = nlohmann::json::array();
+    for (const auto& fp : table)
+      methods.push_back({{"method", fp.method}, {"floats", fp.floats}, {"formula", fp.formula},
+                         {"compression_vs_infini", fp.floats / infini}});
+    const nlohmann::json j = {{"parameters", m->parameter_count()},
+                              {"memory", c.to_json().at("memory")},
+                              {"knn_tokens", f->footprint.knn_tokens},
+                              {"rmt_p", f->footprint.rmt_p},
+                              {"footprints", methods},
+                              {"measured", {{"tokens_read", session.position()},
+                                            {"state_bytes_at_segment_boundary", at_boundary},
+                                            {"state_bytes_largest", largest}}}};
+    if (f->json) {
+      fmt::print("{}\n", j.dump());
+      return 0;
+    }
+    fmt::print("parameters  {}\n", m->parameter_count());
+    fmt::print("memory      {} (segment {} tokens, {} layers, {} heads x {}/{})\n", j["memory"].get<std::string>(),
+               c.segment_len, c.n_layers, c.n_heads, c.d_key, c.d_value);
+    fmt::print("\nfootprint (floats; Table 1 of the paper; kNN memory {} tokens, RMT p = {})\n",
+               f->footprint.knn_tokens, f->footprint.rmt_p);
+    for (const auto& fp : table)
+      fmt::print("  {:<24} {:>14.0f}  {:>8.1f}x Infini  {}\n", fp.method, fp.floats, fp.floats / infini, fp.formula);
+    fmt::print("\nmeasured state after {} tokens: {} bytes at a segment boundary, {} with the segment cache "
+               "one token short of full\n",
+               session.position(), at_boundary, largest);
+    return 0;
+  };
+}
+
+}  // namespace infini::cli
