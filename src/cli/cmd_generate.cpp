@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 
@@ -65,6 +66,7 @@ Runner add_generate(CLI::App& app) {
         printed = text;
       }
     };
+    const auto t0 = std::chrono::steady_clock::now();
     generate(session, prompt, f->sample, [&](int64_t token) {
       continuation.push_back(token);
       auto text = tokenizer->decode(continuation);
@@ -93,6 +95,10 @@ Runner add_generate(CLI::App& app) {
     for (const auto& stop : f->stops) stopped |= !stop.empty() && final_text.find(stop) != std::string::npos;
     if (!stopped) print_new(final_text);
     std::fputc('\n', stdout);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    fmt::print(stderr, "infini generate: {} tokens in {:.2f} s ({:.0f} tok/s, prompt included), position {}\n",
+               continuation.size(), seconds, static_cast<double>(continuation.size()) / std::max(seconds, 1e-9),
+               session.position());
     if (!f->save_state.empty()) session.save(f->save_state);
     return 0;
   };

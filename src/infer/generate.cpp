@@ -1,15 +1,24 @@
 #include "infer/generate.h"
 
 #include <algorithm>
-#include <limits>
+#include <cmath>
+#include <mutex>
+#include <numeric>
+
+#include <ATen/core/DistributionsHelper.h>
 
 #include "util/error.h"
 
 namespace infini {
 
+// Plain loops over the (V) logits: at one token per step, a dozen tensor ops here would cost a third
+// of what the fused decode step itself costs.
 int64_t sample_token(const torch::Tensor& logits_in, const std::vector<int64_t>& recent, const SampleOptions& o,
                      at::Generator& gen) {
-  auto logits = logits_in.to(torch::kFloat32).clone();  // (V)
+  const auto contiguous = logits_in.to(torch::kFloat32).contiguous();  // (V)
+  const float* data = contiguous.data_ptr<float>();
+  std::vector<float> logits(data, data + contiguous.numel());
+  const auto V = logits.size();
   if (o.repetition_penalty != 1.0 && !recent.empty()) {
     const auto start = recent.size() > static_cast<size_t>(o.repetition_window)
                            ? recent.end() - o.repetition_window
@@ -17,28 +26,50 @@ int64_t sample_token(const torch::Tensor& logits_in, const std::vector<int64_t>&
     std::vector<int64_t> ids(start, recent.end());
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    const auto seen = torch::tensor(ids, torch::kInt64);  // (S) distinct recent tokens
-    auto values = logits.index_select(0, seen);
+    const auto penalty = static_cast<float>(o.repetition_penalty);
     // Shrinks a positive logit and grows a negative one: both make the token less likely.
-    values = torch::where(values > 0, values / o.repetition_penalty, values * o.repetition_penalty);
-    logits.index_copy_(0, seen, values);
+    for (const auto id : ids)
+      if (id >= 0 && static_cast<size_t>(id) < V) {
+        auto& l = logits[static_cast<size_t>(id)];
+        l = l > 0 ? l / penalty : l * penalty;
+      }
   }
-  if (o.temperature <= 0) return logits.argmax().item<int64_t>();
-  logits = logits / o.temperature;
-  const auto minus_inf = -std::numeric_limits<float>::infinity();
-  if (o.top_k > 0 && o.top_k < logits.size(0)) {
-    const auto kth = std::get<0>(logits.topk(o.top_k)).min();
-    logits = logits.masked_fill(logits < kth, minus_inf);
+  if (o.temperature <= 0) return std::max_element(logits.begin(), logits.end()) - logits.begin();
+
+  // Candidates from likeliest down; top-k keeps ties with the k-th.
+  std::vector<int64_t> order(V);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return logits[a] > logits[b]; });
+  size_t keep = V;
+  if (o.top_k > 0 && static_cast<size_t>(o.top_k) < V) {
+    keep = static_cast<size_t>(o.top_k);
+    while (keep < V && logits[order[keep]] == logits[order[keep - 1]]) ++keep;
   }
+  const double top = logits[order[0]];
+  std::vector<double> p(keep);
+  double total = 0;
+  for (size_t i = 0; i < keep; ++i) total += (p[i] = std::exp((logits[order[i]] - top) / o.temperature));
   if (o.top_p < 1.0) {
-    const auto sorted = logits.sort(0, /*descending=*/true);
-    const auto& order = std::get<1>(sorted);                               // (V)
-    const auto cumulative = std::get<0>(sorted).softmax(0).cumsum(0);      // (V)
     // Keep a token while the probability before it is below top_p: the likeliest always stays.
-    const auto drop_sorted = (cumulative - std::get<0>(sorted).softmax(0)) >= o.top_p;
-    logits = logits.index_put({order.masked_select(drop_sorted)}, torch::tensor(minus_inf));
+    double before = 0;
+    size_t kept = 0;
+    while (kept < keep && before / total < o.top_p) before += p[kept++];
+    keep = kept;
   }
-  return torch::multinomial(logits.softmax(0), 1, false, gen).item<int64_t>();
+  double mass = 0;
+  for (size_t i = 0; i < keep; ++i) mass += p[i];
+  at::uniform_real_distribution<double> uniform(0.0, 1.0);
+  double u = 0;
+  {
+    auto* g = at::check_generator<at::CPUGeneratorImpl>(gen);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    u = uniform(g) * mass;
+  }
+  for (size_t i = 0; i < keep; ++i) {
+    u -= p[i];
+    if (u < 0) return order[i];
+  }
+  return order[keep - 1];
 }
 
 std::vector<int64_t> generate(Session& session, const std::vector<int64_t>& prompt, const SampleOptions& o,
