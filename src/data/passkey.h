@@ -1,0 +1,46 @@
+// The passkey retrieval prompt of the Infini-attention paper (App. B, after Mohtashami & Jaggi
+// 2023; ../shared/REFERENCE.md): an instruction, filler sentences, the line with the key at a chosen
+// depth, more filler, then the question. Lines are joined by newlines, repeated filler by spaces:
+//
+//   There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. I will quiz you about the important information there.
+//   The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. The grass ...
+//   The pass key is 9054. Remember it. 9054 is the pass key.
+//   The grass is green. ... There and back again.
+//   What is the pass key? The pass key is
+//
+// The expected answer is " 9054". A prompt of a million tokens is written a piece at a time, never
+// held whole.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace infini::data {
+
+struct PasskeyPrompt {
+  int64_t key = 0;
+  int64_t fillers_before = 0;  // repetitions of the filler before the key line
+  int64_t fillers_after = 0;   // and after it
+
+  // The prompt's length in bytes, computed without writing it.
+  int64_t bytes() const;
+  // " <key>": what a model should continue the prompt with.
+  std::string answer() const;
+};
+
+// The paper's generator draws keys from 1..50000.
+constexpr int64_t kPasskeyMin = 1, kPasskeyMax = 50000;
+
+// A prompt of about `target_bytes` bytes (never less than the fixed parts plus one filler on each
+// side when depth allows it), with the key line after `depth` (0..1) of the filler.
+PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key);
+
+// Calls `sink` with consecutive pieces of the prompt's text (each at most about 64 KiB).
+void write_passkey_prompt(const PasskeyPrompt& prompt, const std::function<void(std::string_view)>& sink);
+
+// The whole prompt as one string: for short prompts (tests, training examples).
+std::string passkey_text(const PasskeyPrompt& prompt);
+
+}  // namespace infini::data
