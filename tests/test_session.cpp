@@ -142,6 +142,11 @@ TEST(Session, AStateOfAnotherModelIsRefused) {
   Session other(two);
   expect_error([&] { other.load(path); }, {path, "another model"});
   expect_error([&] { s.feed({1, 999}); }, {"999", "outside the vocabulary"});
+  // A bad token past the next segment boundary: nothing before it was read either.
+  const auto logits = s.last_logits().clone();
+  expect_error([&] { s.feed({1, 2, 3, 4, 5, 6, 7, 999}); }, {"999", "position 10"});
+  EXPECT_EQ(s.position(), 3);
+  EXPECT_TRUE(s.last_logits().equal(logits));
 }
 
 TEST(Sampling, RulesCutTheCandidatesAsDocumented) {
@@ -157,6 +162,8 @@ TEST(Sampling, RulesCutTheCandidatesAsDocumented) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(sample_token(logits, {}, o, gen), 1);
   o = SampleOptions{};
   o.top_p = 0.3;  // token 1 alone holds more than 0.3
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(sample_token(logits, {}, o, gen), 1);
+  o.top_p = 0.0;  // the likeliest token always stays
   for (int i = 0; i < 20; ++i) EXPECT_EQ(sample_token(logits, {}, o, gen), 1);
   o.top_p = 0.9;  // tokens 1 and 2 (about 0.93 together), never 0 or 3
   for (int i = 0; i < 50; ++i) {

@@ -53,7 +53,7 @@ int64_t sample_token(const torch::Tensor& logits_in, const std::vector<int64_t>&
     // Keep a token while the probability before it is below top_p: the likeliest always stays.
     double before = 0;
     size_t kept = 0;
-    while (kept < keep && before / total < o.top_p) before += p[kept++];
+    while (kept < keep && (kept == 0 || before / total < o.top_p)) before += p[kept++];
     keep = kept;
   }
   double mass = 0;

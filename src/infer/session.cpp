@@ -49,13 +49,14 @@ void Session::feed(const std::vector<int64_t>& tokens) {
   torch::InferenceMode inference;
   const auto L = model_->config().segment_len;
   const auto V = model_->config().vocab_size;
+  // All checked first, so a bad token leaves the session as it was.
+  for (size_t k = 0; k < tokens.size(); ++k)
+    if (tokens[k] < 0 || tokens[k] >= V)
+      throw Error(fmt::format("token {} at position {} is outside the vocabulary (0..{})", tokens[k],
+                              position() + static_cast<int64_t>(k), V - 1));
   for (size_t i = 0; i < tokens.size();) {
     // Up to the end of the current segment: the forward pass then writes it into the memory.
     const auto n = std::min<size_t>(tokens.size() - i, static_cast<size_t>(L - state_.pos_in_segment()));
-    for (size_t k = i; k < i + n; ++k)
-      if (tokens[k] < 0 || tokens[k] >= V)
-        throw Error(fmt::format("token {} at position {} is outside the vocabulary (0..{})", tokens[k],
-                                position() + static_cast<int64_t>(k - i), V - 1));
     if (n == 1 && decoder_) {
       if (!decoding_) decoder_->attach(state_);
       decoding_ = true;
@@ -66,7 +67,8 @@ void Session::feed(const std::vector<int64_t>& tokens) {
     settle();
     const auto chunk = torch::from_blob(const_cast<int64_t*>(tokens.data() + i), {1, static_cast<int64_t>(n)},
                                         torch::kInt64);  // (1, n)
-    auto out = model_->forward(chunk, std::move(state_), /*last_only=*/true);
+    // A copy of the handles (cheap; forward changes no tensor in place), so an exception keeps state_.
+    auto out = model_->forward(chunk, state_, /*last_only=*/true);
     state_ = std::move(out.state);
     last_logits_ = out.logits[0][0].to(torch::kFloat32);  // (V)
     i += n;
@@ -104,16 +106,21 @@ void Session::load(const std::string& path) {
   if (meta("model_identity") != identity_)
     throw Error(fmt::format("{}: made with another model (identity {}, this model {}); read the text again "
                             "with this model ('infini read')", path, meta("model_identity"), identity_));
-  settle();  // a failed load leaves the session as it was
+  // Everything is checked before anything is replaced: a failed load leaves the session as it was.
+  ModelState loaded;
   try {
-    state_ = ModelState::from_tensors(model_->config(), file.tensors, torch::kCPU);
+    loaded = ModelState::from_tensors(model_->config(), file.tensors, model_->embed->weight.device());
   } catch (const Error& e) {
     throw Error(fmt::format("{}: {}", path, e.what()));
   }
+  if (std::to_string(loaded.tokens_seen()) != meta("position"))
+    throw Error(fmt::format("{}: position {} in the metadata, {} in the tensors", path, meta("position"),
+                            loaded.tokens_seen()));
   const auto logits = file.tensors.find("last_logits");
+  settle();
+  decoding_ = false;
+  state_ = std::move(loaded);
   last_logits_ = logits == file.tensors.end() ? torch::Tensor() : logits->second;
-  if (std::to_string(position()) != meta("position"))
-    throw Error(fmt::format("{}: position {} in the metadata, {} in the tensors", path, meta("position"), position()));
 }
 
 }  // namespace infini

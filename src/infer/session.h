@@ -33,6 +33,7 @@ class Session {
   const torch::Tensor& last_logits() const { return last_logits_; }
   int64_t position() const { return state_.tokens_seen(); }
   int64_t state_bytes() const { return state().bytes(); }
+  // Valid until the next feed, load or clear (one-token feeds update the state lazily).
   const ModelState& state() const;
   bool fused_decode() const { return decoder_ != nullptr; }
   void clear();

@@ -83,14 +83,23 @@ ModelState ModelState::from_tensors(const ModelConfig& config,
   ModelState s(config, first_k.size(0), device);
   s.pos_in_segment_ = get("pos_in_segment").item<int64_t>();
   s.tokens_seen_ = get("tokens_seen").item<int64_t>();
+  if (s.pos_in_segment_ < 0 || s.pos_in_segment_ >= config.segment_len || s.tokens_seen_ < s.pos_in_segment_ ||
+      (s.tokens_seen_ - s.pos_in_segment_) % config.segment_len != 0)
+    throw Error(fmt::format("state: position {} with {} tokens into its segment does not fit segments of {}",
+                            s.tokens_seen_, s.pos_in_segment_, config.segment_len));
   for (size_t i = 0; i < s.layers_.size(); ++i) {
     auto& l = s.layers_[i];
     const auto load = [&](const char* name, torch::Tensor& dst) {
       if (!dst.defined()) return;
       const auto& src = get(fmt::format("layers.{}.{}", i, name));
-      if (src.dim() != dst.dim() || (std::string(name) == "M" && src.sizes() != dst.sizes()))
+      // The segment cache holds pos_in_segment rows; every other size is the config's.
+      auto expected = dst.sizes().vec();
+      if (std::string(name) == "seg_k" || std::string(name) == "seg_v") expected[2] = s.pos_in_segment_;
+      if (std::string(name) == "xl_k" || std::string(name) == "xl_v")  // empty before the first segment ends
+        expected[2] = src.dim() == 4 && src.size(2) == 0 ? 0 : config.segment_len;
+      if (src.sizes().vec() != expected)
         throw Error(fmt::format("state: tensor 'layers.{}.{}' has shape {}, the model expects {}",
-                                i, name, fmt::join(src.sizes(), "x"), fmt::join(dst.sizes(), "x")));
+                                i, name, fmt::join(src.sizes(), "x"), fmt::join(expected, "x")));
       dst = src.to(dst.options());
     };
     load("M", l.M);
