@@ -1,19 +1,19 @@
 #!/usr/bin/env python3
-"""Tables and a plot from the memory-mode comparison (scripts/compare-memory-modes.sh).
+"""Tables and a plot from memory-mode runs (scripts/compare-memory-modes.sh, scripts/memory-mode-run.sh).
 
-Reads RUNS/<mode>.eval.json (`infini eval --json`) and RUNS/<mode>.info.json (`infini info --json`)
-for each mode; writes RESULTS/results.json, RESULTS/results.md, RESULTS/loss-by-segment.dat and,
+Each RUN is a path prefix such as runs/memory-modes/xl; the report reads RUN.eval.json
+(`infini eval --json`), RUN.info.json (`infini info --json`), RUN/metrics.jsonl (training) and, when
+present, RUN.forget.eval.json (`infini eval --forget-memory --json`). The first RUN is the baseline of
+the "minus" columns. Writes RESULTS/results.json, RESULTS/results.md, RESULTS/loss-by-segment.dat and,
 with gnuplot, RESULTS/loss-by-segment.png.
 
-    python3 scripts/memory-modes-report.py RUNS RESULTS
+    python3 scripts/memory-modes-report.py RESULTS RUN [RUN ...]
 """
 import json
 import math
 import os
 import subprocess
 import sys
-
-MODES = ["none", "xl", "infini-linear", "infini-delta"]
 
 
 def groups(by_segment):
@@ -31,80 +31,123 @@ def groups(by_segment):
     return out
 
 
-def main(runs, results):
+def load(run):
+    ev = json.load(open(run + ".eval.json"))
+    info = json.load(open(run + ".info.json"))
+    metrics = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl"))]
+    last = metrics[-1]
+    val = [m for m in metrics if "val_loss" in m]
+    row = {
+        "name": os.path.basename(run),
+        "memory": ev["memory"],
+        "gate_init": ev["config"].get("gate_init"),
+        "train_steps": last.get("step"),
+        "train_tokens": last.get("tokens"),
+        "final_val_loss": val[-1]["val_loss"] if val else None,
+        "bits_per_byte": ev["bits_per_byte"],
+        "loss": ev["loss"],
+        "perplexity": ev["perplexity"],
+        "eval_documents": ev["documents"],
+        "eval_tokens": ev["tokens"],
+        "state_bytes_at_segment_boundary": info["measured"]["state_bytes_at_segment_boundary"],
+        "state_bytes_largest": info["measured"]["state_bytes_largest"],
+        "loss_by_segment_groups": groups(ev["loss_by_segment"]),
+    }
+    if os.path.exists(run + ".forget.eval.json"):
+        fe = json.load(open(run + ".forget.eval.json"))
+        assert fe.get("forget_memory"), run + ".forget.eval.json was not run with --forget-memory"
+        row["bits_per_byte_memory_forgotten"] = fe["bits_per_byte"]
+        row["loss_by_segment_groups_memory_forgotten"] = groups(fe["loss_by_segment"])
+    return row
+
+
+def label(g):
+    return str(g["first"]) if g["first"] == g["last"] else "%d-%d" % (g["first"], g["last"])
+
+
+def main(results, runs):
     os.makedirs(results, exist_ok=True)
-    table = []
-    for mode in MODES:
-        ev = json.load(open(os.path.join(runs, mode + ".eval.json")))
-        info = json.load(open(os.path.join(runs, mode + ".info.json")))
-        metrics = [json.loads(line) for line in open(os.path.join(runs, mode, "metrics.jsonl"))]
-        last = metrics[-1]
-        table.append({
-            "memory": mode,
-            "train_steps": last.get("step"),
-            "train_tokens": last.get("tokens"),
-            "bits_per_byte": ev["bits_per_byte"],
-            "loss": ev["loss"],
-            "perplexity": ev["perplexity"],
-            "eval_documents": ev["documents"],
-            "eval_tokens": ev["tokens"],
-            "state_bytes_at_segment_boundary": info["measured"]["state_bytes_at_segment_boundary"],
-            "state_bytes_largest": info["measured"]["state_bytes_largest"],
-            "loss_by_segment_groups": groups(ev["loss_by_segment"]),
-        })
-    xl_state = next(r for r in table if r["memory"] == "xl")["state_bytes_at_segment_boundary"]
+    table = [load(run) for run in runs]
+    xl = next((r for r in table if r["memory"] == "xl"), None)
     for r in table:
         b = r["state_bytes_at_segment_boundary"]
-        r["compression_vs_xl"] = xl_state / b if b else None
+        r["compression_vs_xl"] = xl["state_bytes_at_segment_boundary"] / b if xl and b else None
     json.dump({"models": table}, open(os.path.join(results, "results.json"), "w"), indent=1)
 
+    base = table[0]
     with open(os.path.join(results, "results.md"), "w") as md:
-        md.write("| memory | bits/byte | loss (nats/token) | perplexity | memory state at a segment boundary "
-                 "| compression vs XL cache |\n|---|---|---|---|---|---|\n")
+        md.write("| model | memory | steps | bits/byte | loss (nats/token) | perplexity | bits/byte, memory "
+                 "forgotten at each segment | memory state at a segment boundary | compression vs XL cache "
+                 "|\n|---|---|---|---|---|---|---|---|---|\n")
         for r in table:
             comp = "-" if r["compression_vs_xl"] is None else "%.1fx" % r["compression_vs_xl"]
-            md.write("| %s | %.4f | %.4f | %.3f | %s bytes | %s |\n" % (
-                r["memory"], r["bits_per_byte"], r["loss"], r["perplexity"],
+            forgot = r.get("bits_per_byte_memory_forgotten")
+            md.write("| %s | %s | %d | %.4f | %.4f | %.3f | %s | %s bytes | %s |\n" % (
+                r["name"], r["memory"], r["train_steps"], r["bits_per_byte"], r["loss"], r["perplexity"],
+                "-" if forgot is None else "%.4f" % forgot,
                 format(r["state_bytes_at_segment_boundary"], ","), comp))
         md.write("\nLoss (nats/token) by segment index, in power-of-two groups:\n\n| segments | tokens | "
-                 + " | ".join(r["memory"] for r in table) + " |\n|---|---|" + "---|" * len(table) + "\n")
-        for i, g in enumerate(table[0]["loss_by_segment_groups"]):
-            label = str(g["first"]) if g["first"] == g["last"] else "%d-%d" % (g["first"], g["last"])
+                 + " | ".join(r["name"] for r in table) + " |\n|---|---|" + "---|" * len(table) + "\n")
+        for i, g in enumerate(base["loss_by_segment_groups"]):
             cells = ["%.4f" % r["loss_by_segment_groups"][i]["loss"] for r in table]
-            md.write("| %s | %d | %s |\n" % (label, g["tokens"], " | ".join(cells)))
+            md.write("| %s | %d | %s |\n" % (label(g), g["tokens"], " | ".join(cells)))
+        with_forget = [r for r in table if "loss_by_segment_groups_memory_forgotten" in r]
+        if with_forget:
+            md.write("\nWhat the memory adds, same weights: loss with the memory carried minus loss with it "
+                     "forgotten at every segment boundary (negative: the memory helps):\n\n| segments | "
+                     + " | ".join(r["name"] for r in with_forget) + " |\n|---|" + "---|" * len(with_forget)
+                     + "\n")
+            for i, g in enumerate(base["loss_by_segment_groups"]):
+                cells = ["%+.4f" % (r["loss_by_segment_groups"][i]["loss"]
+                                    - r["loss_by_segment_groups_memory_forgotten"][i]["loss"])
+                         for r in with_forget]
+                md.write("| %s | %s |\n" % (label(g), " | ".join(cells)))
 
+    # Columns: x, loss per model, loss minus the baseline's per model, memory gain per model (0 if none).
     dat = os.path.join(results, "loss-by-segment.dat")
+    n = len(table)
     with open(dat, "w") as f:
-        f.write("# segment-group-middle, loss per model, loss minus none's per model: "
-                + " ".join(r["memory"] for r in table) + "\n")
-        for i, g in enumerate(table[0]["loss_by_segment_groups"]):
+        f.write("# segment-group-middle, loss, loss minus %s's, loss minus loss with memory forgotten; "
+                "models: %s\n" % (base["name"], " ".join(r["name"] for r in table)))
+        for i, g in enumerate(base["loss_by_segment_groups"]):
             mid = math.sqrt((g["first"] + 1) * (g["last"] + 1))  # segments numbered from 1
             losses = [r["loss_by_segment_groups"][i]["loss"] for r in table]
-            f.write("%g %s %s\n" % (mid, " ".join("%.6f" % v for v in losses),
-                                     " ".join("%.6f" % (v - losses[0]) for v in losses)))
+            gains = [r["loss_by_segment_groups"][i]["loss"] - r["loss_by_segment_groups_memory_forgotten"][i]["loss"]
+                     if "loss_by_segment_groups_memory_forgotten" in r else 0.0 for r in table]
+            f.write("%g %s %s %s\n" % (mid, " ".join("%.6f" % v for v in losses),
+                                        " ".join("%.6f" % (v - losses[0]) for v in losses),
+                                        " ".join("%.6f" % v for v in gains)))
     png = os.path.join(results, "loss-by-segment.png")
-    n = len(table)
+    forgotten = [(i, r) for i, r in enumerate(table) if "loss_by_segment_groups_memory_forgotten" in r]
+    xlabel = 'set xlabel "segment of the document (%d tokens each; power-of-two groups)"' % (
+        json.load(open(runs[0] + ".eval.json"))["segment_len"])
+    panels = [
+        'set ylabel "held-out loss (nats/token)"',
+        "plot " + ", ".join('"%s" using 1:%d with linespoints lc %d title "%s"' % (dat, i + 2, i + 1, r["name"])
+                            for i, r in enumerate(table)),
+        'set ylabel "loss minus %s\'s (nats/token)"' % base["name"],
+        "plot " + ", ".join('"%s" using 1:%d with linespoints lc %d title "%s"' % (dat, n + i + 2, i + 1, r["name"])
+                            for i, r in enumerate(table)),
+    ]
+    if forgotten:
+        panels += ['set ylabel "loss minus loss with memory forgotten"',
+                   "plot " + ", ".join('"%s" using 1:%d with linespoints lc %d title "%s"' % (dat, 2 * n + i + 2, i + 1, r["name"])
+                                       for i, r in forgotten)]
+    panels.insert(len(panels) - 1, xlabel)  # under the bottom panel only
+    rows = len(panels) // 2
     plot = "; ".join([
-        "set terminal pngcairo size 900,820",
+        "set terminal pngcairo size 900,%d" % (420 * rows),
         'set output "%s"' % png,
-        "set multiplot layout 2,1",
+        "set multiplot layout %d,1" % rows,
         "set logscale x 2",
         "set grid",
         "set key top right",
-        'set ylabel "held-out loss (nats/token)"',
-        "plot " + ", ".join('"%s" using 1:%d with linespoints title "%s"' % (dat, i + 2, r["memory"])
-                            for i, r in enumerate(table)),
-        'set xlabel "segment of the document (256 tokens each; power-of-two groups)"',
-        'set ylabel "loss minus none\'s (nats/token)"',
-        "plot " + ", ".join('"%s" using 1:%d with linespoints title "%s"' % (dat, n + i + 2, r["memory"])
-                            for i, r in enumerate(table)),
-        "unset multiplot",
-    ])
+    ] + panels + ["unset multiplot"])
     subprocess.run(["gnuplot", "-e", plot], check=True)
     print(open(os.path.join(results, "results.md")).read())
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2:])

@@ -82,6 +82,14 @@ expect_fail "nope.txt" "$bin" eval --model "$tmp/run" --data "$tmp/nope.txt"
 expect_fail "not a PG19-style folder" "$bin" eval --model "$tmp/run" --data "$tmp/short.txt" --split test
 expect_fail "--model or --config" "$bin" info
 expect_fail "nope.json" "$bin" info --config "$tmp/nope.json"
+expect_fail "--lengths: '12Q' is not a token count" "$bin" passkey --model "$tmp/run" --lengths 12Q
+expect_fail "--depths" "$bin" passkey --model "$tmp/run" --depths 0,1.5
+expect_fail "--model" "$bin" passkey
+expect_fail "not a model folder" "$bin" passkey --model "$tmp/nope"
+expect_fail "leave out --data" "$bin" train --task passkey --data "$tmp/short.txt" --out "$tmp/o"
+expect_fail "--task" "$bin" train --task copy --out "$tmp/o"
+expect_fail "not a model folder" "$bin" train --init "$tmp/nope" --data "$tmp/short.txt" --out "$tmp/o"
+expect_fail "--config excludes --init" "$bin" train --init "$tmp/run" --config "$tmp/tiny.json" --data "$tmp/short.txt" --out "$tmp/o"
 expect_fail "A subcommand is required" "$bin"
 
 if [ "$failures" -ne 0 ]; then echo "$failures case(s) failed"; exit 1; fi

@@ -76,3 +76,23 @@ assert infini["floats"] == 16 * 17 * 2 * 2, infini  # d_key (d_value + 1) H l
 assert r["measured"]["state_bytes_at_segment_boundary"] == 4 * infini["floats"], r["measured"]
 print("info: %d parameters, state %d bytes" % (r["parameters"], r["measured"]["state_bytes_at_segment_boundary"]))
 PY
+# Passkey retrieval: the table by length and depth, the JSON cells and the heatmap.
+"$bin" passkey --model "$tmp/model" --lengths 300,1K --depths 0,1 --trials 2 --json --plot "$tmp/passkey.png" \
+  --threads 1 2>"$tmp/passkey.log" >"$tmp/passkey.json"
+grep -q "token accuracy" "$tmp/passkey.log"
+test -s "$tmp/passkey.png"
+/usr/bin/python3 - "$tmp/passkey.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+cells = [(c["length"], c["depth"], c["trials"]) for c in r["cells"]]
+assert cells == [(300, 0, 2), (300, 1, 2), (1024, 0, 2), (1024, 1, 2)], cells
+assert all(0 <= c["accuracy"] <= 1 and c["answer_tokens"] >= 2 for c in r["cells"])
+assert [p["length"] for p in r["peak_rss"]] == [300, 1024] and all(p["bytes"] > 0 for p in r["peak_rss"])
+print("passkey: accuracy %s" % [round(c["accuracy"], 2) for c in r["cells"]])
+PY
+# Fine-tuning on the passkey task from the trained model: the loss is on the answer only.
+"$bin" train --init "$tmp/model" --task passkey --window 420 --passkey-min-tokens 350 --steps 2 --batch 2 \
+  --val-every 1 --val-windows 2 --out "$tmp/passkey-run" --threads 1 2>"$tmp/passkey-train.log"
+grep -q "starting from the weights of" "$tmp/passkey-train.log"
+grep -q "acc " "$tmp/passkey-train.log"
+test -s "$tmp/passkey-run/model.safetensors"

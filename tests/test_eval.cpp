@@ -7,6 +7,8 @@
 
 #include "eval/evaluate.h"
 #include "eval/footprint.h"
+#include "eval/passkey_eval.h"
+#include "infer/session.h"
 #include "test_util.h"
 
 namespace infini {
@@ -77,6 +79,116 @@ TEST(Eval, StreamedScoringEqualsOneForwardPassPerDocument) {
   EXPECT_EQ(cut.tokens(), 99);
   EXPECT_EQ(cut.bytes(), 99);
   EXPECT_NEAR(cut.loss(), reference_loss_sum(model, a, 100, unused) / 99.0, 1e-5);
+}
+
+// --forget-memory: every segment is scored as if it began the document, except that its first token is
+// still predicted from the end of the segment before (also run with a fresh state).
+TEST(Eval, ForgettingTheMemoryScoresEachSegmentFromAFreshState) {
+  torch::manual_seed(4);
+  const auto dir = temp_dir("eval-forget");
+  const auto path = write_document(dir, "a.txt", 70);
+  const auto tokenizer = data::byte_tokenizer();
+  const auto docs = eval_documents(dir, "");
+  EvalOptions forget;
+  forget.forget_memory = true;
+  for (const auto mode : {MemoryMode::None, MemoryMode::XL, MemoryMode::InfiniDelta}) {
+    auto c = testing::tiny_config(mode, torch::kFloat32);
+    c.vocab_size = 256;
+    InfiniTransformer model(c);
+    const auto L = c.segment_len;
+    std::vector<int64_t> ids;
+    for (unsigned char ch : std::string(std::istreambuf_iterator<char>(std::ifstream(path).rdbuf()), {}))
+      ids.push_back(ch);
+    const auto T = static_cast<int64_t>(ids.size());
+    double expected = 0;
+    torch::Tensor last;  // (V) log-probabilities after the previous segment
+    {
+      torch::NoGradGuard no_grad;
+      for (int64_t s = 0; s < T; s += L) {
+        const auto n = std::min(L, T - s);
+        const auto seg = torch::tensor(std::vector<int64_t>(ids.begin() + s, ids.begin() + s + n)).unsqueeze(0);
+        const auto logp = model->forward(seg, model->initial_state(1)).logits[0].log_softmax(-1);  // (n, V)
+        if (s > 0) expected -= last[ids[s]].item<double>();
+        for (int64_t j = 1; j < n; ++j) expected -= logp[j - 1][ids[s + j]].item<double>();
+        last = logp[n - 1];
+      }
+    }
+    const auto r = evaluate(model, *tokenizer, docs, forget);
+    const auto kept = evaluate(model, *tokenizer, docs, EvalOptions{});
+    EXPECT_TRUE(r.forget_memory);
+    EXPECT_TRUE(r.to_json().at("forget_memory").get<bool>());
+    EXPECT_EQ(r.tokens(), T - 1);
+    EXPECT_NEAR(r.loss() * static_cast<double>(T - 1), expected, 1e-3) << c.to_json().dump();
+    EXPECT_NEAR(r.segment_loss_sum[0], kept.segment_loss_sum[0], 1e-4);
+    if (mode == MemoryMode::None)
+      EXPECT_NEAR(r.loss(), kept.loss(), 1e-6);
+    else  // the memory changes the later segments
+      EXPECT_GT(std::abs(r.loss() - kept.loss()), 1e-6) << c.to_json().dump();
+  }
+}
+
+// Passkey evaluation reads each cell's shared prefix once and restores it per key; every key must
+// still be scored as a fresh session reading its whole prompt and answering greedily would score it.
+TEST(Eval, PasskeyScoresEachKeyAsAFreshSessionWould) {
+  torch::manual_seed(11);
+  auto c = testing::tiny_config(MemoryMode::InfiniDelta, torch::kFloat32);
+  c.vocab_size = 256;
+  c.init_std = 0.1;
+  InfiniTransformer model(c);
+  const auto tokenizer = data::byte_tokenizer();
+  PasskeyEvalOptions o;
+  o.lengths = {300, 700};
+  o.depths = {0.0, 0.5, 1.0};
+  o.trials = 3;
+  o.key_min = 1;
+  o.key_max = 999;  // 1 to 3 digits: answers of different lengths
+  const auto report = evaluate_passkey(model, *tokenizer, o);
+  ASSERT_EQ(report.cells.size(), 6u);
+  ASSERT_EQ(report.peak_rss.size(), 2u);
+  EXPECT_EQ(report.peak_rss[1].first, 700);
+  EXPECT_GT(report.peak_rss[1].second, 0);
+  for (size_t i = 0; i < report.cells.size(); ++i) {
+    const auto& cell = report.cells[i];
+    EXPECT_EQ(cell.length, o.lengths[i / 3]);
+    EXPECT_EQ(cell.depth, o.depths[i % 3]);
+    EXPECT_EQ(cell.trials, 3);
+    int64_t answer_tokens = 0, correct = 0, exact = 0, prompt_tokens = 0;
+    std::string first_answer;
+    for (const auto key : passkey_keys(o, cell.length, cell.depth)) {
+      EXPECT_GE(key, 1);
+      EXPECT_LE(key, 999);
+      const auto prompt = data::passkey_prompt(cell.length, cell.depth, key);
+      const auto text = data::passkey_text(prompt), answer = prompt.answer();
+      Session fresh(model, /*fused_decode=*/false);
+      fresh.feed(std::vector<int64_t>(text.begin(), text.end()));
+      std::string generated;
+      int64_t right = 0;
+      bool all_right = true;
+      for (const unsigned char expected : answer) {
+        const auto next = fresh.last_logits().argmax().item<int64_t>();
+        generated += static_cast<char>(next);
+        if (expected != ' ') right += next == expected;  // the key's digits are scored, not the space
+        all_right &= next == expected;
+        fresh.feed({next});
+      }
+      if (first_answer.empty()) first_answer = generated;
+      answer_tokens += static_cast<int64_t>(answer.size()) - 1;
+      prompt_tokens += static_cast<int64_t>(text.size());
+      correct += right;
+      exact += all_right;
+    }
+    EXPECT_EQ(cell.answer_tokens, answer_tokens);
+    EXPECT_EQ(cell.prompt_tokens, prompt_tokens);
+    EXPECT_EQ(cell.correct_tokens, correct) << cell.length << " " << cell.depth;
+    EXPECT_EQ(cell.exact, exact);
+    EXPECT_EQ(cell.example_answer, first_answer);
+    EXPECT_NEAR(cell.accuracy(), static_cast<double>(correct) / static_cast<double>(answer_tokens), 1e-12);
+  }
+  const auto j = report.to_json();
+  EXPECT_EQ(j.at("cells").size(), 6u);
+  for (const auto* key : {"length", "depth", "trials", "accuracy", "exact_match"}) EXPECT_TRUE(j["cells"][0].contains(key)) << key;
+  o.depths = {1.5};
+  testing::expect_error([&] { evaluate_passkey(model, *tokenizer, o); }, {"depth 1.5"});
 }
 
 TEST(Eval, APg19FolderIsReadFromItsHeldOutSplit) {

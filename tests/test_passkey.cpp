@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "data/passkey.h"
+#include "data/passkey_examples.h"
 #include "test_util.h"
 
 namespace infini::data {
@@ -39,9 +40,65 @@ TEST(Passkey, LengthAndDepthAreAsAsked) {
       }
     }
   }
+  // Prompts of one length and depth share everything before the key line, whatever the key.
+  for (const int64_t key : {1, 777, 50000}) {
+    const auto p = passkey_prompt(5000, 0.5, key), q = passkey_prompt(5000, 0.5, 12345);
+    EXPECT_EQ(p.fillers_before, q.fillers_before);
+    EXPECT_EQ(p.fillers_after, q.fillers_after);
+    std::string prefix, text;
+    write_passkey_prefix(p, [&](std::string_view s) { prefix += s; });
+    write_passkey_suffix(p, [&](std::string_view s) { text += s; });
+    EXPECT_EQ(prefix + text, passkey_text(p));
+    EXPECT_EQ(text.rfind("The pass key is " + std::to_string(key) + ".", 0), 0u) << text.substr(0, 40);
+  }
   EXPECT_EQ(passkey_prompt(32768, 0.0, 7).fillers_before, 0);
   EXPECT_EQ(passkey_prompt(32768, 1.0, 7).fillers_after, 0);
   testing::expect_error([] { passkey_prompt(1000, 1.5, 7); }, {"depth 1.5"});
+}
+
+// Training examples: deterministic, within the lengths asked, and only the answer is a target.
+TEST(Passkey, TrainingExamplesTargetOnlyTheAnswer) {
+  const auto tokenizer = byte_tokenizer();
+  const PasskeyExamples examples(*tokenizer, 400, 900, 7);
+  int64_t shortest = 1 << 30, longest = 0;
+  for (uint64_t i = 0; i < 40; ++i) {
+    const auto e = examples.example(i);
+    EXPECT_EQ(e.tokens, examples.example(i).tokens);  // a pure function of (seed, index)
+    const auto n = static_cast<int64_t>(e.tokens.size());
+    shortest = std::min(shortest, n);
+    longest = std::max(longest, n);
+    EXPECT_LE(n, 900);
+    const std::string text(e.tokens.begin(), e.tokens.end());
+    const auto key_at = text.find("The pass key is ") + 16;
+    const auto key = text.substr(key_at, text.find('.', key_at) - key_at);
+    EXPECT_EQ(e.answer_tokens, static_cast<int64_t>(key.size()) + 1);
+    EXPECT_EQ(text.substr(text.size() - static_cast<size_t>(e.answer_tokens)), " " + key) << text.substr(text.size() - 60);
+    EXPECT_NE(text.find("What is the pass key? The pass key is " + key), std::string::npos);
+  }
+  EXPECT_LT(shortest, 500);  // lengths spread over the range (each within one filler of the draw)
+  EXPECT_GT(longest, 800);
+  EXPECT_NE(examples.example(0).tokens, PasskeyExamples(*tokenizer, 400, 900, 8).example(0).tokens);
+
+  const auto b = examples.batch(3, 4);
+  ASSERT_EQ(b.inputs.size(0), 4);
+  int64_t targets = 0;
+  for (int64_t i = 0; i < 4; ++i) {
+    const auto e = examples.example(3 + static_cast<uint64_t>(i));
+    const auto n = static_cast<int64_t>(e.tokens.size()) - 1;
+    targets += e.answer_tokens;
+    for (int64_t p = 0; p < b.inputs.size(1); ++p) {
+      const auto t = b.targets[i][p].item<int64_t>();
+      if (p >= n - e.answer_tokens && p < n) {
+        EXPECT_EQ(t, e.tokens[static_cast<size_t>(p + 1)]);
+        EXPECT_EQ(b.inputs[i][p].item<int64_t>(), e.tokens[static_cast<size_t>(p)]);
+      } else {
+        EXPECT_EQ(t, kIgnoreTarget) << i << " " << p;
+      }
+    }
+  }
+  EXPECT_EQ(b.target_tokens, targets);
+  testing::expect_error([&] { PasskeyExamples(*tokenizer, 100, 900, 1); }, {"--window", "shortest prompt"});
+  testing::expect_error([&] { PasskeyExamples(*tokenizer, 900, 800, 1); }, {"900 to 800"});
 }
 
 }  // namespace

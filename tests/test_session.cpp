@@ -79,6 +79,40 @@ TEST_P(SessionPerMode, SavedStateContinuesLikeTheUnbrokenSession) {
   EXPECT_EQ(c.position(), 13 + 6);  // the continuation is fed too
 }
 
+// A snapshot taken while the fused decoder holds the state, restored before each of two
+// continuations, gives each the logits of an unbroken session over the same tokens.
+TEST_P(SessionPerMode, ASnapshotRestoresForEachContinuation) {
+  torch::manual_seed(9);
+  InfiniTransformer model(session_config(GetParam()));
+  const auto V = model->config().vocab_size;
+  const auto prefix = some_tokens(9, V);
+  const std::vector<int64_t> a = {1, 2, 3, 4, 5}, b = {6, 5, 4};
+  Session session(model);
+  for (const auto t : prefix) session.feed({t});  // one at a time: the decoder's path
+  const auto snap = session.snapshot();
+  const auto continued = [&](const std::vector<int64_t>& tail) {
+    session.restore(snap);
+    for (const auto t : tail) session.feed({t});
+    return std::pair{session.last_logits().clone(), session.position()};
+  };
+  const auto unbroken = [&](const std::vector<int64_t>& tail) {
+    Session s(model, /*fused_decode=*/false);
+    auto all = prefix;
+    all.insert(all.end(), tail.begin(), tail.end());
+    s.feed(all);
+    return s.last_logits().clone();
+  };
+  const auto [first_a, pos_a] = continued(a);
+  const auto [logits_b, pos_b] = continued(b);
+  const auto [again_a, pos_again] = continued(a);
+  EXPECT_EQ(pos_a, 14);
+  EXPECT_EQ(pos_b, 12);
+  EXPECT_TRUE(first_a.equal(again_a));
+  EXPECT_LT((first_a - unbroken(a)).abs().max().item<double>(), 1e-4);
+  EXPECT_LT((logits_b - unbroken(b)).abs().max().item<double>(), 1e-4);
+  EXPECT_GT((first_a - logits_b).abs().max().item<double>(), 1e-6);
+}
+
 // The fused one-token decoder against the general forward pass: single tokens mixed with chunks, so
 // the decoder takes over states mid-segment and hands them back; a copy of the state taken while it
 // decodes must not change afterwards; a state saved while decoding continues in a general session.

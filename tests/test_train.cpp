@@ -6,6 +6,7 @@
 
 #include "data/windows.h"
 #include "io/atomic_file.h"
+#include "io/model_dir.h"
 #include "io/safetensors.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
@@ -155,6 +156,51 @@ TEST(Trainer, ResumingReproducesTheUnbrokenRunStepForStep) {
   // The finished run refuses to go on without a new total; a new run refuses a used folder.
   expect_error([&] { train_resume(root + "/broken", 0, quiet); }, {"all 8 of its steps", "--steps"});
   expect_error([&] { train_new(small_run(root, "broken"), quiet); }, {"broken", "not empty", "--resume"});
+}
+
+// The passkey task: examples made on the fly, loss and accuracy on the answer only, resumable; and
+// fine-tuning from a model folder starts from exactly its weights.
+TEST(Trainer, PasskeyTaskFineTunesAModelOnAnswersOnly) {
+  const auto root = temp_dir("passkey-task");
+  SessionLimits quiet;
+  quiet.quiet = true;
+  train_new(small_run(root, "lm"), quiet);
+  auto spec = small_run(root, "passkey");
+  spec.data.clear();
+  spec.init = root + "/lm";
+  spec.options.task = "passkey";
+  spec.options.window = 420;
+  spec.options.passkey_min_tokens = 350;
+  spec.options.steps = 3;
+  spec.options.lr = 1e-12;  // the weights stay where --init put them
+  spec.options.weight_decay = 0;
+  spec.options.val_every = 1;
+  const auto summary = train_new(spec, quiet);
+  EXPECT_EQ(summary.step, 3);
+  auto before = io::load_model(root + "/lm"), after = io::load_model(root + "/passkey");
+  for (const auto& item : before->named_parameters())
+    EXPECT_LT((item.value() - after->named_parameters()[item.key()]).abs().max().item<double>(), 1e-6) << item.key();
+  const auto records = read_metrics(root + "/passkey/metrics.jsonl");
+  ASSERT_EQ(records.size(), 3u);
+  for (const auto& r : records) {
+    EXPECT_LE(r["tokens"].get<double>() / 2 / static_cast<double>(r["step"].get<int64_t>()), 6.0);  // answers: <= 6 tokens
+    EXPECT_GE(r["val_accuracy"].get<double>(), 0.0);
+    EXPECT_LE(r["val_accuracy"].get<double>(), 1.0);
+  }
+  // The answer is hard for a 1-step model and its filler is easy: the answer-only loss stays high.
+  EXPECT_GT(records.back()["val_loss"].get<double>(), 1.0);
+  // Resuming needs no corpus; a passkey run refuses one.
+  EXPECT_EQ(train_resume(root + "/passkey", 4, quiet).step, 4);
+  auto with_data = spec;
+  with_data.out = root + "/passkey-with-data";
+  with_data.data = root + "/corpus";
+  expect_error([&] { train_new(with_data, quiet); }, {"--task passkey", "--data"});
+  auto too_short = spec;
+  too_short.out = root + "/passkey-short";
+  too_short.options.window = 100;
+  too_short.options.passkey_min_tokens = 0;
+  expect_error([&] { train_new(too_short, quiet); }, {"--window"});
+  EXPECT_FALSE(std::filesystem::exists(too_short.out));  // a run that never started leaves nothing
 }
 
 TEST(Checkpoint, DamagedFilesAreRefusedByName) {

@@ -1,50 +1,18 @@
 #include "bench/session_bench.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <fstream>
-#include <thread>
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
 #include "infer/session.h"
+#include "util/peak_rss.h"
 #include "util/runtime.h"
 
 namespace infini {
 
 namespace {
-
-int64_t resident_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  int64_t pages_total = 0, pages_resident = 0;
-  statm >> pages_total >> pages_resident;
-  return pages_resident * static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
-}
-
-// Samples the resident set on a thread while alive; peak() is the largest sample.
-class PeakRss {
- public:
-  PeakRss() : peak_(resident_bytes()), thread_([this] {
-    while (!stop_) {
-      peak_ = std::max(peak_.load(), resident_bytes());
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }) {}
-  ~PeakRss() {
-    stop_ = true;
-    thread_.join();
-  }
-  int64_t peak() const { return std::max(peak_.load(), resident_bytes()); }
-
- private:
-  std::atomic<int64_t> peak_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 // Reads `n` pseudo-random tokens, generated a block at a time so the input itself takes no memory.
 void read_tokens(Session& session, int64_t n, int64_t vocab) {

@@ -17,6 +17,7 @@ void print_table(const EvalResult& r, const std::string& model, const std::strin
   fmt::print(stderr, "model {} ({}): {} documents, {} tokens, {} bytes, {:.1f} s ({:.0f} tok/s)\n", model, memory,
              r.documents.size(), r.tokens(), r.bytes(), r.seconds,
              r.seconds > 0 ? static_cast<double>(r.tokens()) / r.seconds : 0.0);
+  if (r.forget_memory) fmt::print(stderr, "memory forgotten at every segment boundary (--forget-memory)\n");
   fmt::print(stderr, "loss {:.4f} nats/token | perplexity {:.3f} | {:.4f} bits/byte | state {} bytes\n", r.loss(),
              std::exp(r.loss()), r.bits_per_byte(), r.state_bytes);
   fmt::print(stderr, "{:>15}  {:>10}  {:>8}\n", "segments", "tokens", "loss");
@@ -50,6 +51,8 @@ Runner add_eval(CLI::App& app) {
   sub->add_option("--max-documents", f->options.max_documents, "documents to read (0: all)")->check(at_least(0));
   sub->add_option("--max-tokens", f->options.max_tokens, "tokens read per document (0: the whole document)")
       ->check(at_least(0));
+  sub->add_flag("--forget-memory", f->options.forget_memory,
+                "reset the memory and XL cache at every segment boundary (an ablation: what the memory adds)");
   sub->add_flag("--json", f->json, "print the results as one JSON object on stdout");
   add_threads_flag(*sub, f->threads);
   return [f]() {

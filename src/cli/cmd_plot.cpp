@@ -1,30 +1,16 @@
-#include <csignal>
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 
 #include <fmt/format.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "cli/commands.h"
 #include "train/metrics.h"
 #include "util/error.h"
+#include "util/gnuplot.h"
 
 namespace infini::cli {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-// gnuplot names strings in double quotes; keep run names printable.
-std::string quoted(std::string s) {
-  for (auto& c : s)
-    if (c == '"' || c == '\\') c = '_';
-  return "\"" + s + "\"";
-}
-
-}  // namespace
 
 Runner add_plot(CLI::App& app) {
   struct Flags {
@@ -40,7 +26,7 @@ Runner add_plot(CLI::App& app) {
     std::string script = fmt::format(
         "set terminal pngcairo size 1100,650 noenhanced font 'sans,10'\n"
         "set format x '%.1s%c'\nset output {}\nset xlabel {}\nset ylabel 'loss (nats per token)'\nset grid\nset key top right\n",
-        quoted(f->out + ".tmp"), quoted(f->x == "tokens" ? "tokens trained" : "step"));
+        gnuplot_quoted(f->out + ".tmp"), gnuplot_quoted(f->x == "tokens" ? "tokens trained" : "step"));
     std::vector<std::string> curves;
     for (size_t i = 0; i < f->runs.size(); ++i) {
       const auto& run = f->runs[i];
@@ -60,29 +46,15 @@ Runner add_plot(CLI::App& app) {
                                                           : fs::path(run).filename().string();
       script += fmt::format("$train{} << EOD\n{}EOD\n", i, train);
       curves.push_back(fmt::format("$train{} using 1:2 with lines lw 1 lc {} title {}", i, i + 1,
-                                   quoted(name + " train")));
+                                   gnuplot_quoted(name + " train")));
       if (!val.empty()) {
         script += fmt::format("$val{} << EOD\n{}EOD\n", i, val);
         curves.push_back(fmt::format("$val{} using 1:2 with linespoints lw 2 pt 7 dt 2 lc {} title {}", i, i + 1,
-                                     quoted(name + " validation")));
+                                     gnuplot_quoted(name + " validation")));
       }
     }
     script += "plot " + fmt::format("{}", fmt::join(curves, ", \\\n     ")) + "\n";
-    // A missing gnuplot closes the pipe early; that must be an error message, not death by SIGPIPE.
-    const auto previous_sigpipe = std::signal(SIGPIPE, SIG_IGN);
-    FILE* gp = ::popen("gnuplot 2>&1", "w");
-    if (!gp) throw Error("cannot start gnuplot");
-    std::fwrite(script.data(), 1, script.size(), gp);
-    const int status = ::pclose(gp);
-    std::signal(SIGPIPE, previous_sigpipe);
-    if (status != 0 || !fs::exists(f->out + ".tmp")) {
-      std::error_code ec;
-      fs::remove(f->out + ".tmp", ec);
-      throw Error(WEXITSTATUS(status) == 127
-                      ? "gnuplot not found; install it with 'apt-get install gnuplot-nox' (scripts/install-deps.sh does)"
-                      : fmt::format("gnuplot failed (exit {}) drawing {}", WEXITSTATUS(status), f->out));
-    }
-    fs::rename(f->out + ".tmp", f->out);
+    run_gnuplot(script, f->out);
     fmt::print(stderr, "infini plot: {} run(s) drawn to {}\n", f->runs.size(), f->out);
     return 0;
   };

@@ -34,6 +34,15 @@ Runner add_train(CLI::App& app) {
                       "SentencePiece .model file (default: bytes; see 'infini tokenizer train')"),
       sub->add_option("--out", f->spec.out,
                       "run folder to create: model folder, checkpoint.safetensors, metrics.jsonl"),
+      sub->add_option("--init", f->spec.init,
+                      "start from this model folder's weights, config and tokenizer (fine-tuning)"),
+      sub->add_option("--task", o.task,
+                      "lm: windows of --data; passkey: passkey prompts of --passkey-min-tokens to --window "
+                      "tokens, loss on the answer only")
+          ->check(CLI::IsMember({"lm", "passkey"})),
+      sub->add_option("--passkey-min-tokens", o.passkey_min_tokens,
+                      "shortest passkey prompt, in tokens (0: the window)")
+          ->check(at_least(0)),
       sub->add_option("--batch", o.batch, "windows per micro-batch")->check(at_least(1)),
       sub->add_option("--grad-accum", o.grad_accum, "micro-batches per optimisation step")->check(at_least(1)),
       sub->add_option("--window", o.window, "tokens per training example, fed segment by segment")
@@ -61,6 +70,7 @@ Runner add_train(CLI::App& app) {
   auto* resume = sub->add_option("--resume", f->resume,
                                  "continue the run in this folder from its checkpoint (same settings)");
   for (auto* flag : run_flags) resume->excludes(flag);
+  sub->get_option("--init")->excludes(sub->get_option("--config"))->excludes(sub->get_option("--tokenizer"));
   sub->add_option("--steps", o.steps, "total optimisation steps (with --resume: a new total)")->check(at_least(1));
   sub->add_option("--max-seconds", f->limits.max_seconds,
                   "stop with a checkpoint after this much time (0: no limit)")
@@ -78,7 +88,6 @@ Runner add_train(CLI::App& app) {
     if (!f->resume.empty()) {
       summary = train_resume(f->resume, steps->count() > 0 ? f->spec.options.steps : 0, f->limits);
     } else {
-      if (f->spec.data.empty()) throw Error("--data is required (or --resume DIR to continue a run)");
       if (f->spec.out.empty()) throw Error("--out is required: the run folder to create");
       out = f->spec.out;
       if (f->config.empty()) {

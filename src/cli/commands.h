@@ -18,10 +18,14 @@ Runner add_plot(CLI::App& app);
 Runner add_read(CLI::App& app);
 Runner add_eval(CLI::App& app);
 Runner add_info(CLI::App& app);
+Runner add_passkey(CLI::App& app);
 
 // Rejects values below `min` with a message that names the flag and the value.
 CLI::Validator at_least(double min);
 CLI::Validator positive();
+
+// A token count such as 5000, 32K (x 1024) or 1M (x 1048576); errors name `flag`.
+int64_t parse_token_count(const std::string& flag, const std::string& text);
 
 // Flags shared by several subcommands.
 void add_threads_flag(CLI::App& sub, int& threads);

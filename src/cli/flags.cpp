@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "util/error.h"
 
 namespace infini::cli {
 
@@ -25,6 +26,22 @@ CLI::Validator bounded(double min, bool inclusive) {
 
 CLI::Validator at_least(double min) { return bounded(min, true); }
 CLI::Validator positive() { return bounded(0, false); }
+
+int64_t parse_token_count(const std::string& flag, const std::string& text) {
+  int64_t scale = 1;
+  std::string digits = text;
+  if (!digits.empty() && (digits.back() == 'K' || digits.back() == 'k')) scale = int64_t{1} << 10;
+  if (!digits.empty() && (digits.back() == 'M' || digits.back() == 'm')) scale = int64_t{1} << 20;
+  if (scale > 1) digits.pop_back();
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(digits, &used);
+    if (used == digits.size() && v > 0 && v <= (int64_t{1} << 40) / scale) return v * scale;
+  } catch (const std::exception&) {
+  }
+  throw Error(fmt::format("{}: '{}' is not a token count (a positive number, optionally with K = 1024 or "
+                          "M = 1048576, e.g. 32K or 1M)", flag, text));
+}
 
 void add_threads_flag(CLI::App& sub, int& threads) {
   sub.add_option("--threads", threads, "intra-op threads; 0 = one per core")->check(at_least(0));

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   runners["read"] = infini::cli::add_read(app);
   runners["eval"] = infini::cli::add_eval(app);
   runners["info"] = infini::cli::add_info(app);
+  runners["passkey"] = infini::cli::add_passkey(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

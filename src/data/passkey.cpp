@@ -57,8 +57,11 @@ PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key) {
   if (!(depth >= 0.0 && depth <= 1.0)) throw Error(fmt::format("passkey depth {} is not in [0, 1]", depth));
   if (key < 0) throw Error(fmt::format("passkey {} is negative", key));
   PasskeyPrompt p;
-  p.key = key;
+  // The filler counts are sized with a 5-digit key whatever the key, so that prompts of one length
+  // and depth share everything before the key line (a shorter key makes the prompt a few bytes shorter).
+  p.key = kPasskeyMax;
   const int64_t fixed = p.bytes();  // no filler yet
+  p.key = key;
   const int64_t per = static_cast<int64_t>(kFiller.size()) + 1;
   const int64_t total = std::max<int64_t>(1, (target_bytes - fixed + 1) / per);
   p.fillers_before = std::llround(depth * static_cast<double>(total));
@@ -66,16 +69,24 @@ PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key) {
   return p;
 }
 
-void write_passkey_prompt(const PasskeyPrompt& p, const std::function<void(std::string_view)>& sink) {
+void write_passkey_prefix(const PasskeyPrompt& p, const std::function<void(std::string_view)>& sink) {
   sink(kIntro);
   sink("\n");
   write_fillers(p.fillers_before, sink);
   sink("\n");
+}
+
+void write_passkey_suffix(const PasskeyPrompt& p, const std::function<void(std::string_view)>& sink) {
   sink(key_line(p.key));
   sink("\n");
   write_fillers(p.fillers_after, sink);
   sink("\n");
   sink(kQuestion);
+}
+
+void write_passkey_prompt(const PasskeyPrompt& p, const std::function<void(std::string_view)>& sink) {
+  write_passkey_prefix(p, sink);
+  write_passkey_suffix(p, sink);
 }
 
 std::string passkey_text(const PasskeyPrompt& p) {

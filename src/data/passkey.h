@@ -34,11 +34,16 @@ struct PasskeyPrompt {
 constexpr int64_t kPasskeyMin = 1, kPasskeyMax = 50000;
 
 // A prompt of about `target_bytes` bytes (never less than the fixed parts plus one filler on each
-// side when depth allows it), with the key line after `depth` (0..1) of the filler.
+// side when depth allows it), with the key line after `depth` (0..1) of the filler. The filler
+// counts depend on target_bytes and depth only, not on the key.
 PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key);
 
 // Calls `sink` with consecutive pieces of the prompt's text (each at most about 64 KiB).
 void write_passkey_prompt(const PasskeyPrompt& prompt, const std::function<void(std::string_view)>& sink);
+// The prompt in two parts: everything before the key line (which depends only on fillers_before, so
+// prompts that share it can share its reading), then the rest.
+void write_passkey_prefix(const PasskeyPrompt& prompt, const std::function<void(std::string_view)>& sink);
+void write_passkey_suffix(const PasskeyPrompt& prompt, const std::function<void(std::string_view)>& sink);
 
 // The whole prompt as one string: for short prompts (tests, training examples).
 std::string passkey_text(const PasskeyPrompt& prompt);

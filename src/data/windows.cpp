@@ -5,17 +5,11 @@
 #include <fmt/format.h>
 
 #include "util/error.h"
+#include "util/hash.h"
 
 namespace infini::data {
 
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // Moves `offset` forward to the start of a line (or of a UTF-8 character when no newline is near),
 // so a SentencePiece window starts where the tokenizer would have started.
@@ -100,7 +94,7 @@ std::vector<int64_t> WindowSampler::document_tail(const Document& doc) const {
 }
 
 std::vector<int64_t> WindowSampler::example(uint64_t index) const {
-  const uint64_t h1 = splitmix64(seed_ ^ splitmix64(index));
+  const uint64_t h1 = seed_for(seed_, index);
   const uint64_t h2 = splitmix64(h1);
   const auto total = cumulative_bytes_.back();
   const auto pick = h1 % total;

@@ -23,7 +23,15 @@ struct Batch {
 // Pads examples (each of 2..W+1 tokens) to W inputs; a shorter example's padding is masked.
 Batch make_batch(const std::vector<std::vector<int64_t>>& examples, int64_t window);
 
-class WindowSampler {
+// Where training examples come from: batch(first, count) holds examples first .. first+count-1, each
+// a pure function of (seed, index), so the data position of a run is one counter.
+class ExampleSource {
+ public:
+  virtual ~ExampleSource() = default;
+  virtual Batch batch(uint64_t first, int64_t count) const = 0;
+};
+
+class WindowSampler : public ExampleSource {
  public:
   // Picks a document with probability proportional to its size, then a uniform start inside it.
   WindowSampler(std::vector<Document> docs, const Tokenizer& tokenizer, int64_t window, uint64_t seed);
@@ -31,8 +39,7 @@ class WindowSampler {
   // Example `index`: W+1 consecutive tokens of one document, or the whole document when it is
   // shorter. Deterministic in (seed, index).
   std::vector<int64_t> example(uint64_t index) const;
-  // Examples first .. first+count-1.
-  Batch batch(uint64_t first, int64_t count) const;
+  Batch batch(uint64_t first, int64_t count) const override;
 
   int64_t window() const { return window_; }
 

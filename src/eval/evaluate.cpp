@@ -55,6 +55,7 @@ nlohmann::json EvalResult::to_json() const {
           {"perplexity", std::exp(loss())},
           {"bits_per_byte", bits_per_byte()},
           {"segment_len", segment_len},
+          {"forget_memory", forget_memory},
           {"loss_by_segment", by_segment},
           {"per_document", per_document},
           {"state_bytes", state_bytes},
@@ -85,8 +86,9 @@ void evaluate_document(InfiniTransformer& model, const data::Tokenizer& tokenize
                        const EvalOptions& o, EvalResult& result) {
   const auto& c = model->config();
   const int64_t L = c.segment_len, V = c.vocab_size;
-  // Several segments per forward call when the logits stay small (at most 4M floats).
-  const int64_t chunk = L * std::clamp<int64_t>((int64_t{1} << 22) / (L * V), 1, 16);
+  // Several segments per forward call when the logits stay small (at most 4M floats); one when the
+  // state is reset at every segment, so that each call starts on a boundary.
+  const int64_t chunk = o.forget_memory ? L : L * std::clamp<int64_t>((int64_t{1} << 22) / (L * V), 1, 16);
   auto state = model->initial_state(1);
   EvalResult::DocumentScore score;
   score.path = doc.path;
@@ -97,6 +99,7 @@ void evaluate_document(InfiniTransformer& model, const data::Tokenizer& tokenize
 
   const auto score_tokens = [&](const int64_t* tokens, int64_t n) {
     if (first_token < 0) first_token = tokens[0];
+    if (o.forget_memory) state = model->initial_state(1);  // position is a multiple of L here
     const auto input = torch::from_blob(const_cast<int64_t*>(tokens), {1, n}, torch::kInt64);  // (1, n)
     auto out = model->forward(input, std::move(state));
     state = std::move(out.state);
@@ -164,6 +167,7 @@ EvalResult evaluate(InfiniTransformer model, const data::Tokenizer& tokenizer,
   model->eval();
   EvalResult result;
   result.segment_len = model->config().segment_len;
+  result.forget_memory = o.forget_memory;
   const auto t0 = std::chrono::steady_clock::now();
   const auto n = o.max_documents > 0 ? std::min(documents.size(), static_cast<size_t>(o.max_documents))
                                      : documents.size();

@@ -20,6 +20,10 @@ namespace infini {
 struct EvalOptions {
   int64_t max_documents = 0;  // 0: all
   int64_t max_tokens = 0;     // per document; 0: the whole document
+  // Reset the state at every segment boundary: the same weights with no context beyond the segment.
+  // The loss gap to a normal run is what the memory (or XL cache) contributes, free of any difference
+  // in how fast the models trained.
+  bool forget_memory = false;
 };
 
 struct EvalResult {
@@ -34,6 +38,7 @@ struct EvalResult {
   std::vector<double> segment_loss_sum;
   std::vector<int64_t> segment_tokens;
   int64_t segment_len = 0;
+  bool forget_memory = false;
   int64_t state_bytes = 0;  // largest state seen: bounded by the config, not the document length
   double seconds = 0;
 
@@ -42,8 +47,8 @@ struct EvalResult {
   double loss() const;  // nats per scored token
   double bits_per_byte() const;
   // Stable field names: documents, tokens, bytes, loss, perplexity, bits_per_byte, segment_len,
-  // loss_by_segment [{segment, tokens, loss}], per_document [{path, tokens, bytes, loss}],
-  // state_bytes, seconds, tokens_per_second.
+  // forget_memory, loss_by_segment [{segment, tokens, loss}], per_document [{path, tokens, bytes,
+  // loss}], state_bytes, seconds, tokens_per_second.
   nlohmann::json to_json() const;
 };
 

@@ -81,6 +81,18 @@ void Session::clear() {
   last_logits_ = torch::Tensor();
 }
 
+Session::Snapshot Session::snapshot() const {
+  settle();
+  return {state_.clone(), last_logits_.defined() ? last_logits_.clone() : torch::Tensor()};
+}
+
+void Session::restore(const Snapshot& snapshot) {
+  settle();
+  decoding_ = false;
+  state_ = snapshot.state.clone();
+  last_logits_ = snapshot.last_logits.defined() ? snapshot.last_logits.clone() : torch::Tensor();
+}
+
 void Session::save(const std::string& path) const {
   settle();
   io::TensorFile file;

@@ -38,6 +38,15 @@ class Session {
   bool fused_decode() const { return decoder_ != nullptr; }
   void clear();
 
+  // Where the session stands, held in memory: read a shared prefix once, then restore() it before
+  // each continuation. Deep copies, so the session and the snapshot never change each other.
+  struct Snapshot {
+    ModelState state;
+    torch::Tensor last_logits;  // (V)
+  };
+  Snapshot snapshot() const;
+  void restore(const Snapshot& snapshot);
+
   // A state file is safetensors: the state tensors and the last logits, with metadata naming the
   // model (its identity) and the position. Written atomically; load() refuses another model's.
   void save(const std::string& path) const;

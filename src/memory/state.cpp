@@ -39,6 +39,14 @@ void ModelState::detach() {
       if (t->defined()) *t = t->detach();
 }
 
+ModelState ModelState::clone() const {
+  ModelState copy = *this;
+  for (auto& l : copy.layers_)
+    for (auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v})
+      if (t->defined()) *t = t->detach().clone();
+  return copy;
+}
+
 void ModelState::advance(int64_t n_tokens, int64_t segment_len) {
   tokens_seen_ += n_tokens;
   pos_in_segment_ = (pos_in_segment_ + n_tokens) % segment_len;

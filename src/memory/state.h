@@ -40,6 +40,8 @@ class ModelState {
   void clear();
   // Cut the autograd history (truncated back-propagation through time).
   void detach();
+  // A deep copy, detached: later reads of either never change the other.
+  ModelState clone() const;
 
   int64_t batch() const { return batch_; }
   // Tokens of the current segment already consumed; 0 at a segment boundary.

@@ -18,15 +18,18 @@ nlohmann::json TrainOptions::to_json() const {
           {"weight_decay", weight_decay}, {"gate_lr_mult", gate_lr_mult},
           {"grad_clip", grad_clip}, {"seed", seed},
           {"val_every", val_every}, {"val_windows", val_windows},
-          {"checkpoint_every", checkpoint_every}, {"autocast_bf16", autocast_bf16}};
+          {"checkpoint_every", checkpoint_every}, {"autocast_bf16", autocast_bf16},
+          {"task", task}, {"passkey_min_tokens", passkey_min_tokens}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string& origin) {
   TrainOptions o;
   if (!j.is_object()) throw Error(fmt::format("{}: training options must be a JSON object", origin));
   const auto reference = o.to_json();
+  const std::set<std::string> added_later = {"task", "passkey_min_tokens"};  // older runs keep the defaults
   for (const auto& item : reference.items())
-    if (!j.contains(item.key())) throw Error(fmt::format("{}: missing training field '{}'", origin, item.key()));
+    if (!j.contains(item.key()) && !added_later.count(item.key()))
+      throw Error(fmt::format("{}: missing training field '{}'", origin, item.key()));
   for (const auto& item : j.items())
     if (!reference.contains(item.key()))
       throw Error(fmt::format("{}: unknown training field '{}'", origin, item.key()));
@@ -47,9 +50,13 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     j.at("val_windows").get_to(o.val_windows);
     j.at("checkpoint_every").get_to(o.checkpoint_every);
     j.at("autocast_bf16").get_to(o.autocast_bf16);
+    if (j.contains("task")) j.at("task").get_to(o.task);
+    if (j.contains("passkey_min_tokens")) j.at("passkey_min_tokens").get_to(o.passkey_min_tokens);
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: malformed training options ({})", origin, e.what()));
   }
+  if (o.task != "lm" && o.task != "passkey")
+    throw Error(fmt::format("{}: training field 'task' is '{}'; expected 'lm' or 'passkey'", origin, o.task));
   return o;
 }
 

@@ -26,6 +26,10 @@ struct TrainOptions {
   int64_t val_windows = 32;    // validation examples, the same ones every time
   int64_t checkpoint_every = 100;  // steps between checkpoints (one is always written at the end)
   bool autocast_bf16 = false;  // bf16 matmuls under CPU autocast; M and z stay fp32
+  // "lm": windows of the corpus. "passkey": passkey prompts of passkey_min_tokens .. window tokens,
+  // answer tokens only as targets (data/passkey_examples.h). Runs from before these fields are "lm".
+  std::string task = "lm";
+  int64_t passkey_min_tokens = 0;  // 0: the window
 
   nlohmann::json to_json() const;
   // Strict: unknown or mistyped fields are errors naming `origin` and the field.

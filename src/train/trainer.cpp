@@ -12,6 +12,7 @@
 
 #include "compat/torch_compat.h"
 #include "data/documents.h"
+#include "data/passkey_examples.h"
 #include "io/model_dir.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
@@ -93,10 +94,20 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits) {
   auto& rec = run.record;
   const auto& o = rec.options;
   const auto checkpoint_path = (fs::path(run.out) / "checkpoint.safetensors").string();
-  data::WindowSampler train_windows(run.corpus.train, *run.tokenizer, o.window, o.seed);
-  std::optional<data::WindowSampler> val_windows;
-  if (!run.corpus.validation.empty())
-    val_windows.emplace(run.corpus.validation, *run.tokenizer, o.window, kValidationSeed);
+  std::unique_ptr<data::ExampleSource> train_examples, val_examples;
+  std::string source;
+  if (o.task == "passkey") {
+    const auto shortest = o.passkey_min_tokens > 0 ? o.passkey_min_tokens : o.window;
+    train_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, o.seed);
+    val_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, kValidationSeed);
+    source = fmt::format("passkey prompts of {} to {} tokens (loss on the answer only)", shortest, o.window);
+  } else {
+    train_examples = std::make_unique<data::WindowSampler>(run.corpus.train, *run.tokenizer, o.window, o.seed);
+    if (!run.corpus.validation.empty())
+      val_examples =
+          std::make_unique<data::WindowSampler>(run.corpus.validation, *run.tokenizer, o.window, kValidationSeed);
+    source = fmt::format("{} train / {} validation documents", run.corpus.train.size(), run.corpus.validation.size());
+  }
   MetricsLog metrics((fs::path(run.out) / "metrics.jsonl").string(), rec.step);
   StopOnSignal stop_on_signal;
   int64_t saved_step = rec.step;
@@ -107,22 +118,21 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits) {
   };
 
   fmt::print(stderr,
-             "infini train: {} parameters, memory {}, {} tokenizer ({} ids), {} train / {} validation "
-             "documents, {} threads, step {} of {}\n",
+             "infini train: {} parameters, memory {}, {} tokenizer ({} ids), {}, {} threads, step {} of {}\n",
              run.model->parameter_count(), to_string(run.model->config().memory), run.tokenizer->kind(),
-             run.tokenizer->vocab_size(), run.corpus.train.size(), run.corpus.validation.size(),
-             at::get_num_threads(), rec.step, o.steps);
+             run.tokenizer->vocab_size(), source, at::get_num_threads(), rec.step, o.steps);
   run.model->train();
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   double train_seconds = 0, tokens_here = 0;
   int64_t steps_here = 0;
   TrainSummary summary;
+  double val_accuracy = -1;  // of this invocation's last validation
   while (rec.step < o.steps) {
     std::vector<data::Batch> micro;
     auto drawn = rec.examples_drawn;
     for (int64_t a = 0; a < o.grad_accum; ++a, drawn += static_cast<uint64_t>(o.batch))
-      micro.push_back(train_windows.batch(drawn, o.batch));
+      micro.push_back(train_examples->batch(drawn, o.batch));
     const auto s0 = clock::now();
     StepResult r;
     try {
@@ -149,9 +159,12 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits) {
                              {"loss", r.loss},          {"lr", o.lr * lr_factor(o, rec.step - 1)},
                              {"grad_norm", r.grad_norm}, {"tok_per_s", tokens_here / train_seconds},
                              {"train_seconds", rec.seconds}};
-    if (val_windows && o.val_every > 0 && (rec.step % o.val_every == 0 || last)) {
-      rec.last_val_loss = evaluate(run.model, *val_windows, o.val_windows, o.batch, o.autocast_bf16);
-      record["val_loss"] = rec.last_val_loss;
+    if (val_examples && o.val_every > 0 && (rec.step % o.val_every == 0 || last)) {
+      const auto v = evaluate(run.model, *val_examples, o.val_windows, o.batch, o.autocast_bf16);
+      rec.last_val_loss = v.loss;
+      val_accuracy = v.accuracy;
+      record["val_loss"] = v.loss;
+      record["val_accuracy"] = v.accuracy;
     }
     metrics.append(record);
 
@@ -159,7 +172,9 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits) {
     if (!limits.quiet)
       fmt::print(stderr, "step {:>6}/{} | loss {:.4f} | val {} | lr {:.2e} | grad {:.3f} | {:.0f} tok/s | ETA {}\n",
                  rec.step, o.steps, r.loss,
-                 rec.last_val_loss < 0 ? std::string("-") : fmt::format("{:.4f}", rec.last_val_loss),
+                 rec.last_val_loss < 0 ? std::string("-")
+                 : val_accuracy < 0    ? fmt::format("{:.4f}", rec.last_val_loss)
+                                       : fmt::format("{:.4f} (acc {:.1f}%)", rec.last_val_loss, 100 * val_accuracy),
                  o.lr * lr_factor(o, rec.step - 1), r.grad_norm, tokens_here / train_seconds,
                  duration(wall / static_cast<double>(steps_here) * static_cast<double>(o.steps - rec.step)));
     const bool stop = g_stop_requested || (limits.stop_after > 0 && steps_here >= limits.stop_after) ||
@@ -244,24 +259,25 @@ StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vec
   return {loss, grad_norm, targets_total};
 }
 
-double evaluate(InfiniTransformer& model, const data::WindowSampler& sampler, int64_t count, int64_t batch,
-                bool autocast_bf16) {
+ValidationResult evaluate(InfiniTransformer& model, const data::ExampleSource& source, int64_t count, int64_t batch,
+                          bool autocast_bf16) {
   torch::NoGradGuard no_grad;
   model->eval();
   namespace F = torch::nn::functional;
   const auto ce = F::CrossEntropyFuncOptions().reduction(torch::kSum).ignore_index(data::kIgnoreTarget);
-  double loss_sum = 0, targets = 0;
+  double loss_sum = 0, targets = 0, correct = 0;
   for (int64_t first = 0; first < count; first += batch) {
-    const auto b = sampler.batch(static_cast<uint64_t>(first), std::min(batch, count - first));
+    const auto b = source.batch(static_cast<uint64_t>(first), std::min(batch, count - first));
     compat::CpuAutocastBf16 autocast(autocast_bf16);
     const auto out = model->forward(b.inputs, model->initial_state(b.inputs.size(0)));
-    loss_sum += F::cross_entropy(out.logits.reshape({-1, model->config().vocab_size}).to(torch::kFloat32),
-                                 b.targets.reshape({-1}), ce)
-                    .item<double>();
+    const auto logits = out.logits.reshape({-1, model->config().vocab_size}).to(torch::kFloat32);  // (B W, V)
+    const auto flat_targets = b.targets.reshape({-1});                                             // (B W)
+    loss_sum += F::cross_entropy(logits, flat_targets, ce).item<double>();
+    correct += logits.argmax(-1).eq(flat_targets).sum().item<double>();  // padding targets never match
     targets += static_cast<double>(b.target_tokens);
   }
   model->train();
-  return loss_sum / targets;
+  return {loss_sum / targets, correct / targets};
 }
 
 TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits) {
@@ -271,18 +287,28 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits) {
                             "'--resume {}', or choose a new --out", spec.out, spec.out));
   Run run;
   run.out = spec.out;
-  run.tokenizer = spec.tokenizer.empty() ? data::byte_tokenizer() : data::load_sentencepiece(spec.tokenizer);
-  if (spec.config.vocab_size < run.tokenizer->vocab_size())
+  const bool lm = spec.options.task == "lm";
+  if (lm && spec.data.empty()) throw Error("--data is required (or --resume DIR to continue a run)");
+  if (!lm && (!spec.data.empty() || !spec.validation.empty()))
+    throw Error(fmt::format("--task {} makes its own examples; leave out --data and --validation", spec.options.task));
+  InfiniTransformer init{nullptr};
+  if (!spec.init.empty()) {
+    init = io::load_model(spec.init);
+    run.tokenizer = data::load_tokenizer(spec.init);
+  } else {
+    run.tokenizer = spec.tokenizer.empty() ? data::byte_tokenizer() : data::load_sentencepiece(spec.tokenizer);
+  }
+  if (init.is_empty() && spec.config.vocab_size < run.tokenizer->vocab_size())
     throw Error(fmt::format("the config's field 'vocab_size' is {}, but the {} tokenizer has {} ids; raise it "
                             "(or leave --config out to size it from the tokenizer)",
                             spec.config.vocab_size, run.tokenizer->kind(), run.tokenizer->vocab_size()));
-  run.corpus = open_checked_corpus(spec.data, spec.validation, *run.tokenizer);
+  if (lm) run.corpus = open_checked_corpus(spec.data, spec.validation, *run.tokenizer);
   const bool created = !fs::exists(spec.out);
   fs::create_directories(spec.out, ec);
   if (ec) throw Error(fmt::format("{}: cannot create the run folder ({})", spec.out, ec.message()));
   auto& rec = run.record;
   rec.options = spec.options;
-  rec.data = fs::absolute(spec.data).string();
+  rec.data = spec.data.empty() ? "" : fs::absolute(spec.data).string();
   rec.validation = spec.validation.empty() ? "" : fs::absolute(spec.validation).string();
   rec.train_documents = run.corpus.train.size();
   rec.train_bytes = total_bytes(run.corpus.train);
@@ -290,7 +316,8 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits) {
   rec.validation_bytes = total_bytes(run.corpus.validation);
   rec.threads = at::get_num_threads();
   torch::manual_seed(spec.options.seed);
-  run.model = InfiniTransformer(spec.config);
+  run.model = init.is_empty() ? InfiniTransformer(spec.config) : init;
+  if (!init.is_empty()) fmt::print(stderr, "infini train: starting from the weights of {}\n", spec.init);
   run.optimizer = std::make_unique<AdamW>(make_optimizer(run.model, spec.options));
   try {
     return run_loop(run, limits);
@@ -315,11 +342,12 @@ TrainSummary train_resume(const std::string& out, int64_t steps, const SessionLi
     throw Error(fmt::format("the run in {} has done all {} of its steps; pass --steps with a larger total to "
                             "extend it", out, run.record.options.steps));
   run.tokenizer = data::load_tokenizer(out);
-  run.corpus = open_checked_corpus(run.record.data, run.record.validation, *run.tokenizer);
   const auto& r = run.record;
-  if (run.corpus.train.size() != r.train_documents || total_bytes(run.corpus.train) != r.train_bytes ||
-      run.corpus.validation.size() != r.validation_documents ||
-      total_bytes(run.corpus.validation) != r.validation_bytes)
+  if (r.options.task == "lm") run.corpus = open_checked_corpus(r.data, r.validation, *run.tokenizer);
+  if (r.options.task == "lm" &&
+      (run.corpus.train.size() != r.train_documents || total_bytes(run.corpus.train) != r.train_bytes ||
+       run.corpus.validation.size() != r.validation_documents ||
+       total_bytes(run.corpus.validation) != r.validation_bytes))
     throw Error(fmt::format("{}: the corpus changed since the run started ({} training documents of {} bytes "
                             "then, {} of {} now; validation {} of {} then, {} of {} now); a resumed run would "
                             "draw other windows. Restore the corpus or start a new run",

@@ -29,9 +29,14 @@ struct StepResult {
 StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vector<data::Batch>& micro_batches,
                       const TrainOptions& o, int64_t step);
 
-// Mean loss per target token over validation examples 0..count-1, without gradients.
-double evaluate(InfiniTransformer& model, const data::WindowSampler& sampler, int64_t count, int64_t batch,
-                bool autocast_bf16);
+struct ValidationResult {
+  double loss;      // mean per target token, nats
+  double accuracy;  // share of target tokens that are the argmax of their logits
+};
+
+// Over examples 0..count-1 of `source`, without gradients.
+ValidationResult evaluate(InfiniTransformer& model, const data::ExampleSource& source, int64_t count, int64_t batch,
+                          bool autocast_bf16);
 
 // A new run: `out` is the run folder (must be new or empty). It ends up holding the model folder
 // (config.json, model.safetensors, tokenizer), checkpoint.safetensors and metrics.jsonl.
@@ -39,7 +44,8 @@ struct RunSpec {
   std::string out;
   std::string data, validation;  // see data::open_corpus
   std::string tokenizer;         // a SentencePiece .model; empty: bytes
-  ModelConfig config;
+  std::string init;              // a model folder to start from (fine-tuning): its config, weights, tokenizer
+  ModelConfig config;            // unused with `init`
   TrainOptions options;
 };
 

@@ -1,0 +1,123 @@
+#include <cmath>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "eval/passkey_eval.h"
+#include "io/model_dir.h"
+#include "util/error.h"
+#include "util/gnuplot.h"
+#include "util/runtime.h"
+
+namespace infini::cli {
+
+namespace {
+
+// 32768 -> "32K", 1048576 -> "1M", 5000 -> "5000".
+std::string length_label(int64_t n) {
+  if (n >= (1 << 20) && n % (1 << 20) == 0) return fmt::format("{}M", n >> 20);
+  if (n >= (1 << 10) && n % (1 << 10) == 0) return fmt::format("{}K", n >> 10);
+  return std::to_string(n);
+}
+
+// The paper's Table 3 layout: a row per length, a column per depth, token accuracy in percent.
+void print_table(const PasskeyReport& r, const PasskeyEvalOptions& o) {
+  fmt::print(stderr, "token accuracy, % (exact keys, %), {} trials per cell:\n{:>8}", o.trials, "length");
+  for (const auto d : o.depths) fmt::print(stderr, " {:>14}", fmt::format("depth {:g}", d));
+  fmt::print(stderr, " {:>12}\n", "peak RSS");
+  for (size_t i = 0; i < o.lengths.size(); ++i) {
+    fmt::print(stderr, "{:>8}", length_label(o.lengths[i]));
+    for (size_t j = 0; j < o.depths.size(); ++j) {
+      const auto& c = r.cells[i * o.depths.size() + j];
+      fmt::print(stderr, " {:>14}",
+                 fmt::format("{:.1f} ({:.0f})", 100 * c.accuracy(), 100.0 * static_cast<double>(c.exact) / static_cast<double>(c.trials)));
+    }
+    fmt::print(stderr, " {:>8.1f} MiB\n", static_cast<double>(r.peak_rss[i].second) / (1 << 20));
+  }
+}
+
+void draw_heatmap(const PasskeyReport& r, const PasskeyEvalOptions& o, const std::string& model,
+                  const std::string& out) {
+  std::string matrix, xtics, ytics;
+  for (size_t i = 0; i < o.lengths.size(); ++i) {
+    for (size_t j = 0; j < o.depths.size(); ++j)
+      matrix += fmt::format("{}{:.4f}", j ? " " : "", r.cells[i * o.depths.size() + j].accuracy());
+    matrix += "\n";
+    ytics += fmt::format("{}{} {}", i ? ", " : "", gnuplot_quoted(length_label(o.lengths[i])), i);
+  }
+  for (size_t j = 0; j < o.depths.size(); ++j)
+    xtics += fmt::format("{}{} {}", j ? ", " : "", gnuplot_quoted(fmt::format("{:g}", o.depths[j])), j);
+  const auto script = fmt::format(
+      "set terminal pngcairo size {},{} noenhanced font 'sans,10'\nset output {}\n"
+      "set title {}\nset xlabel 'depth of the key in the input'\nset ylabel 'input length (tokens)'\n"
+      "set xtics ({})\nset ytics ({})\nset cbrange [0:1]\nset cblabel 'token accuracy'\n"
+      "set palette defined (0 '#b2182b', 0.5 '#fddbc7', 1 '#2166ac')\nunset key\n"
+      "$acc << EOD\n{}EOD\n"
+      "plot $acc matrix with image, $acc matrix using 1:2:(sprintf('%.0f%%', $3 * 100)) with labels\n",
+      240 + 110 * o.depths.size(), 160 + 60 * o.lengths.size(), gnuplot_quoted(out + ".tmp"),
+      gnuplot_quoted(fmt::format("passkey retrieval, {} ({} keys per cell)", model, o.trials)), xtics, ytics,
+      matrix);
+  run_gnuplot(script, out);
+}
+
+}  // namespace
+
+Runner add_passkey(CLI::App& app) {
+  struct Flags {
+    std::string model, plot = "passkey.png";
+    std::vector<std::string> lengths = {"32K", "128K", "256K", "512K", "1M"};
+    PasskeyEvalOptions options;
+    bool json = false;
+    int threads = 0;
+  };
+  auto f = std::make_shared<Flags>();
+  f->options.depths = {0.0, 0.5, 1.0};
+  auto* sub = app.add_subcommand(
+      "passkey", "passkey retrieval (the paper's Table 3): token accuracy of the key by input length and depth");
+  sub->add_option("--model", f->model, "model folder")->required();
+  sub->add_option("--lengths", f->lengths, "input lengths in tokens, comma-separated; K = 1024, M = 1048576")
+      ->delimiter(',')
+      ;
+  sub->add_option("--depths", f->options.depths, "where the key sits, 0 (start) .. 1 (end), comma-separated")
+      ->delimiter(',')
+      ->check(CLI::Range(0.0, 1.0))
+      ;
+  sub->add_option("--trials", f->options.trials, "random keys per length and depth")->check(at_least(1));
+  sub->add_option("--seed", f->options.seed, "seed of the keys");
+  sub->add_option("--key-min", f->options.key_min, "smallest key")->check(at_least(0));
+  sub->add_option("--key-max", f->options.key_max, "largest key")->check(at_least(0));
+  sub->add_option("--plot", f->plot, "heatmap PNG to write (empty: none)");
+  sub->add_flag("--json", f->json, "print the results as one JSON object on stdout");
+  add_threads_flag(*sub, f->threads);
+  return [f]() {
+    auto& o = f->options;
+    o.lengths.clear();
+    for (const auto& text : f->lengths) o.lengths.push_back(parse_token_count("--lengths", text));
+    configure_runtime(f->threads);
+    auto model = io::load_model(f->model);
+    const auto tokenizer = data::load_tokenizer(f->model);
+    const auto report = evaluate_passkey(model, *tokenizer, o, [&](const PasskeyCell& c) {
+      fmt::print(stderr, "passkey: length {} depth {:g}: {:.1f}% of answer tokens, {}/{} keys exact ({}: \"{}\"), {:.0f} s\n",
+                 length_label(c.length), c.depth, 100 * c.accuracy(), c.exact, c.trials, c.example_key,
+                 c.example_answer, c.seconds);
+    });
+    print_table(report, o);
+    if (!f->plot.empty()) {
+      draw_heatmap(report, o, f->model, f->plot);
+      fmt::print(stderr, "infini passkey: heatmap written to {}\n", f->plot);
+    }
+    if (f->json) {
+      auto j = report.to_json();
+      j["model"] = f->model;
+      j["memory"] = model->config().to_json().at("memory");
+      j["trials"] = o.trials;
+      j["seed"] = o.seed;
+      j["key_range"] = {o.key_min, o.key_max};
+      fmt::print("{}\n", j.dump());
+    }
+    return 0;
+  };
+}
+
+}  // namespace infini::cli

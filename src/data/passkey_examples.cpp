@@ -1,0 +1,70 @@
+#include "data/passkey_examples.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "data/passkey.h"
+#include "util/error.h"
+#include "util/hash.h"
+
+namespace infini::data {
+
+PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens, int64_t max_tokens, uint64_t seed)
+    : tokenizer_(tokenizer), min_tokens_(min_tokens), max_tokens_(max_tokens), seed_(seed) {
+  const auto shortest = passkey_prompt(0, 0.0, kPasskeyMax);  // the fixed lines and one filler
+  const auto floor_tokens = static_cast<int64_t>(
+      tokenizer.encode(passkey_text(shortest) + shortest.answer(), "the passkey prompt").size());
+  if (min_tokens < floor_tokens || max_tokens < min_tokens)
+    throw Error(fmt::format("passkey examples of {} to {} tokens: the shortest prompt with its answer has {} "
+                            "tokens, so the input length (--window) and --passkey-min-tokens must be at least that, "
+                            "the minimum no larger than the window", min_tokens, max_tokens, floor_tokens));
+  bytes_per_token_ = static_cast<double>(passkey_text(shortest).size() + shortest.answer().size()) /
+                     static_cast<double>(floor_tokens);
+}
+
+PasskeyExample PasskeyExamples::example(uint64_t index) const {
+  const uint64_t h = seed_for(seed_, index);
+  const uint64_t h2 = splitmix64(h), h3 = splitmix64(h2);
+  const auto length = min_tokens_ + static_cast<int64_t>(h % static_cast<uint64_t>(max_tokens_ - min_tokens_ + 1));
+  const double depth = static_cast<double>(h2 >> 11) / static_cast<double>(uint64_t{1} << 53);
+  const auto key = kPasskeyMin + static_cast<int64_t>(h3 % static_cast<uint64_t>(kPasskeyMax - kPasskeyMin + 1));
+  // The prompt comes out at most the bytes asked (data/passkey.h), answer included.
+  const auto answer_bytes = static_cast<double>(std::to_string(kPasskeyMax).size() + 1);
+  const auto prompt = passkey_prompt(
+      static_cast<int64_t>(std::floor(static_cast<double>(length) * bytes_per_token_ - answer_bytes)), depth, key);
+  PasskeyExample e;
+  e.tokens = tokenizer_.encode(passkey_text(prompt), "the passkey prompt");
+  const auto answer = tokenizer_.encode(prompt.answer(), "the passkey answer");
+  e.tokens.insert(e.tokens.end(), answer.begin(), answer.end());
+  e.answer_tokens = static_cast<int64_t>(answer.size());
+  return e;
+}
+
+Batch PasskeyExamples::batch(uint64_t first, int64_t count) const {
+  std::vector<PasskeyExample> examples;
+  int64_t longest = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    examples.push_back(example(first + static_cast<uint64_t>(i)));
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(examples.back().tokens.size()) - 1);
+  }
+  const auto B = static_cast<int64_t>(examples.size());
+  Batch b;
+  b.inputs = torch::zeros({B, longest}, torch::kInt64);                 // (B, W)
+  b.targets = torch::full({B, longest}, kIgnoreTarget, torch::kInt64);  // (B, W)
+  auto in = b.inputs.accessor<int64_t, 2>();
+  auto tg = b.targets.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < B; ++i) {
+    const auto& t = examples[static_cast<size_t>(i)].tokens;
+    const auto n = static_cast<int64_t>(t.size()) - 1;
+    for (int64_t p = 0; p < n; ++p) in[i][p] = t[static_cast<size_t>(p)];
+    // The answer's tokens are the targets at the last answer_tokens input positions.
+    for (int64_t p = n - examples[static_cast<size_t>(i)].answer_tokens; p < n; ++p)
+      tg[i][p] = t[static_cast<size_t>(p + 1)];
+    b.target_tokens += examples[static_cast<size_t>(i)].answer_tokens;
+  }
+  return b;
+}
+
+}  // namespace infini::data

@@ -1,0 +1,37 @@
+// Training examples of the passkey task (`infini train --task passkey`): the paper's prompt
+// (data/passkey.h) with a random key at a random depth, of a random length between a minimum and the
+// window, followed by its answer. Only the answer's tokens are targets: the filler is learned at once
+// and would otherwise drown the few tokens that need the memory.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "data/tokenizer.h"
+#include "data/windows.h"
+
+namespace infini::data {
+
+struct PasskeyExample {
+  std::vector<int64_t> tokens;  // prompt, then answer
+  int64_t answer_tokens = 0;    // the last answer_tokens of `tokens`
+};
+
+class PasskeyExamples : public ExampleSource {
+ public:
+  // Prompt + answer lengths are drawn uniformly from [min_tokens, max_tokens] (in tokens of `tokenizer`,
+  // approximately for SentencePiece); depth from [0, 1]; keys from [kPasskeyMin, kPasskeyMax].
+  PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens, int64_t max_tokens, uint64_t seed);
+
+  PasskeyExample example(uint64_t index) const;
+  // Padded to the longest example of the batch; every target but the answers' is masked.
+  Batch batch(uint64_t first, int64_t count) const override;
+
+ private:
+  const Tokenizer& tokenizer_;
+  int64_t min_tokens_, max_tokens_;
+  uint64_t seed_;
+  double bytes_per_token_;
+};
+
+}  // namespace infini::data

@@ -1,0 +1,141 @@
+#include "eval/passkey_eval.h"
+
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "infer/session.h"
+#include "util/error.h"
+#include "util/hash.h"
+#include "util/peak_rss.h"
+
+namespace infini {
+
+namespace {
+
+// Bytes per token of the filler text under this tokenizer: turns a length in tokens into the byte
+// length the prompt generator takes (1 for bytes).
+double bytes_per_token(const data::Tokenizer& tokenizer) {
+  if (tokenizer.one_token_per_byte()) return 1.0;
+  data::PasskeyPrompt sample;
+  sample.key = 12345;
+  sample.fillers_before = 20;
+  sample.fillers_after = 20;
+  const auto text = data::passkey_text(sample);
+  return static_cast<double>(text.size()) / static_cast<double>(tokenizer.encode(text, "the passkey prompt").size());
+}
+
+void feed_text(Session& session, const data::Tokenizer& tokenizer, std::string_view text, int64_t& tokens) {
+  const auto ids = tokenizer.encode(text, "the passkey prompt");
+  session.feed(ids);
+  tokens += static_cast<int64_t>(ids.size());
+}
+
+}  // namespace
+
+double PasskeyCell::accuracy() const {
+  return answer_tokens > 0 ? static_cast<double>(correct_tokens) / static_cast<double>(answer_tokens) : 0.0;
+}
+
+nlohmann::json PasskeyReport::to_json() const {
+  nlohmann::json j_cells = nlohmann::json::array();
+  for (const auto& c : cells)
+    j_cells.push_back({{"length", c.length},
+                       {"depth", c.depth},
+                       {"trials", c.trials},
+                       {"accuracy", c.accuracy()},
+                       {"exact_match", c.trials > 0 ? static_cast<double>(c.exact) / static_cast<double>(c.trials) : 0.0},
+                       {"prompt_tokens", c.prompt_tokens},
+                       {"answer_tokens", c.answer_tokens},
+                       {"example_key", c.example_key},
+                       {"example_answer", c.example_answer},
+                       {"seconds", c.seconds}});
+  nlohmann::json rss = nlohmann::json::array();
+  for (const auto& [length, bytes] : peak_rss) rss.push_back({{"length", length}, {"bytes", bytes}});
+  return {{"cells", j_cells}, {"peak_rss", rss}, {"seconds", seconds}};
+}
+
+std::vector<int64_t> passkey_keys(const PasskeyEvalOptions& o, int64_t length, double depth) {
+  std::mt19937_64 rng(seed_for(seed_for(o.seed, static_cast<uint64_t>(length)), static_cast<uint64_t>(std::llround(depth * 1e6))));
+  std::uniform_int_distribution<int64_t> draw(o.key_min, o.key_max);
+  std::vector<int64_t> keys(static_cast<size_t>(o.trials));
+  for (auto& k : keys) k = draw(rng);
+  return keys;
+}
+
+PasskeyReport evaluate_passkey(InfiniTransformer model, const data::Tokenizer& tokenizer,
+                               const PasskeyEvalOptions& o, const PasskeyProgress& progress) {
+  if (o.lengths.empty() || o.depths.empty()) throw Error("passkey: no lengths or no depths to test");
+  for (const auto d : o.depths)
+    if (!(d >= 0.0 && d <= 1.0)) throw Error(fmt::format("passkey depth {} is not in [0, 1]", d));
+  for (const auto n : o.lengths)
+    if (n < 1) throw Error(fmt::format("passkey length {} is not positive", n));
+  if (o.trials < 1) throw Error(fmt::format("passkey trials {}: at least 1", o.trials));
+  if (o.key_min < 0 || o.key_max < o.key_min)
+    throw Error(fmt::format("passkey key range {}..{} is empty or negative", o.key_min, o.key_max));
+  if (tokenizer.vocab_size() != model->config().vocab_size)
+    throw Error(fmt::format("the tokenizer has {} tokens, the model {}", tokenizer.vocab_size(),
+                            model->config().vocab_size));
+
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  const double ratio = bytes_per_token(tokenizer);
+  Session session(model);
+  PasskeyReport report;
+  for (const auto length : o.lengths) {
+    PeakRss rss;
+    for (const auto depth : o.depths) {
+      const auto c0 = clock::now();
+      PasskeyCell cell;
+      cell.length = length;
+      cell.depth = depth;
+      const auto target_bytes = static_cast<int64_t>(std::llround(static_cast<double>(length) * ratio));
+      // Every prompt of the cell shares its prefix (data/passkey.h): read it once.
+      const auto shape = data::passkey_prompt(target_bytes, depth, o.key_min);
+      session.clear();
+      int64_t prefix_tokens = 0;
+      data::write_passkey_prefix(shape, [&](std::string_view piece) { feed_text(session, tokenizer, piece, prefix_tokens); });
+      const auto after_prefix = session.snapshot();
+      for (const auto key : passkey_keys(o, length, depth)) {
+        const auto prompt = data::passkey_prompt(target_bytes, depth, key);
+        session.restore(after_prefix);
+        int64_t tokens = prefix_tokens;
+        data::write_passkey_suffix(prompt, [&](std::string_view piece) { feed_text(session, tokenizer, piece, tokens); });
+        const auto answer = tokenizer.encode(prompt.answer(), "the passkey answer");
+        std::vector<int64_t> generated;
+        int64_t scored = 0, correct = 0, all_right = 1;
+        for (const auto expected : answer) {
+          const auto next = session.last_logits().argmax().item<int64_t>();
+          generated.push_back(next);
+          // The space before the key is no part of it: only tokens with key characters are scored.
+          if (tokenizer.decode({expected}).find_first_not_of(" ") != std::string::npos) {
+            scored += 1;
+            correct += next == expected;
+          }
+          all_right &= next == expected;
+          session.feed({next});
+        }
+        if (cell.trials == 0) {
+          cell.example_key = key;
+          cell.example_answer = tokenizer.decode(generated);
+        }
+        cell.trials += 1;
+        cell.prompt_tokens += tokens;
+        cell.answer_tokens += scored;
+        cell.correct_tokens += correct;
+        cell.exact += all_right;
+      }
+      cell.seconds = std::chrono::duration<double>(clock::now() - c0).count();
+      report.cells.push_back(cell);
+      if (progress) progress(cell);
+    }
+    report.peak_rss.emplace_back(length, rss.peak());
+  }
+  report.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  return report;
+}
+
+}  // namespace infini

@@ -1,0 +1,62 @@
+// Passkey retrieval, the paper's Table 3: for each input length and key depth, prompts with random
+// keys (data/passkey.h) are read by a Session a piece at a time, so memory stays constant however
+// long the input; the model then continues each prompt greedily for as many tokens as the answer has.
+// Token-level accuracy is the share of the key's tokens right, position by position (the space before
+// the key is generated but not scored).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/passkey.h"
+#include "data/tokenizer.h"
+#include "model/transformer.h"
+
+namespace infini {
+
+struct PasskeyEvalOptions {
+  std::vector<int64_t> lengths;  // prompt lengths in tokens
+  std::vector<double> depths;    // where the key line sits in the filler, 0..1
+  int64_t trials = 20;           // random keys per (length, depth)
+  uint64_t seed = 1;
+  int64_t key_min = data::kPasskeyMin, key_max = data::kPasskeyMax;
+};
+
+struct PasskeyCell {
+  int64_t length = 0;  // tokens asked for
+  double depth = 0;
+  int64_t trials = 0;
+  int64_t prompt_tokens = 0;   // all trials together
+  int64_t answer_tokens = 0;   // the keys' tokens, all trials together
+  int64_t correct_tokens = 0;
+  int64_t exact = 0;           // trials with every answer token right, the space included
+  int64_t example_key = 0;     // the first trial's key and what the model answered
+  std::string example_answer;
+  double seconds = 0;
+  double accuracy() const;  // correct_tokens / answer_tokens
+};
+
+struct PasskeyReport {
+  std::vector<PasskeyCell> cells;  // lengths in the outer loop, depths inside
+  // Peak resident memory while each length was read: (length, bytes).
+  std::vector<std::pair<int64_t, int64_t>> peak_rss;
+  double seconds = 0;
+  // Stable field names: cells [{length, depth, trials, accuracy, exact_match, prompt_tokens,
+  // answer_tokens, example_key, example_answer, seconds}], peak_rss [{length, bytes}], seconds.
+  nlohmann::json to_json() const;
+};
+
+// Called after each finished cell.
+using PasskeyProgress = std::function<void(const PasskeyCell&)>;
+
+PasskeyReport evaluate_passkey(InfiniTransformer model, const data::Tokenizer& tokenizer,
+                               const PasskeyEvalOptions& options, const PasskeyProgress& progress = {});
+
+// The keys of one cell: `trials` draws from [key_min, key_max], a pure function of (seed, length, depth).
+std::vector<int64_t> passkey_keys(const PasskeyEvalOptions& options, int64_t length, double depth);
+
+}  // namespace infini
