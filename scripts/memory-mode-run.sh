@@ -19,6 +19,12 @@ cd "$(dirname "$0")/.."
 mkdir -p "$out"
 run="$out/$name"
 
+done_steps() {  # the last step in the run's metrics (0 if none)
+  tail -n 1 "$run/metrics.jsonl" 2>/dev/null | sed -n 's/.*"step":\([0-9]*\).*/\1/p' | grep . || echo 0
+}
+if [ -f "$run/checkpoint.safetensors" ] && [ "$(done_steps)" -ge "$steps" ]; then
+  touch "$run/trained"  # finished, but stopped before it was marked
+fi
 if [ -f "$run/trained" ]; then
   echo "== $name: trained already ($run)" >&2
 elif [ -f "$run/checkpoint.safetensors" ]; then

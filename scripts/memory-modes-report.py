@@ -5,13 +5,14 @@ Each RUN is a path prefix such as runs/memory-modes/xl; the report reads RUN.eva
 (`infini eval --json`), RUN.info.json (`infini info --json`), RUN/metrics.jsonl (training) and, when
 present, RUN.forget.eval.json (`infini eval --forget-memory --json`). The first RUN is the baseline of
 the "minus" columns. Writes RESULTS/results.json, RESULTS/results.md, RESULTS/loss-by-segment.dat and,
-with gnuplot, RESULTS/loss-by-segment.png.
+with gnuplot (required), RESULTS/loss-by-segment.png.
 
     python3 scripts/memory-modes-report.py RESULTS RUN [RUN ...]
 """
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -66,8 +67,17 @@ def label(g):
 
 
 def main(results, runs):
+    if shutil.which("gnuplot") is None:
+        sys.exit("gnuplot not found: install it with 'apt-get install gnuplot-nox' (scripts/install-deps.sh does)")
     os.makedirs(results, exist_ok=True)
     table = [load(run) for run in runs]
+    # Rows line up by segment group: every run must be scored on the same documents and segments.
+    shape = [(g["first"], g["last"], g["tokens"]) for g in table[0]["loss_by_segment_groups"]]
+    for r in table:
+        for key in ["loss_by_segment_groups", "loss_by_segment_groups_memory_forgotten"]:
+            if key in r and [(g["first"], g["last"], g["tokens"]) for g in r[key]] != shape:
+                sys.exit("%s: its %s do not match %s's (other documents or segment length?)" % (
+                    r["name"], key, table[0]["name"]))
     xl = next((r for r in table if r["memory"] == "xl"), None)
     for r in table:
         b = r["state_bytes_at_segment_boundary"]

@@ -85,6 +85,10 @@ expect_fail "nope.json" "$bin" info --config "$tmp/nope.json"
 expect_fail "--lengths: '12Q' is not a token count" "$bin" passkey --model "$tmp/run" --lengths 12Q
 expect_fail "--depths" "$bin" passkey --model "$tmp/run" --depths 0,1.5
 expect_fail "--model" "$bin" passkey
+expect_fail "--key-min 9 is larger than --key-max 3" "$bin" passkey --model "$tmp/run" --key-min 9 --key-max 3
+expect_fail "the folder $tmp/no-such-folder does not exist" "$bin" passkey --model "$tmp/run" --plot "$tmp/no-such-folder/p.png"
+expect_fail "--passkey-min-tokens" "$bin" train --task passkey --window 400 --passkey-min-tokens 500 --out "$tmp/o"
+expect_fail "--passkey-min-tokens is for --task passkey" "$bin" train --data "$tmp/short.txt" --passkey-min-tokens 500 --out "$tmp/o"
 expect_fail "not a model folder" "$bin" passkey --model "$tmp/nope"
 expect_fail "leave out --data" "$bin" train --task passkey --data "$tmp/short.txt" --out "$tmp/o"
 expect_fail "--task" "$bin" train --task copy --out "$tmp/o"

@@ -183,7 +183,14 @@ TEST(Trainer, PasskeyTaskFineTunesAModelOnAnswersOnly) {
   const auto records = read_metrics(root + "/passkey/metrics.jsonl");
   ASSERT_EQ(records.size(), 3u);
   for (const auto& r : records) {
-    EXPECT_LE(r["tokens"].get<double>() / 2 / static_cast<double>(r["step"].get<int64_t>()), 6.0);  // answers: <= 6 tokens
+    // The step really ran: the key sits chunks before the answer (--bptt-segments 2), and the
+    // chunks before the answer's must still be read.
+    EXPECT_GT(r["loss"].get<double>(), 0.5);
+    EXPECT_GT(r["grad_norm"].get<double>(), 0.0);
+    // Tokens read, not targets: 2 prompts of 350-420 tokens per step.
+    const auto per_step = r["tokens"].get<double>() / static_cast<double>(r["step"].get<int64_t>());
+    EXPECT_GE(per_step, 2 * 250.0);  // a prompt is at most one filler (91 bytes) short of its draw
+    EXPECT_LE(per_step, 2 * 420.0);
     EXPECT_GE(r["val_accuracy"].get<double>(), 0.0);
     EXPECT_LE(r["val_accuracy"].get<double>(), 1.0);
   }
@@ -201,6 +208,18 @@ TEST(Trainer, PasskeyTaskFineTunesAModelOnAnswersOnly) {
   too_short.options.passkey_min_tokens = 0;
   expect_error([&] { train_new(too_short, quiet); }, {"--window"});
   EXPECT_FALSE(std::filesystem::exists(too_short.out));  // a run that never started leaves nothing
+}
+
+// Checkpoints from before the passkey task lack its fields: they load as language-model runs.
+TEST(Trainer, OptionsFromBeforeThePasskeyTaskLoad) {
+  auto j = TrainOptions{}.to_json();
+  j.erase("task");
+  j.erase("passkey_min_tokens");
+  const auto o = TrainOptions::from_json(j, "old.json");
+  EXPECT_EQ(o.task, "lm");
+  EXPECT_EQ(o.passkey_min_tokens, 0);
+  j["task"] = "copy";
+  expect_error([&] { TrainOptions::from_json(j, "odd.json"); }, {"odd.json", "'task'", "copy"});
 }
 
 TEST(Checkpoint, DamagedFilesAreRefusedByName) {

@@ -1,4 +1,5 @@
 #include <cmath>
+#include <cstdio>
 #include <memory>
 
 #include <fmt/format.h>
@@ -54,7 +55,7 @@ void draw_heatmap(const PasskeyReport& r, const PasskeyEvalOptions& o, const std
       "set xtics ({})\nset ytics ({})\nset cbrange [0:1]\nset cblabel 'token accuracy'\n"
       "set palette defined (0 '#b2182b', 0.5 '#fddbc7', 1 '#2166ac')\nunset key\n"
       "$acc << EOD\n{}EOD\n"
-      "plot $acc matrix with image, $acc matrix using 1:2:(sprintf('%.0f%%', $3 * 100)) with labels\n",
+      "plot $acc matrix with image pixels, $acc matrix using 1:2:(sprintf('%.0f%%', $3 * 100)) with labels\n",
       240 + 110 * o.depths.size(), 160 + 60 * o.lengths.size(), gnuplot_quoted(out + ".tmp"),
       gnuplot_quoted(fmt::format("passkey retrieval, {} ({} keys per cell)", model, o.trials)), xtics, ytics,
       matrix);
@@ -87,26 +88,26 @@ Runner add_passkey(CLI::App& app) {
   sub->add_option("--seed", f->options.seed, "seed of the keys");
   sub->add_option("--key-min", f->options.key_min, "smallest key")->check(at_least(0));
   sub->add_option("--key-max", f->options.key_max, "largest key")->check(at_least(0));
-  sub->add_option("--plot", f->plot, "heatmap PNG to write (empty: none)");
+  sub->add_option("--plot", f->plot, "heatmap PNG to write, with gnuplot (empty: none)");
   sub->add_flag("--json", f->json, "print the results as one JSON object on stdout");
   add_threads_flag(*sub, f->threads);
   return [f]() {
     auto& o = f->options;
     o.lengths.clear();
     for (const auto& text : f->lengths) o.lengths.push_back(parse_token_count("--lengths", text));
+    if (o.key_max < o.key_min)
+      throw Error(fmt::format("--key-min {} is larger than --key-max {}", o.key_min, o.key_max));
+    // A plot that cannot be drawn fails now, not after hours of reading.
+    if (!f->plot.empty()) check_gnuplot(f->plot);
     configure_runtime(f->threads);
     auto model = io::load_model(f->model);
     const auto tokenizer = data::load_tokenizer(f->model);
     const auto report = evaluate_passkey(model, *tokenizer, o, [&](const PasskeyCell& c) {
-      fmt::print(stderr, "passkey: length {} depth {:g}: {:.1f}% of answer tokens, {}/{} keys exact ({}: \"{}\"), {:.0f} s\n",
-                 length_label(c.length), c.depth, 100 * c.accuracy(), c.exact, c.trials, c.example_key,
-                 c.example_answer, c.seconds);
+      fmt::print(stderr, "passkey: length {} depth {:g}: {:.1f}% of key tokens, {}/{} keys exact (key {}: answered \"{}\"), {:.0f} s\n",
+                 length_label(c.length), c.depth, 100 * c.accuracy(), c.exact, c.trials, c.keys.front(),
+                 c.answers.front(), c.seconds);
     });
     print_table(report, o);
-    if (!f->plot.empty()) {
-      draw_heatmap(report, o, f->model, f->plot);
-      fmt::print(stderr, "infini passkey: heatmap written to {}\n", f->plot);
-    }
     if (f->json) {
       auto j = report.to_json();
       j["model"] = f->model;
@@ -115,6 +116,11 @@ Runner add_passkey(CLI::App& app) {
       j["seed"] = o.seed;
       j["key_range"] = {o.key_min, o.key_max};
       fmt::print("{}\n", j.dump());
+      std::fflush(stdout);
+    }
+    if (!f->plot.empty()) {
+      draw_heatmap(report, o, f->model, f->plot);
+      fmt::print(stderr, "infini passkey: heatmap written to {}\n", f->plot);
     }
     return 0;
   };

@@ -11,11 +11,35 @@
 
 namespace infini::data {
 
+void encode_passkey_prefix(const PasskeyPrompt& p, const Tokenizer& tokenizer, const TokenSink& sink) {
+  write_passkey_prefix(p, [&](std::string_view piece) { sink(tokenizer.encode(piece, "the passkey prompt")); });
+}
+
+void encode_passkey_suffix(const PasskeyPrompt& p, const Tokenizer& tokenizer, const TokenSink& sink) {
+  write_passkey_suffix(p, [&](std::string_view piece) { sink(tokenizer.encode(piece, "the passkey prompt")); });
+}
+
+std::vector<int64_t> encode_passkey_answer(const PasskeyPrompt& p, const Tokenizer& tokenizer) {
+  return tokenizer.encode(p.answer(), "the passkey answer");
+}
+
+namespace {
+
+std::vector<int64_t> encode_whole(const PasskeyPrompt& p, const Tokenizer& tokenizer) {
+  std::vector<int64_t> ids;
+  const auto append = [&](const std::vector<int64_t>& piece) { ids.insert(ids.end(), piece.begin(), piece.end()); };
+  encode_passkey_prefix(p, tokenizer, append);
+  encode_passkey_suffix(p, tokenizer, append);
+  append(encode_passkey_answer(p, tokenizer));
+  return ids;
+}
+
+}  // namespace
+
 PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens, int64_t max_tokens, uint64_t seed)
     : tokenizer_(tokenizer), min_tokens_(min_tokens), max_tokens_(max_tokens), seed_(seed) {
   const auto shortest = passkey_prompt(0, 0.0, kPasskeyMax);  // the fixed lines and one filler
-  const auto floor_tokens = static_cast<int64_t>(
-      tokenizer.encode(passkey_text(shortest) + shortest.answer(), "the passkey prompt").size());
+  const auto floor_tokens = static_cast<int64_t>(encode_whole(shortest, tokenizer).size());
   if (min_tokens < floor_tokens || max_tokens < min_tokens)
     throw Error(fmt::format("passkey examples of {} to {} tokens: the shortest prompt with its answer has {} "
                             "tokens, so the input length (--window) and --passkey-min-tokens must be at least that, "
@@ -35,10 +59,8 @@ PasskeyExample PasskeyExamples::example(uint64_t index) const {
   const auto prompt = passkey_prompt(
       static_cast<int64_t>(std::floor(static_cast<double>(length) * bytes_per_token_ - answer_bytes)), depth, key);
   PasskeyExample e;
-  e.tokens = tokenizer_.encode(passkey_text(prompt), "the passkey prompt");
-  const auto answer = tokenizer_.encode(prompt.answer(), "the passkey answer");
-  e.tokens.insert(e.tokens.end(), answer.begin(), answer.end());
-  e.answer_tokens = static_cast<int64_t>(answer.size());
+  e.tokens = encode_whole(prompt, tokenizer_);
+  e.answer_tokens = static_cast<int64_t>(encode_passkey_answer(prompt, tokenizer_).size());
   return e;
 }
 
@@ -63,6 +85,7 @@ Batch PasskeyExamples::batch(uint64_t first, int64_t count) const {
     for (int64_t p = n - examples[static_cast<size_t>(i)].answer_tokens; p < n; ++p)
       tg[i][p] = t[static_cast<size_t>(p + 1)];
     b.target_tokens += examples[static_cast<size_t>(i)].answer_tokens;
+    b.input_tokens += n;
   }
   return b;
 }

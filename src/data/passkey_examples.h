@@ -5,12 +5,22 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
+#include "data/passkey.h"
 #include "data/tokenizer.h"
 #include "data/windows.h"
 
 namespace infini::data {
+
+// A prompt's token ids, its text tokenized piece by piece as data/passkey.h writes it: training and
+// `infini passkey` both go through these, so they see the same ids under any tokenizer (SentencePiece
+// cannot merge across pieces, and each piece may get its own leading "\u2581").
+using TokenSink = std::function<void(const std::vector<int64_t>&)>;
+void encode_passkey_prefix(const PasskeyPrompt& prompt, const Tokenizer& tokenizer, const TokenSink& sink);
+void encode_passkey_suffix(const PasskeyPrompt& prompt, const Tokenizer& tokenizer, const TokenSink& sink);
+std::vector<int64_t> encode_passkey_answer(const PasskeyPrompt& prompt, const Tokenizer& tokenizer);
 
 struct PasskeyExample {
   std::vector<int64_t> tokens;  // prompt, then answer

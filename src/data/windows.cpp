@@ -40,6 +40,7 @@ Batch make_batch(const std::vector<std::vector<int64_t>>& examples, int64_t wind
       tg[i][t] = e[t + 1];
     }
     b.target_tokens += std::max<int64_t>(n, 0);
+    b.input_tokens += std::max<int64_t>(n, 0);
   }
   return b;
 }

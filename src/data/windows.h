@@ -18,6 +18,7 @@ struct Batch {
   torch::Tensor inputs;   // (B, W) int64; padding positions hold 0
   torch::Tensor targets;  // (B, W) int64; padding positions hold kIgnoreTarget
   int64_t target_tokens = 0;  // targets that count in the loss
+  int64_t input_tokens = 0;   // inputs that are not padding
 };
 
 // Pads examples (each of 2..W+1 tokens) to W inputs; a shorter example's padding is masked.

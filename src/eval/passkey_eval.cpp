@@ -2,8 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <map>
-#include <random>
 
 #include <fmt/format.h>
 
@@ -28,11 +26,6 @@ double bytes_per_token(const data::Tokenizer& tokenizer) {
   return static_cast<double>(text.size()) / static_cast<double>(tokenizer.encode(text, "the passkey prompt").size());
 }
 
-void feed_text(Session& session, const data::Tokenizer& tokenizer, std::string_view text, int64_t& tokens) {
-  const auto ids = tokenizer.encode(text, "the passkey prompt");
-  session.feed(ids);
-  tokens += static_cast<int64_t>(ids.size());
-}
 
 }  // namespace
 
@@ -50,8 +43,8 @@ nlohmann::json PasskeyReport::to_json() const {
                        {"exact_match", c.trials > 0 ? static_cast<double>(c.exact) / static_cast<double>(c.trials) : 0.0},
                        {"prompt_tokens", c.prompt_tokens},
                        {"answer_tokens", c.answer_tokens},
-                       {"example_key", c.example_key},
-                       {"example_answer", c.example_answer},
+                       {"keys", c.keys},
+                       {"answers", c.answers},
                        {"seconds", c.seconds}});
   nlohmann::json rss = nlohmann::json::array();
   for (const auto& [length, bytes] : peak_rss) rss.push_back({{"length", length}, {"bytes", bytes}});
@@ -59,10 +52,11 @@ nlohmann::json PasskeyReport::to_json() const {
 }
 
 std::vector<int64_t> passkey_keys(const PasskeyEvalOptions& o, int64_t length, double depth) {
-  std::mt19937_64 rng(seed_for(seed_for(o.seed, static_cast<uint64_t>(length)), static_cast<uint64_t>(std::llround(depth * 1e6))));
-  std::uniform_int_distribution<int64_t> draw(o.key_min, o.key_max);
-  std::vector<int64_t> keys(static_cast<size_t>(o.trials));
-  for (auto& k : keys) k = draw(rng);
+  const auto cell = seed_for(seed_for(o.seed, static_cast<uint64_t>(length)), static_cast<uint64_t>(std::llround(depth * 1e6)));
+  const auto range = static_cast<uint64_t>(o.key_max - o.key_min) + 1;
+  std::vector<int64_t> keys;
+  for (int64_t i = 0; i < o.trials; ++i)
+    keys.push_back(o.key_min + static_cast<int64_t>(seed_for(cell, static_cast<uint64_t>(i)) % range));
   return keys;
 }
 
@@ -97,14 +91,20 @@ PasskeyReport evaluate_passkey(InfiniTransformer model, const data::Tokenizer& t
       const auto shape = data::passkey_prompt(target_bytes, depth, o.key_min);
       session.clear();
       int64_t prefix_tokens = 0;
-      data::write_passkey_prefix(shape, [&](std::string_view piece) { feed_text(session, tokenizer, piece, prefix_tokens); });
+      data::encode_passkey_prefix(shape, tokenizer, [&](const std::vector<int64_t>& ids) {
+        session.feed(ids);
+        prefix_tokens += static_cast<int64_t>(ids.size());
+      });
       const auto after_prefix = session.snapshot();
       for (const auto key : passkey_keys(o, length, depth)) {
         const auto prompt = data::passkey_prompt(target_bytes, depth, key);
         session.restore(after_prefix);
         int64_t tokens = prefix_tokens;
-        data::write_passkey_suffix(prompt, [&](std::string_view piece) { feed_text(session, tokenizer, piece, tokens); });
-        const auto answer = tokenizer.encode(prompt.answer(), "the passkey answer");
+        data::encode_passkey_suffix(prompt, tokenizer, [&](const std::vector<int64_t>& ids) {
+          session.feed(ids);
+          tokens += static_cast<int64_t>(ids.size());
+        });
+        const auto answer = data::encode_passkey_answer(prompt, tokenizer);
         std::vector<int64_t> generated;
         int64_t scored = 0, correct = 0, all_right = 1;
         for (const auto expected : answer) {
@@ -118,10 +118,8 @@ PasskeyReport evaluate_passkey(InfiniTransformer model, const data::Tokenizer& t
           all_right &= next == expected;
           session.feed({next});
         }
-        if (cell.trials == 0) {
-          cell.example_key = key;
-          cell.example_answer = tokenizer.decode(generated);
-        }
+        cell.keys.push_back(key);
+        cell.answers.push_back(tokenizer.decode(generated));
         cell.trials += 1;
         cell.prompt_tokens += tokens;
         cell.answer_tokens += scored;

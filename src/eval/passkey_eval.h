@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/passkey.h"
+#include "data/passkey_examples.h"
 #include "data/tokenizer.h"
 #include "model/transformer.h"
 
@@ -34,8 +35,8 @@ struct PasskeyCell {
   int64_t answer_tokens = 0;   // the keys' tokens, all trials together
   int64_t correct_tokens = 0;
   int64_t exact = 0;           // trials with every answer token right, the space included
-  int64_t example_key = 0;     // the first trial's key and what the model answered
-  std::string example_answer;
+  std::vector<int64_t> keys;         // per trial
+  std::vector<std::string> answers;  // per trial: what the model generated
   double seconds = 0;
   double accuracy() const;  // correct_tokens / answer_tokens
 };
@@ -46,7 +47,7 @@ struct PasskeyReport {
   std::vector<std::pair<int64_t, int64_t>> peak_rss;
   double seconds = 0;
   // Stable field names: cells [{length, depth, trials, accuracy, exact_match, prompt_tokens,
-  // answer_tokens, example_key, example_answer, seconds}], peak_rss [{length, bytes}], seconds.
+  // answer_tokens, keys, answers, seconds}], peak_rss [{length, bytes}], seconds.
   nlohmann::json to_json() const;
 };
 
@@ -56,7 +57,8 @@ using PasskeyProgress = std::function<void(const PasskeyCell&)>;
 PasskeyReport evaluate_passkey(InfiniTransformer model, const data::Tokenizer& tokenizer,
                                const PasskeyEvalOptions& options, const PasskeyProgress& progress = {});
 
-// The keys of one cell: `trials` draws from [key_min, key_max], a pure function of (seed, length, depth).
+// The keys of one cell: `trials` draws from [key_min, key_max], a pure function of (seed, length, depth)
+// on every platform.
 std::vector<int64_t> passkey_keys(const PasskeyEvalOptions& options, int64_t length, double depth);
 
 }  // namespace infini

@@ -146,10 +146,10 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits) {
     const double dt = std::chrono::duration<double>(clock::now() - s0).count();
     rec.examples_drawn = drawn;
     rec.step += 1;
-    rec.tokens += static_cast<double>(r.target_tokens);
+    rec.tokens += static_cast<double>(r.input_tokens);
     rec.seconds += dt;
     train_seconds += dt;
-    tokens_here += static_cast<double>(r.target_tokens);
+    tokens_here += static_cast<double>(r.input_tokens);
     steps_here += 1;
     if (steps_here == 1) summary.first_loss = r.loss;
     summary.last_loss = r.loss;
@@ -214,7 +214,8 @@ StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vec
                       const TrainOptions& o, int64_t step) {
   const auto& c = model->config();
   int64_t targets_total = 0;
-  for (const auto& b : micro_batches) targets_total += b.target_tokens;
+  int64_t inputs_total = 0;
+  for (const auto& b : micro_batches) targets_total += b.target_tokens, inputs_total += b.input_tokens;
   if (targets_total == 0) throw Error(fmt::format("step {}: the batch has no target tokens", step + 1));
   const auto norm = static_cast<double>(targets_total);
   namespace F = torch::nn::functional;
@@ -229,8 +230,9 @@ StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vec
     for (int64_t offset = 0; offset < W; offset += chunk) {
       const auto n = std::min(chunk, W - offset);
       const auto targets = b.targets.narrow(1, offset, n);  // (B, n)
-      // Padding only ever trails, so once a chunk is all padding the rest of the window is too.
-      if (!targets.ne(data::kIgnoreTarget).any().item<bool>()) break;
+      // Nothing after this chunk is scored (trailing padding): no need to read it. A chunk with no
+      // targets of its own is still read when later ones have some (passkey: the key is far back).
+      if (!b.targets.narrow(1, offset, W - offset).ne(data::kIgnoreTarget).any().item<bool>()) break;
       torch::Tensor loss;
       ModelState next;
       {
@@ -256,7 +258,7 @@ StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vec
     throw Error(fmt::format("step {}: the gradient norm is {}; stopped before the weights changed "
                             "(lower --lr or check the data)", step + 1, grad_norm));
   optimizer.step(lr_factor(o, step));
-  return {loss, grad_norm, targets_total};
+  return {loss, grad_norm, targets_total, inputs_total};
 }
 
 ValidationResult evaluate(InfiniTransformer& model, const data::ExampleSource& source, int64_t count, int64_t batch,
@@ -298,6 +300,11 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits) {
   } else {
     run.tokenizer = spec.tokenizer.empty() ? data::byte_tokenizer() : data::load_sentencepiece(spec.tokenizer);
   }
+  if (lm && spec.options.passkey_min_tokens > 0)
+    throw Error("--passkey-min-tokens is for --task passkey; leave it out with --task lm");
+  if (!init.is_empty() && init->config().vocab_size < run.tokenizer->vocab_size())
+    throw Error(fmt::format("{}: its tokenizer has {} ids but its config's vocab_size is {}; not a model folder "
+                            "'infini train' wrote", spec.init, run.tokenizer->vocab_size(), init->config().vocab_size));
   if (init.is_empty() && spec.config.vocab_size < run.tokenizer->vocab_size())
     throw Error(fmt::format("the config's field 'vocab_size' is {}, but the {} tokenizer has {} ids; raise it "
                             "(or leave --config out to size it from the tokenizer)",

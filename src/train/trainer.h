@@ -22,6 +22,7 @@ struct StepResult {
   double loss;       // mean cross-entropy over the step's target tokens, nats per token
   double grad_norm;  // before clipping
   int64_t target_tokens;
+  int64_t input_tokens;  // read, padding excluded
 };
 
 // One optimisation step over `micro_batches` (gradient accumulation). Throws infini::Error on a

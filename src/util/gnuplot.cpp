@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -20,10 +21,20 @@ std::string gnuplot_quoted(std::string s) {
   return "\"" + s + "\"";
 }
 
+void check_gnuplot(const std::string& out) {
+  const auto folder = fs::path(out).parent_path();
+  if (!folder.empty() && !fs::is_directory(folder))
+    throw Error(fmt::format("{}: the folder {} does not exist", out, folder.string()));
+  if (std::system("gnuplot --version >/dev/null 2>&1") != 0)
+    throw Error("gnuplot not found; install it with 'apt-get install gnuplot-nox' (scripts/install-deps.sh does), "
+                "or leave the plot out");
+}
+
 void run_gnuplot(const std::string& script, const std::string& out) {
   // A missing gnuplot closes the pipe early; that must be an error message, not death by SIGPIPE.
   const auto previous_sigpipe = std::signal(SIGPIPE, SIG_IGN);
-  FILE* gp = ::popen("gnuplot 2>&1", "w");
+  // gnuplot's messages go to stderr: stdout is for data (JSON).
+  FILE* gp = ::popen("gnuplot 1>&2", "w");
   if (!gp) {
     std::signal(SIGPIPE, previous_sigpipe);
     throw Error("cannot start gnuplot");
