@@ -9,7 +9,8 @@ packages=(
   libsentencepiece-dev                # subword tokenizers
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch                       # the Python reference for parity tests
-  gnuplot-nox                         # `infini plot`
+  gnuplot-nox                         # `infini plot`, `infini passkey` heatmaps
+  libgloo-dev                         # headers for LibTorch's c10d Gloo process group (infini train --nproc)
 )
 missing=()
 for p in "${packages[@]}"; do

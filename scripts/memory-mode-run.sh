@@ -19,29 +19,15 @@ cd "$(dirname "$0")/.."
 mkdir -p "$out"
 run="$out/$name"
 
-done_steps() {  # the last step in the run's metrics (0 if none)
-  tail -n 1 "$run/metrics.jsonl" 2>/dev/null | sed -n 's/.*"step":\([0-9]*\).*/\1/p' | grep . || echo 0
-}
-if [ -f "$run/checkpoint.safetensors" ] && [ "$(done_steps)" -ge "$steps" ]; then
-  touch "$run/trained"  # finished, but stopped before it was marked
-fi
-if [ -f "$run/trained" ]; then
-  echo "== $name: trained already ($run)" >&2
-elif [ -f "$run/checkpoint.safetensors" ]; then
-  echo "== $name: continuing $run" >&2
-  build/infini train --resume "$run" --steps "$steps" 2>&1 | tee -a "$run.log" >&2
-  touch "$run/trained"
-else
-  echo "== $name: training $run ($mode, gate_init $gate_init, $steps steps${*:+, $*})" >&2
+if [ ! -f "$run/trained" ] && [ ! -f "$run/checkpoint.safetensors" ]; then
   sed -e "s/\"memory\": *\"[a-z-]*\"/\"memory\": \"$mode\"/" \
       -e "s/\"gate_init\": *[-0-9.e]*/\"gate_init\": $gate_init/" configs/reference.json >"$out/$name.json"
   grep -q "\"memory\": \"$mode\"" "$out/$name.json"
   grep -q "\"gate_init\": $gate_init" "$out/$name.json"
-  build/infini train --config "$out/$name.json" --data data/corpus --out "$run" \
-    --steps "$steps" --batch 4 --window 2048 --lr 2e-3 --warmup 50 \
-    --val-every 50 --val-windows 32 --checkpoint-every 50 --seed 1234 "$@" 2>&1 | tee "$run.log" >&2
-  touch "$run/trained"
 fi
+bash scripts/train-stage.sh "$run" "$steps" --config "$out/$name.json" --data data/corpus \
+  --batch 4 --window 2048 --lr 2e-3 --warmup 50 --val-every 50 --val-windows 32 --checkpoint-every 50 \
+  --seed 1234 "$@"
 
 # Each result is written to a temporary file first, so an interrupted evaluation leaves nothing behind.
 evaluate() {  # target, then `infini eval` flags

@@ -4,6 +4,8 @@
 
 #include "cli/commands.h"
 #include "data/tokenizer.h"
+#include "dist/launcher.h"
+#include "dist/process_group.h"
 #include "model/config.h"
 #include "train/trainer.h"
 #include "util/error.h"
@@ -16,6 +18,8 @@ Runner add_train(CLI::App& app) {
     RunSpec spec;
     std::string config, resume;
     int threads = 0;
+    int nproc = 1;
+    double dist_timeout = 120;
     SessionLimits limits;
   };
   auto f = std::make_shared<Flags>();
@@ -79,14 +83,43 @@ Runner add_train(CLI::App& app) {
                   "stop with a checkpoint after this many steps of this invocation (0: no limit)")
       ->check(at_least(0));
   sub->add_flag("--quiet", f->limits.quiet, "no per-step progress lines");
+  sub->add_option("--nproc", f->nproc,
+                  "data-parallel worker processes on this machine (other launchers: set MASTER_ADDR, MASTER_PORT, "
+                  "RANK, WORLD_SIZE, LOCAL_RANK)")
+      ->check(at_least(1));
+  sub->add_option("--dist-timeout", f->dist_timeout,
+                  "seconds a worker waits for the others in a collective before failing")
+      ->check(positive());
   add_threads_flag(*sub, f->threads);
   auto* steps = sub->get_option("--steps");
   return [f, steps]() {
+    const auto topology = dist::topology_from_env();
+    if (f->nproc > 1) {
+      if (topology.world_size > 1)
+        throw Error(fmt::format("--nproc {} inside a worker of {} (WORLD_SIZE is set): start the workers one way",
+                                f->nproc, topology.world_size));
+      // This process only supervises: the workers run this same command without --nproc.
+      std::vector<std::string> args;
+      const auto& all = command_line();
+      for (size_t i = 0; i < all.size(); ++i) {
+        if (all[i] == "--nproc") {
+          ++i;
+          continue;
+        }
+        if (all[i].rfind("--nproc=", 0) == 0) continue;
+        args.push_back(all[i]);
+      }
+      return dist::launch_local_workers(f->nproc, args);
+    }
     configure_runtime(f->threads);
+    std::unique_ptr<dist::ProcessGroup> group;
+    if (topology.world_size > 1)
+      group = std::make_unique<dist::ProcessGroup>(
+          topology, std::chrono::milliseconds(static_cast<int64_t>(f->dist_timeout * 1000)));
     TrainSummary summary;
     std::string out = f->resume;
     if (!f->resume.empty()) {
-      summary = train_resume(f->resume, steps->count() > 0 ? f->spec.options.steps : 0, f->limits);
+      summary = train_resume(f->resume, steps->count() > 0 ? f->spec.options.steps : 0, f->limits, group.get());
     } else {
       if (f->spec.out.empty()) throw Error("--out is required: the run folder to create");
       out = f->spec.out;
@@ -97,9 +130,10 @@ Runner add_train(CLI::App& app) {
       } else {
         f->spec.config = ModelConfig::from_file(f->config);
       }
-      summary = train_new(f->spec, f->limits);
+      summary = train_new(f->spec, f->limits, group.get());
     }
-    fmt::print(stderr, "infini train: at step {}, loss {:.4f} -> {:.4f}{}, {:.0f} tok/s; run folder {}\n",
+    if (!group || group->rank() == 0)
+      fmt::print(stderr, "infini train: at step {}, loss {:.4f} -> {:.4f}{}, {:.0f} tok/s; run folder {}\n",
                summary.step, summary.first_loss, summary.last_loss,
                summary.last_val_loss < 0 ? "" : fmt::format(", validation {:.4f}", summary.last_val_loss),
                summary.tokens_per_second, out);

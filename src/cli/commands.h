@@ -3,6 +3,8 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -26,6 +28,10 @@ CLI::Validator positive();
 
 // A token count such as 5000, 32K (x 1024) or 1M (x 1048576); errors name `flag`.
 int64_t parse_token_count(const std::string& flag, const std::string& text);
+
+// The command line as given (without the program name), for `train --nproc` to start its workers with.
+const std::vector<std::string>& command_line();
+void set_command_line(int argc, char** argv);
 
 // Flags shared by several subcommands.
 void add_threads_flag(CLI::App& sub, int& threads);

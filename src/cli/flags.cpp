@@ -27,6 +27,14 @@ CLI::Validator bounded(double min, bool inclusive) {
 CLI::Validator at_least(double min) { return bounded(min, true); }
 CLI::Validator positive() { return bounded(0, false); }
 
+namespace {
+std::vector<std::string> g_command_line;
+}
+
+const std::vector<std::string>& command_line() { return g_command_line; }
+
+void set_command_line(int argc, char** argv) { g_command_line.assign(argv + 1, argv + argc); }
+
 int64_t parse_token_count(const std::string& flag, const std::string& text) {
   int64_t scale = 1;
   std::string digits = text;

@@ -98,3 +98,73 @@ class NoAutocast {
 };
 
 }  // namespace infini::compat
+
+#ifdef INFINI_COMPAT_C10D
+// c10d collectives, for src/dist/process_group.cpp only (it defines INFINI_COMPAT_C10D before including
+// this header), so the Gloo headers stay out of every other file. 1.13's process groups derive from
+// c10d::ProcessGroup, 2.x's from c10d::Backend; holding the concrete classes works with both.
+#include <exception>
+#include <functional>
+#include <string>
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+namespace infini::compat {
+
+struct Collectives {
+  std::function<void(const torch::Tensor&, int)> broadcast;
+  std::function<void(const torch::Tensor&)> all_reduce_sum;
+  std::function<void()> barrier;
+};
+
+// Rank 0 serves the rendezvous store at addr:port; every rank joins a Gloo group over TCP. A
+// loopback address keeps the group on loopback; otherwise Gloo binds to GLOO_SOCKET_IFNAME's
+// interface when set, else to the one this machine's hostname resolves to.
+inline Collectives make_gloo_collectives(const std::string& addr, int port, int rank, int world_size,
+                                         std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions store_options;
+  store_options.port = static_cast<std::uint16_t>(port);
+  store_options.isServer = rank == 0;
+  store_options.numWorkers = static_cast<std::size_t>(world_size);
+  store_options.waitWorkers = true;
+  store_options.timeout = timeout;
+  auto store = c10::make_intrusive<c10d::TCPStore>(addr, store_options);
+  auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+  const bool loopback = addr == "localhost" || addr.rfind("127.", 0) == 0;
+  const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
+  options->devices.push_back(loopback    ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                             : interface ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
+                                         : c10d::ProcessGroupGloo::createDefaultDevice());
+  auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world_size, options);
+  Collectives c;
+  c.broadcast = [group, timeout](const torch::Tensor& t, int root) {
+    std::vector<at::Tensor> tensors = {t};
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    o.timeout = timeout;
+    group->broadcast(tensors, o)->wait();
+  };
+  c.all_reduce_sum = [group, timeout](const torch::Tensor& t) {
+    std::vector<at::Tensor> tensors = {t};
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::SUM;
+    o.timeout = timeout;
+    group->allreduce(tensors, o)->wait();
+  };
+  c.barrier = [group, timeout] {
+    c10d::BarrierOptions o;
+    o.timeout = timeout;
+    group->barrier(o)->wait();
+  };
+  return c;
+}
+
+// c10::Error's message without its C++ backtrace.
+inline std::string error_text(const std::exception& e) {
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) return c10_error->what_without_backtrace();
+  return e.what();
+}
+
+}  // namespace infini::compat
+#endif  // INFINI_COMPAT_C10D

@@ -28,6 +28,7 @@ namespace {
 nlohmann::json run_to_json(const RunRecord& r) {
   nlohmann::json j = r;
   j["options"] = r.options.to_json();
+  j["world_size"] = r.world_size;  // outside the field list: checkpoints from before it have none
   return j;
 }
 
@@ -78,6 +79,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   try {
     run.get_to(c.run);
     c.run.options = TrainOptions::from_json(run.at("options"), origin);
+    c.run.world_size = run.value("world_size", 1);
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: missing or malformed field ({})", origin, e.what()));
   }

@@ -23,6 +23,7 @@ struct RunRecord {
   // The corpus as it was when the run started; a resume on a changed corpus would draw other windows.
   uint64_t train_documents = 0, train_bytes = 0, validation_documents = 0, validation_bytes = 0;
   int threads = 0;               // intra-op threads: results depend on them in the last bits
+  int world_size = 1;            // data-parallel processes: each one's share of the examples depends on it
   int64_t step = 0;              // optimisation steps done
   uint64_t examples_drawn = 0;   // the data position: training examples consumed so far
   double tokens = 0;             // target tokens trained on

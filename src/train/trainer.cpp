@@ -13,6 +13,7 @@
 #include "compat/torch_compat.h"
 #include "data/documents.h"
 #include "data/passkey_examples.h"
+#include "dist/process_group.h"
 #include "io/model_dir.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
@@ -90,9 +91,19 @@ data::Corpus open_checked_corpus(const std::string& data, const std::string& val
   return corpus;
 }
 
-TrainSummary run_loop(Run& run, const SessionLimits& limits) {
+TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup* group) {
   auto& rec = run.record;
   const auto& o = rec.options;
+  // Data parallel: rank r takes examples [r b, (r+1) b) of every b x world the step draws, so the
+  // union over ranks is what one process with batch b x world would read; only rank 0 writes.
+  const int rank = group ? group->rank() : 0;
+  const int world = group ? group->world_size() : 1;
+  const bool lead = rank == 0;
+  if (group) {
+    std::vector<torch::Tensor> params;
+    for (const auto& p : run.model->parameters()) params.push_back(p.detach());
+    group->broadcast(params, 0);
+  }
   const auto checkpoint_path = (fs::path(run.out) / "checkpoint.safetensors").string();
   std::unique_ptr<data::ExampleSource> train_examples, val_examples;
   std::string source;
@@ -108,19 +119,23 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits) {
           std::make_unique<data::WindowSampler>(run.corpus.validation, *run.tokenizer, o.window, kValidationSeed);
     source = fmt::format("{} train / {} validation documents", run.corpus.train.size(), run.corpus.validation.size());
   }
-  MetricsLog metrics((fs::path(run.out) / "metrics.jsonl").string(), rec.step);
+  std::optional<MetricsLog> metrics;
+  if (lead) metrics.emplace((fs::path(run.out) / "metrics.jsonl").string(), rec.step);
   StopOnSignal stop_on_signal;
   int64_t saved_step = rec.step;
   const auto save = [&] {
+    saved_step = rec.step;
+    if (!lead) return;
     save_checkpoint(checkpoint_path, run.model, *run.optimizer, rec);
     io::save_model(run.out, run.model, *run.tokenizer);
-    saved_step = rec.step;
   };
 
-  fmt::print(stderr,
-             "infini train: {} parameters, memory {}, {} tokenizer ({} ids), {}, {} threads, step {} of {}\n",
-             run.model->parameter_count(), to_string(run.model->config().memory), run.tokenizer->kind(),
-             run.tokenizer->vocab_size(), source, at::get_num_threads(), rec.step, o.steps);
+  if (lead)
+    fmt::print(stderr,
+               "infini train: {} parameters, memory {}, {} tokenizer ({} ids), {}, {} threads{}, step {} of {}\n",
+               run.model->parameter_count(), to_string(run.model->config().memory), run.tokenizer->kind(),
+               run.tokenizer->vocab_size(), source, at::get_num_threads(),
+               world > 1 ? fmt::format(" x {} processes", world) : "", rec.step, o.steps);
   run.model->train();
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
@@ -131,12 +146,12 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits) {
   while (rec.step < o.steps) {
     std::vector<data::Batch> micro;
     auto drawn = rec.examples_drawn;
-    for (int64_t a = 0; a < o.grad_accum; ++a, drawn += static_cast<uint64_t>(o.batch))
-      micro.push_back(train_examples->batch(drawn, o.batch));
+    for (int64_t a = 0; a < o.grad_accum; ++a, drawn += static_cast<uint64_t>(o.batch * world))
+      micro.push_back(train_examples->batch(drawn + static_cast<uint64_t>(rank * o.batch), o.batch));
     const auto s0 = clock::now();
     StepResult r;
     try {
-      r = train_step(run.model, *run.optimizer, micro, o, rec.step);
+      r = train_step(run.model, *run.optimizer, micro, o, rec.step, group);
     } catch (const Error& e) {
       throw Error(fs::exists(checkpoint_path)
                       ? fmt::format("{}. The last good checkpoint (step {}) is kept in {}", e.what(), saved_step,
@@ -160,16 +175,16 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits) {
                              {"grad_norm", r.grad_norm}, {"tok_per_s", tokens_here / train_seconds},
                              {"train_seconds", rec.seconds}};
     if (val_examples && o.val_every > 0 && (rec.step % o.val_every == 0 || last)) {
-      const auto v = evaluate(run.model, *val_examples, o.val_windows, o.batch, o.autocast_bf16);
+      const auto v = evaluate(run.model, *val_examples, o.val_windows, o.batch, o.autocast_bf16, group);
       rec.last_val_loss = v.loss;
       val_accuracy = v.accuracy;
       record["val_loss"] = v.loss;
       record["val_accuracy"] = v.accuracy;
     }
-    metrics.append(record);
+    if (metrics) metrics->append(record);
 
     const double wall = std::chrono::duration<double>(clock::now() - t0).count();
-    if (!limits.quiet)
+    if (lead && !limits.quiet)
       fmt::print(stderr, "step {:>6}/{} | loss {:.4f} | val {} | lr {:.2e} | grad {:.3f} | {:.0f} tok/s | ETA {}\n",
                  rec.step, o.steps, r.loss,
                  rec.last_val_loss < 0 ? std::string("-")
@@ -177,13 +192,16 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits) {
                                        : fmt::format("{:.4f} (acc {:.1f}%)", rec.last_val_loss, 100 * val_accuracy),
                  o.lr * lr_factor(o, rec.step - 1), r.grad_norm, tokens_here / train_seconds,
                  duration(wall / static_cast<double>(steps_here) * static_cast<double>(o.steps - rec.step)));
-    const bool stop = g_stop_requested || (limits.stop_after > 0 && steps_here >= limits.stop_after) ||
-                      (limits.max_seconds > 0 && wall >= limits.max_seconds);
+    bool stop = g_stop_requested || (limits.stop_after > 0 && steps_here >= limits.stop_after) ||
+                (limits.max_seconds > 0 && wall >= limits.max_seconds);
+    // Every rank stops at the same step, or the others would wait for it in the next collective.
+    if (group) stop = group->all_reduce_sum(stop ? 1.0 : 0.0) > 0;
     if (last || stop || (o.checkpoint_every > 0 && rec.step % o.checkpoint_every == 0)) save();
     if (stop) {
       summary.interrupted = g_stop_requested;
-      fmt::print(stderr, "infini train: stopped at step {} of {}; continue with 'infini train --resume {}'\n",
-                 rec.step, o.steps, run.out);
+      if (lead)
+        fmt::print(stderr, "infini train: stopped at step {} of {}; continue with 'infini train --resume {}'\n",
+                   rec.step, o.steps, run.out);
       break;
     }
   }
@@ -211,11 +229,17 @@ AdamW make_optimizer(InfiniTransformer& model, const TrainOptions& o) {
 }
 
 StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vector<data::Batch>& micro_batches,
-                      const TrainOptions& o, int64_t step) {
+                      const TrainOptions& o, int64_t step, dist::ProcessGroup* group) {
   const auto& c = model->config();
   int64_t targets_total = 0;
   int64_t inputs_total = 0;
   for (const auto& b : micro_batches) targets_total += b.target_tokens, inputs_total += b.input_tokens;
+  // Normalised by the targets of every rank, so that masked padding weighs nothing anywhere and the
+  // summed gradients are those of one big batch.
+  if (group) {
+    targets_total = static_cast<int64_t>(group->all_reduce_sum(static_cast<double>(targets_total)));
+    inputs_total = static_cast<int64_t>(group->all_reduce_sum(static_cast<double>(inputs_total)));
+  }
   if (targets_total == 0) throw Error(fmt::format("step {}: the batch has no target tokens", step + 1));
   const auto norm = static_cast<double>(targets_total);
   namespace F = torch::nn::functional;
@@ -248,6 +272,15 @@ StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vec
       state.detach();  // truncated BPTT: the next chunk's gradient stops here
     }
   }
+  if (group) {
+    std::vector<torch::Tensor> grads;
+    for (auto& p : model->parameters()) {
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);  // unused here, maybe not elsewhere
+      grads.push_back(p.grad());
+    }
+    group->all_reduce_sum(grads);
+    loss_sum = group->all_reduce_sum(loss_sum);
+  }
   const double loss = loss_sum / norm;
   if (!std::isfinite(loss))
     throw Error(fmt::format("step {}: the loss is {}; stopped before the weights changed "
@@ -262,13 +295,14 @@ StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vec
 }
 
 ValidationResult evaluate(InfiniTransformer& model, const data::ExampleSource& source, int64_t count, int64_t batch,
-                          bool autocast_bf16) {
+                          bool autocast_bf16, dist::ProcessGroup* group) {
   torch::NoGradGuard no_grad;
   model->eval();
   namespace F = torch::nn::functional;
   const auto ce = F::CrossEntropyFuncOptions().reduction(torch::kSum).ignore_index(data::kIgnoreTarget);
   double loss_sum = 0, targets = 0, correct = 0;
-  for (int64_t first = 0; first < count; first += batch) {
+  const int64_t rank = group ? group->rank() : 0, world = group ? group->world_size() : 1;
+  for (int64_t first = rank * batch; first < count; first += batch * world) {
     const auto b = source.batch(static_cast<uint64_t>(first), std::min(batch, count - first));
     compat::CpuAutocastBf16 autocast(autocast_bf16);
     const auto out = model->forward(b.inputs, model->initial_state(b.inputs.size(0)));
@@ -279,10 +313,15 @@ ValidationResult evaluate(InfiniTransformer& model, const data::ExampleSource& s
     targets += static_cast<double>(b.target_tokens);
   }
   model->train();
+  if (group) {
+    loss_sum = group->all_reduce_sum(loss_sum);
+    correct = group->all_reduce_sum(correct);
+    targets = group->all_reduce_sum(targets);
+  }
   return {loss_sum / targets, correct / targets};
 }
 
-TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits) {
+TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::ProcessGroup* group) {
   std::error_code ec;
   if (fs::exists(spec.out) && !(fs::is_directory(spec.out) && fs::is_empty(spec.out, ec)))
     throw Error(fmt::format("{}: already exists and is not empty; continue the run in it with "
@@ -310,8 +349,10 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits) {
                             "(or leave --config out to size it from the tokenizer)",
                             spec.config.vocab_size, run.tokenizer->kind(), run.tokenizer->vocab_size()));
   if (lm) run.corpus = open_checked_corpus(spec.data, spec.validation, *run.tokenizer);
+  const bool lead = !group || group->rank() == 0;
+  if (group) group->barrier();  // every rank has checked the folder before rank 0 fills it
   const bool created = !fs::exists(spec.out);
-  fs::create_directories(spec.out, ec);
+  if (lead) fs::create_directories(spec.out, ec);
   if (ec) throw Error(fmt::format("{}: cannot create the run folder ({})", spec.out, ec.message()));
   auto& rec = run.record;
   rec.options = spec.options;
@@ -322,21 +363,23 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits) {
   rec.validation_documents = run.corpus.validation.size();
   rec.validation_bytes = total_bytes(run.corpus.validation);
   rec.threads = at::get_num_threads();
+  rec.world_size = group ? group->world_size() : 1;
   torch::manual_seed(spec.options.seed);
   run.model = init.is_empty() ? InfiniTransformer(spec.config) : init;
-  if (!init.is_empty()) fmt::print(stderr, "infini train: starting from the weights of {}\n", spec.init);
+  if (!init.is_empty() && lead) fmt::print(stderr, "infini train: starting from the weights of {}\n", spec.init);
   run.optimizer = std::make_unique<AdamW>(make_optimizer(run.model, spec.options));
   try {
-    return run_loop(run, limits);
+    return run_loop(run, limits, group);
   } catch (...) {
     // A run that failed before its first step leaves nothing worth keeping; clearing the folder
     // lets the corrected command run again unchanged.
-    if (created && run.record.step == 0) fs::remove_all(spec.out, ec);
+    if (lead && created && run.record.step == 0) fs::remove_all(spec.out, ec);
     throw;
   }
 }
 
-TrainSummary train_resume(const std::string& out, int64_t steps, const SessionLimits& limits) {
+TrainSummary train_resume(const std::string& out, int64_t steps, const SessionLimits& limits,
+                          dist::ProcessGroup* group) {
   const auto path = (fs::path(out) / "checkpoint.safetensors").string();
   if (!fs::exists(path))
     throw Error(fmt::format("{}: no checkpoint to resume from (start a run with 'infini train --out {}')", path, out));
@@ -348,6 +391,11 @@ TrainSummary train_resume(const std::string& out, int64_t steps, const SessionLi
   if (run.record.step >= run.record.options.steps)
     throw Error(fmt::format("the run in {} has done all {} of its steps; pass --steps with a larger total to "
                             "extend it", out, run.record.options.steps));
+  const int world = group ? group->world_size() : 1;
+  if (run.record.world_size != world)
+    throw Error(fmt::format("the run in {} was trained by {} process(es); resume it with as many (--nproc {}), "
+                            "since each process's share of the examples depends on their number",
+                            out, run.record.world_size, run.record.world_size));
   run.tokenizer = data::load_tokenizer(out);
   const auto& r = run.record;
   if (r.options.task == "lm") run.corpus = open_checked_corpus(r.data, r.validation, *run.tokenizer);
@@ -369,7 +417,7 @@ TrainSummary train_resume(const std::string& out, int64_t steps, const SessionLi
   run.model = InfiniTransformer(checkpoint.config);
   run.optimizer = std::make_unique<AdamW>(make_optimizer(run.model, run.record.options));
   restore(checkpoint, path, run.model, *run.optimizer);
-  return run_loop(run, limits);
+  return run_loop(run, limits, group);
 }
 
 }  // namespace infini

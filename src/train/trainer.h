@@ -9,6 +9,7 @@
 
 #include "data/tokenizer.h"
 #include "data/windows.h"
+#include "dist/process_group.h"
 #include "model/transformer.h"
 #include "train/adamw.h"
 #include "train/options.h"
@@ -27,8 +28,10 @@ struct StepResult {
 
 // One optimisation step over `micro_batches` (gradient accumulation). Throws infini::Error on a
 // non-finite loss or gradient, before the weights change. `step` is 0-based.
+// With a process group, every rank calls it with its own micro-batches and the gradients are summed
+// over ranks before the step, so all ranks take the same step.
 StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vector<data::Batch>& micro_batches,
-                      const TrainOptions& o, int64_t step);
+                      const TrainOptions& o, int64_t step, dist::ProcessGroup* group = nullptr);
 
 struct ValidationResult {
   double loss;      // mean per target token, nats
@@ -36,8 +39,9 @@ struct ValidationResult {
 };
 
 // Over examples 0..count-1 of `source`, without gradients.
+// Split over the ranks of `group` when there is one; every rank gets the whole result.
 ValidationResult evaluate(InfiniTransformer& model, const data::ExampleSource& source, int64_t count, int64_t batch,
-                          bool autocast_bf16);
+                          bool autocast_bf16, dist::ProcessGroup* group = nullptr);
 
 // A new run: `out` is the run folder (must be new or empty). It ends up holding the model folder
 // (config.json, model.safetensors, tokenizer), checkpoint.safetensors and metrics.jsonl.
@@ -58,8 +62,11 @@ struct TrainSummary {
   bool interrupted = false;         // stopped by SIGINT/SIGTERM (a checkpoint was written)
 };
 
-TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits);
-// Continues the run in `out` from its checkpoint; `steps` > 0 changes the planned total.
-TrainSummary train_resume(const std::string& out, int64_t steps, const SessionLimits& limits);
+// `group`: this process's data-parallel group (nullptr: one process). Only rank 0 writes the run folder.
+TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::ProcessGroup* group = nullptr);
+// Continues the run in `out` from its checkpoint; `steps` > 0 changes the planned total. A run is
+// resumed with the world size it was started with.
+TrainSummary train_resume(const std::string& out, int64_t steps, const SessionLimits& limits,
+                          dist::ProcessGroup* group = nullptr);
 
 }  // namespace infini

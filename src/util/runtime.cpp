@@ -1,5 +1,6 @@
 #include "util/runtime.h"
 
+#include <cstdlib>
 #include <fstream>
 
 #ifdef __GLIBC__
@@ -18,7 +19,13 @@ int configure_runtime(int n) {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
-  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // By default the cores are shared among the processes of this machine (LOCAL_WORLD_SIZE, set by
+  // `infini train --nproc` and torchrun), so data-parallel workers do not oversubscribe them.
+  if (n <= 0) {
+    int local_processes = 1;
+    if (const char* s = std::getenv("LOCAL_WORLD_SIZE")) local_processes = std::max(1, std::atoi(s));
+    n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local_processes);
+  }
   at::set_num_threads(n);
   return at::get_num_threads();
 }

@@ -8,8 +8,8 @@
 
 namespace infini {
 
-// Sets the intra-op threads (n <= 0: one per hardware core) and keeps freed activation buffers in
-// the process for reuse. Returns the thread count now in effect.
+// Sets the intra-op threads (n <= 0: one per hardware core, shared among LOCAL_WORLD_SIZE processes)
+// and keeps freed activation buffers in the process for reuse. Returns the thread count now in effect.
 int configure_runtime(int threads);
 
 // The BLAS library this process loaded (from /proc/self/maps), for benchmark records.
