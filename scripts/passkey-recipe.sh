@@ -2,11 +2,12 @@
 # The passkey recipe, from scratch on this machine (docs/PASSKEY.md):
 #   1. lm: the reference config (memory MODE, gate_init -3) as a language model on the KJV + LaTeX
 #      corpus, the memory-mode comparison's recipe;
-#   2. short: passkey fine-tuning on prompts of 350-600 tokens (the key at most a segment or two
-#      back), so the model learns to copy the key before it must remember it;
-#   3. long: passkey fine-tuning on prompts of 1K-5K tokens (the paper fine-tunes on 5K), the key up
-#      to 19 segments back, so only the compressive memory can bring it to the question;
-#   4. `infini passkey` at 32K..1M tokens, depths 0, 0.5 and 1.
+#   2. copy: passkey prompts without filler (256 tokens: one segment), so the model learns to find
+#      and copy the key with local attention alone;
+#   3. short: prompts of 350-1024 tokens, the key up to 3 segments back;
+#   4. long: prompts of 1K-5K tokens (the paper fine-tunes on 5K), the key up to 19 segments back,
+#      so only the compressive memory can bring it to the question;
+#   5. `infini passkey` at 32K..1M tokens, depths 0, 0.5 and 1.
 #
 #   bash scripts/passkey-recipe.sh [MODE] [OUT] [TRIALS]
 #   (defaults: infini-delta, runs/passkey-MODE, 20)
@@ -33,9 +34,12 @@ sed -e "s/\"memory\": *\"[a-z-]*\"/\"memory\": \"$mode\"/" -e "s/\"gate_init\": 
 grep -q "\"memory\": \"$mode\"" "$out/config.json"
 timed lm bash scripts/train-stage.sh "$out/lm" 600 --config "$out/config.json" --data data/corpus \
   --batch 4 --window 2048 --lr 2e-3 --warmup 50 --val-every 50 --val-windows 32 --checkpoint-every 50 --seed 1234
-timed short bash scripts/train-stage.sh "$out/short" 400 --init "$out/lm" --task passkey \
-  --window 600 --passkey-min-tokens 350 --batch 16 --lr 1e-3 --warmup 20 --val-every 25 --val-windows 64 \
+timed copy bash scripts/train-stage.sh "$out/copy" 400 --init "$out/lm" --task passkey \
+  --window 256 --passkey-min-tokens 256 --batch 32 --lr 1e-3 --warmup 20 --val-every 25 --val-windows 64 \
   --checkpoint-every 50 --seed 1
+timed short bash scripts/train-stage.sh "$out/short" 400 --init "$out/copy" --task passkey \
+  --window 1024 --passkey-min-tokens 350 --batch 8 --lr 1e-3 --warmup 20 --val-every 25 --val-windows 64 \
+  --checkpoint-every 50 --seed 3
 timed long bash scripts/train-stage.sh "$out/long" 300 --init "$out/short" --task passkey \
   --window 5120 --passkey-min-tokens 1024 --batch 4 --lr 5e-4 --warmup 20 --val-every 25 --val-windows 32 \
   --checkpoint-every 25 --seed 2

@@ -51,6 +51,11 @@ TEST(Passkey, LengthAndDepthAreAsAsked) {
     EXPECT_EQ(prefix + text, passkey_text(p));
     EXPECT_EQ(text.rfind("The pass key is " + std::to_string(key) + ".", 0), 0u) << text.substr(0, 40);
   }
+  // Below the fixed lines' size: no filler, the key line right after the instruction.
+  const auto shortest = passkey_prompt(0, 0.5, 12345);
+  EXPECT_EQ(shortest.fillers_before + shortest.fillers_after, 0);
+  EXPECT_EQ(shortest.bytes(), 247);
+  EXPECT_NE(passkey_text(shortest).find("there.\n\nThe pass key is 12345."), std::string::npos);
   EXPECT_EQ(passkey_prompt(32768, 0.0, 7).fillers_before, 0);
   EXPECT_EQ(passkey_prompt(32768, 1.0, 7).fillers_after, 0);
   testing::expect_error([] { passkey_prompt(1000, 1.5, 7); }, {"depth 1.5"});

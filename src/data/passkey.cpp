@@ -63,7 +63,7 @@ PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key) {
   const int64_t fixed = p.bytes();  // no filler yet
   p.key = key;
   const int64_t per = static_cast<int64_t>(kFiller.size()) + 1;
-  const int64_t total = std::max<int64_t>(1, (target_bytes - fixed + 1) / per);
+  const int64_t total = std::max<int64_t>(0, (target_bytes - fixed + 1) / per);
   p.fillers_before = std::llround(depth * static_cast<double>(total));
   p.fillers_after = total - p.fillers_before;
   return p;

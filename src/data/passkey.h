@@ -33,8 +33,9 @@ struct PasskeyPrompt {
 // The paper's generator draws keys from 1..50000.
 constexpr int64_t kPasskeyMin = 1, kPasskeyMax = 50000;
 
-// A prompt of about `target_bytes` bytes (never less than the fixed parts plus one filler on each
-// side when depth allows it), with the key line after `depth` (0..1) of the filler. The filler
+// A prompt of at most about `target_bytes` bytes, with the key line after `depth` (0..1) of the
+// filler. Below the fixed lines' size there is no filler at all: that shortest prompt (247 bytes with
+// a 5-digit key) fits in one 256-token segment, the first step of a training curriculum. The filler
 // counts depend on target_bytes and depth only, not on the key.
 PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key);
 
