@@ -20,6 +20,7 @@ bash scripts/build.sh
 [ -d data/corpus/train ] || bash scripts/prepare-corpus.sh data/corpus
 modes=(none xl infini-linear infini-delta)
 for mode in "${modes[@]}"; do
+  # gate_init 0, the default when these results were made (now -3: see the investigation)
   bash scripts/memory-mode-run.sh "$out" "$mode" "$mode" "$steps" 0.0
 done
 mkdir -p "$results"

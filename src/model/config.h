@@ -26,7 +26,10 @@ struct ModelConfig {
   int64_t d_ff = 682;
   int64_t segment_len = 256;
   MemoryMode memory = MemoryMode::InfiniDelta;
-  double gate_init = 0.0;
+  // sigmoid(-3) = 0.047: each head starts as segment-local attention and opens its gate where the
+  // memory pays; at 0 the memory, empty in every window's first segment, takes half the output from
+  // the first step and training is slower (docs/EVALUATION.md, "Investigation").
+  double gate_init = -3.0;
   bool tie_embeddings = false;
   torch::ScalarType dtype = torch::kFloat32;
   double rope_theta = 10000.0;

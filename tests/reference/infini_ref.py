@@ -30,7 +30,7 @@ DEFAULTS = {
     "d_ff": 682,
     "segment_len": 256,
     "memory": "infini-delta",
-    "gate_init": 0.0,
+    "gate_init": -3.0,
     "tie_embeddings": False,
     "dtype": "float32",
     "rope_theta": 10000.0,
