@@ -65,27 +65,23 @@ PasskeyExample PasskeyExamples::example(uint64_t index) const {
 }
 
 Batch PasskeyExamples::batch(uint64_t first, int64_t count) const {
-  std::vector<PasskeyExample> examples;
+  std::vector<std::vector<int64_t>> tokens;
+  std::vector<int64_t> answer_tokens;
   int64_t longest = 0;
   for (int64_t i = 0; i < count; ++i) {
-    examples.push_back(example(first + static_cast<uint64_t>(i)));
-    longest = std::max<int64_t>(longest, static_cast<int64_t>(examples.back().tokens.size()) - 1);
+    auto e = example(first + static_cast<uint64_t>(i));
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(e.tokens.size()) - 1);
+    answer_tokens.push_back(e.answer_tokens);
+    tokens.push_back(std::move(e.tokens));
   }
-  const auto B = static_cast<int64_t>(examples.size());
-  Batch b;
-  b.inputs = torch::zeros({B, longest}, torch::kInt64);                 // (B, W)
-  b.targets = torch::full({B, longest}, kIgnoreTarget, torch::kInt64);  // (B, W)
-  auto in = b.inputs.accessor<int64_t, 2>();
-  auto tg = b.targets.accessor<int64_t, 2>();
-  for (int64_t i = 0; i < B; ++i) {
-    const auto& t = examples[static_cast<size_t>(i)].tokens;
-    const auto n = static_cast<int64_t>(t.size()) - 1;
-    for (int64_t p = 0; p < n; ++p) in[i][p] = t[static_cast<size_t>(p)];
-    // The answer's tokens are the targets at the last answer_tokens input positions.
-    for (int64_t p = n - examples[static_cast<size_t>(i)].answer_tokens; p < n; ++p)
-      tg[i][p] = t[static_cast<size_t>(p + 1)];
-    b.target_tokens += examples[static_cast<size_t>(i)].answer_tokens;
-    b.input_tokens += n;
+  // The corpus batch, then every target before the answer masked.
+  auto b = make_batch(tokens, longest);
+  b.target_tokens = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const auto n = static_cast<int64_t>(tokens[static_cast<size_t>(i)].size()) - 1;
+    const auto answer = answer_tokens[static_cast<size_t>(i)];
+    b.targets[i].narrow(0, 0, n - answer).fill_(kIgnoreTarget);
+    b.target_tokens += answer;
   }
   return b;
 }
