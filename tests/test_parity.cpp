@@ -16,7 +16,7 @@ namespace infini {
 namespace {
 
 struct Case {
-  std::string mode, dtype;
+  std::string config, dtype;  // tests/data/parity-{config}.json
   double tolerance;
 };
 
@@ -26,11 +26,13 @@ TEST_P(Parity, MatchesReference) {
   const auto& p = GetParam();
   const char* dir = std::getenv("INFINI_GOLDEN_DIR");
   ASSERT_NE(dir, nullptr) << "INFINI_GOLDEN_DIR is not set (run through ctest)";
-  const auto path = fmt::format("{}/golden-{}-{}.safetensors", dir, p.mode, p.dtype);
+  const auto path = fmt::format("{}/golden-{}-{}.safetensors", dir, p.config, p.dtype);
   const auto golden = io::load_safetensors(path);
   const auto& g = golden.tensors;
   const auto config = ModelConfig::from_json(nlohmann::json::parse(golden.metadata.at("config")), path);
-  ASSERT_EQ(to_string(config.memory), p.mode);
+  const bool routed = config.routed_blocks() > 0;
+  ASSERT_EQ(routed, p.config.rfind("mod-", 0) == 0);
+  ASSERT_EQ(to_string(config.memory), routed ? p.config.substr(4) : p.config);
 
   InfiniTransformer model(config);
   std::map<std::string, torch::Tensor> params;
@@ -41,8 +43,11 @@ TEST_P(Parity, MatchesReference) {
   const auto& tokens = g.at("tokens");  // (B, S*N + 1)
   const auto W = tokens.size(1) - 1;
   auto out = model->forward(tokens.narrow(1, 0, W), model->initial_state(tokens.size(0)));
-  const auto loss = torch::nn::functional::cross_entropy(out.logits.reshape({-1, config.vocab_size}),
-                                                         tokens.narrow(1, 1, W).reshape({-1}));
+  auto loss = torch::nn::functional::cross_entropy(out.logits.reshape({-1, config.vocab_size}),
+                                                   tokens.narrow(1, 1, W).reshape({-1}));
+  // Routed models train on the cross-entropy plus the routers' and predictors' auxiliary losses.
+  const auto decisions = static_cast<double>(tokens.size(0) * W * config.routed_blocks());
+  if (routed) loss = loss + out.routing.aux_loss(config, decisions);
   loss.backward();
 
   double worst = 0;
@@ -56,6 +61,18 @@ TEST_P(Parity, MatchesReference) {
   };
   check("logits", out.logits, g.at("logits"));
   check("loss", loss, g.at("loss"));
+  if (routed) {
+    ASSERT_EQ(out.routing.decisions, static_cast<int64_t>(decisions));
+    check("aux/router_bce", out.routing.router_bce / decisions, g.at("aux/router_bce"));
+    check("aux/predictor_bce", out.routing.predictor_bce / decisions, g.at("aux/predictor_bce"));
+    // Causal routing decides per token, so each sequence is read on its own (batch 1).
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> rows;
+    for (int64_t b = 0; b < tokens.size(0); ++b)
+      rows.push_back(model->forward(tokens.narrow(0, b, 1).narrow(1, 0, W), model->initial_state(1), false,
+                                    Routing::Causal).logits);  // (1, W, V)
+    check("logits_causal", torch::cat(rows, 0), g.at("logits_causal"));
+  }
   int checked_states = 0;
   for (int64_t i = 0; i < config.n_layers; ++i) {
     const auto& mem = out.state.layers()[i];
@@ -76,7 +93,7 @@ TEST_P(Parity, MatchesReference) {
   }
   EXPECT_EQ(checked_grads, static_cast<int>(params.size()));
   // The closing note of the core issue quotes these lines.
-  std::printf("[parity] mode=%s dtype=%s largest relative error %.3e (%s), tolerance %.0e\n", p.mode.c_str(),
+  std::printf("[parity] config=%s dtype=%s largest relative error %.3e (%s), tolerance %.0e\n", p.config.c_str(),
               p.dtype.c_str(), worst, worst_name.c_str(), p.tolerance);
 }
 
@@ -85,9 +102,12 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Case{"infini-linear", "float64", 1e-8}, Case{"infini-delta", "float64", 1e-8},
                       Case{"none", "float64", 1e-8}, Case{"xl", "float64", 1e-8},
                       Case{"infini-linear", "float32", 1e-4}, Case{"infini-delta", "float32", 1e-4},
-                      Case{"none", "float32", 1e-4}, Case{"xl", "float32", 1e-4}),
+                      Case{"none", "float32", 1e-4}, Case{"xl", "float32", 1e-4},
+                      Case{"mod-infini-delta", "float64", 1e-8}, Case{"mod-xl", "float64", 1e-8},
+                      Case{"mod-infini-linear", "float64", 1e-8}, Case{"mod-infini-delta", "float32", 1e-4},
+                      Case{"mod-xl", "float32", 1e-4}, Case{"mod-infini-linear", "float32", 1e-4}),
     [](const auto& info) {
-      auto name = info.param.mode + "_" + info.param.dtype;
+      auto name = info.param.config + "_" + info.param.dtype;
       for (auto& ch : name)
         if (ch == '-') ch = '_';
       return name;

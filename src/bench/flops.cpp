@@ -9,17 +9,32 @@ namespace infini {
 double forward_flops_per_token(const ModelConfig& c) {
   const double D = c.d_model, H = c.n_heads, dk = c.d_key, dv = c.d_value, F = c.d_ff,
                V = c.vocab_size, N = c.segment_len;
-  double layer = 2 * D * H * (2 * dk + dv)   // qkv projection
-                 + 2 * H * dv * D            // output projection
-                 + 2 * D * 2 * F + 2 * F * D  // SwiGLU
-                 + 2 * H * (dk + dv) * N;     // scores and weighted values over the segment
-  if (c.memory == MemoryMode::XL) layer += 2 * H * (dk + dv) * N;  // the cached segment
-  if (c.has_compressive_memory()) {
-    layer += 2 * H * dk * (dv + 1);  // read: sigma(Q) M and sigma(Q) z
-    layer += 2 * H * dk * dv;        // write: sigma(K)^T V
-    if (c.memory == MemoryMode::InfiniDelta) layer += 2 * H * dk * (dv + 1);  // the delta read
+  // A block's matmul work per token it processes, when `seen` tokens of a segment go through it.
+  const auto block = [&](double seen) {
+    double layer = 2 * D * H * (2 * dk + dv)   // qkv projection
+                   + 2 * H * dv * D            // output projection
+                   + 2 * D * 2 * F + 2 * F * D  // SwiGLU
+                   + 2 * H * (dk + dv) * seen;  // scores and weighted values over the segment
+    if (c.memory == MemoryMode::XL) layer += 2 * H * (dk + dv) * seen;  // the cached segment
+    if (c.has_compressive_memory()) {
+      layer += 2 * H * dk * (dv + 1);  // read: sigma(Q) M and sigma(Q) z
+      layer += 2 * H * dk * dv;        // write: sigma(K)^T V
+      if (c.memory == MemoryMode::InfiniDelta) layer += 2 * H * dk * (dv + 1);  // the delta read
+    }
+    return layer;
+  };
+  double total = 2 * D * V;  // LM head
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    if (!c.is_routed(i)) {
+      total += block(N);
+      continue;
+    }
+    // A routed block: the router and predictor see every token, the block a share C of them, and
+    // those attend over the selected tokens only.
+    const double C = c.mod_capacity, P = static_cast<double>(c.mod_predictor_hidden);
+    total += 2 * D + 2 * D * P + 2 * P + C * block(C * N);
   }
-  return c.n_layers * layer + 2 * D * V;  // + LM head
+  return total;
 }
 
 double train_flops_per_token(const ModelConfig& c) { return 3 * forward_flops_per_token(c); }

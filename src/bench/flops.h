@@ -9,7 +9,7 @@
 
 namespace infini {
 
-// Forward FLOPs per token for a model reading full segments.
+// Forward FLOPs per token for a model reading full segments; a routed block counts at its capacity.
 double forward_flops_per_token(const ModelConfig& c);
 // Training (forward + backward) FLOPs per token: 3x forward.
 double train_flops_per_token(const ModelConfig& c);

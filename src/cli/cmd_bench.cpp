@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/compare_bench.h"
 #include "bench/session_bench.h"
 #include "bench/train_bench.h"
 #include "cli/commands.h"
@@ -17,8 +18,9 @@ Runner add_bench(CLI::App& app) {
     bool json = false;
     int threads = 0;
     TrainBenchOptions bench;
-    std::string model;
+    std::string model, vs;
     SessionBenchOptions session;
+    CompareBenchOptions compare;
   };
   auto f = std::make_shared<Flags>();
   auto* sub = app.add_subcommand(
@@ -44,9 +46,25 @@ Runner add_bench(CLI::App& app) {
   sub->add_flag("--general-decode", [f](int64_t) { f->session.fused_decode = false; },
                 "decode through the general forward pass instead of the fused one-token step (for comparison)")
       ->needs(model);
+  auto* vs = sub->add_option("--vs", f->vs,
+                              "compare --model (A) with this model folder (B) side by side in alternating rounds: "
+                              "decode time per token, training step time, FLOPs per token")
+                  ->needs(model);
+  sub->add_option("--context", f->compare.context, "with --vs: tokens each model reads before decoding")
+      ->check(at_least(0))->needs(vs);
+  sub->add_option("--rounds", f->compare.rounds, "with --vs: alternating rounds (figures are their medians)")
+      ->check(at_least(1))->needs(vs);
+  sub->add_flag("--no-train", [f](int64_t) { f->compare.train = false; }, "with --vs: decode only")->needs(vs);
   add_threads_flag(*sub, f->threads);
   return [f]() {
     configure_runtime(f->threads);
+    if (!f->vs.empty()) {
+      f->compare.decode_tokens = f->session.decode_tokens;
+      f->compare.train_bench = f->bench;
+      const auto r = run_compare_bench(io::load_model(f->model), io::load_model(f->vs), f->compare);
+      fmt::print("{}\n", r.dump(f->json ? -1 : 2));
+      return 0;
+    }
     if (!f->model.empty()) {
       fmt::print("{}\n", run_session_bench(io::load_model(f->model), f->session).dump(f->json ? -1 : 2));
       return 0;

@@ -20,6 +20,15 @@ void print_table(const EvalResult& r, const std::string& model, const std::strin
   if (r.forget_memory) fmt::print(stderr, "memory forgotten at every segment boundary (--forget-memory)\n");
   fmt::print(stderr, "loss {:.4f} nats/token | perplexity {:.3f} | {:.4f} bits/byte | state {} bytes\n", r.loss(),
              std::exp(r.loss()), r.bits_per_byte(), r.state_bytes);
+  if (r.route_stats.decisions > 0) {
+    const auto j = r.routing_json();
+    fmt::print(stderr, "routing {}: {:.1f}% of tokens through the routed blocks", j.at("routing").get<std::string>(),
+               100 * j.at("routed_share").get<double>());
+    if (j.contains("router_accuracy"))
+      fmt::print(stderr, " | causal decisions matching top-k: router {:.1f}%, predictor {:.1f}%",
+                 100 * j.at("router_accuracy").get<double>(), 100 * j.at("predictor_accuracy").get<double>());
+    fmt::print(stderr, "\n");
+  }
   fmt::print(stderr, "{:>15}  {:>10}  {:>8}\n", "segments", "tokens", "loss");
   for (size_t lo = 0; lo < r.segment_tokens.size(); lo = lo == 0 ? 1 : lo * 2) {
     const size_t hi = std::min(r.segment_tokens.size(), lo == 0 ? size_t{1} : lo * 2);
@@ -39,6 +48,7 @@ Runner add_eval(CLI::App& app) {
     EvalOptions options;
     bool json = false;
     int threads = 0;
+    std::string routing = "causal";
   };
   auto f = std::make_shared<Flags>();
   auto* sub = app.add_subcommand(
@@ -53,10 +63,15 @@ Runner add_eval(CLI::App& app) {
       ->check(at_least(0));
   sub->add_flag("--forget-memory", f->options.forget_memory,
                 "reset the memory and XL cache at every segment boundary (an ablation: what the memory adds)");
+  sub->add_option("--routing", f->routing,
+                  "routed (Mixture-of-Depths) models: causal (each token decided on its own, as when sampling) or "
+                  "topk (the training objective's selection, which sees the whole segment)")
+      ->check(CLI::IsMember({"causal", "topk"}));
   sub->add_flag("--json", f->json, "print the results as one JSON object on stdout");
   add_threads_flag(*sub, f->threads);
   return [f]() {
     configure_runtime(f->threads);
+    f->options.routing = f->routing == "topk" ? Routing::TopK : Routing::Causal;
     auto model = io::load_model(f->model);
     const auto tokenizer = data::load_tokenizer(f->model);
     const auto documents = eval_documents(f->data, f->split);

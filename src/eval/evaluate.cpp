@@ -48,7 +48,7 @@ nlohmann::json EvalResult::to_json() const {
                             {"tokens", d.tokens},
                             {"bytes", d.bytes},
                             {"loss", d.tokens > 0 ? d.loss_sum / static_cast<double>(d.tokens) : 0.0}});
-  return {{"documents", documents.size()},
+  nlohmann::json j = {{"documents", documents.size()},
           {"tokens", tokens()},
           {"bytes", bytes()},
           {"loss", loss()},
@@ -61,6 +61,22 @@ nlohmann::json EvalResult::to_json() const {
           {"state_bytes", state_bytes},
           {"seconds", seconds},
           {"tokens_per_second", seconds > 0 ? static_cast<double>(tokens()) / seconds : 0.0}};
+  if (route_stats.decisions > 0) j.update(routing_json());
+  return j;
+}
+
+nlohmann::json EvalResult::routing_json() const {
+  const auto& r = route_stats;
+  if (r.decisions == 0) return nlohmann::json::object();
+  const auto share = [&](const torch::Tensor& count) {
+    return count.item<double>() / static_cast<double>(r.decisions);
+  };
+  nlohmann::json j = {{"routing", routing == Routing::TopK ? "topk" : "causal"}, {"routed_share", share(r.selected)}};
+  if (r.router_agree.defined()) {
+    j["router_accuracy"] = share(r.router_agree);
+    j["predictor_accuracy"] = share(r.predictor_agree);
+  }
+  return j;
 }
 
 std::vector<data::Document> eval_documents(const std::string& data, const std::string& split) {
@@ -101,8 +117,9 @@ void evaluate_document(InfiniTransformer& model, const data::Tokenizer& tokenize
     if (first_token < 0) first_token = tokens[0];
     if (o.forget_memory) state = model->initial_state(1);  // position is a multiple of L here
     const auto input = torch::from_blob(const_cast<int64_t*>(tokens), {1, n}, torch::kInt64);  // (1, n)
-    auto out = model->forward(input, std::move(state));
+    auto out = model->forward(input, std::move(state), false, o.routing);
     state = std::move(out.state);
+    result.route_stats.merge(out.routing);
     result.state_bytes = std::max(result.state_bytes, state.bytes());
     const auto logp = out.logits[0].to(torch::kFloat32).log_softmax(-1);  // (n, V)
     std::vector<float> losses;  // losses[j]: token j given everything before it
@@ -168,6 +185,7 @@ EvalResult evaluate(InfiniTransformer model, const data::Tokenizer& tokenizer,
   EvalResult result;
   result.segment_len = model->config().segment_len;
   result.forget_memory = o.forget_memory;
+  result.routing = o.routing;
   const auto t0 = std::chrono::steady_clock::now();
   const auto n = o.max_documents > 0 ? std::min(documents.size(), static_cast<size_t>(o.max_documents))
                                      : documents.size();

@@ -24,6 +24,9 @@ struct EvalOptions {
   // The loss gap to a normal run is what the memory (or XL cache) contributes, free of any difference
   // in how fast the models trained.
   bool forget_memory = false;
+  // Routed (Mixture-of-Depths) models: causal routing is what reading and sampling use; top-k is the
+  // training objective's (it sees whole segments, so later tokens decide earlier selections).
+  Routing routing = Routing::Causal;
 };
 
 struct EvalResult {
@@ -39,6 +42,8 @@ struct EvalResult {
   std::vector<int64_t> segment_tokens;
   int64_t segment_len = 0;
   bool forget_memory = false;
+  Routing routing = Routing::Causal;
+  RoutingStats route_stats;  // summed over every document; empty for a dense model
   int64_t state_bytes = 0;  // largest state seen: bounded by the config, not the document length
   double seconds = 0;
 
@@ -48,7 +53,10 @@ struct EvalResult {
   double bits_per_byte() const;
   // Stable field names: documents, tokens, bytes, loss, perplexity, bits_per_byte, segment_len,
   // forget_memory, loss_by_segment [{segment, tokens, loss}], per_document [{path, tokens, bytes,
-  // loss}], state_bytes, seconds, tokens_per_second.
+  // loss}], state_bytes, seconds, tokens_per_second; for routed models also routing ("causal" or
+  // "topk"), routed_share (tokens through a routed block over tokens offered to one) and, under
+  // top-k, router_accuracy and predictor_accuracy (causal decisions that match top-k membership).
+  nlohmann::json routing_json() const;
   nlohmann::json to_json() const;
 };
 

@@ -69,6 +69,13 @@ TokenDecoder::TokenDecoder(InfiniTransformer model)
       const auto g = torch::sigmoid(b->attn->gate.detach().to(torch::kFloat32)).contiguous();  // (H)
       w.gate.assign(g.data_ptr<float>(), g.data_ptr<float>() + c.n_heads);
     }
+    if (b->routed()) {
+      w.router = weight_of(held_, b->router->weight);
+      w.pred_hidden = weight_of(held_, b->predictor->hidden->weight);
+      w.pred_hidden_bias = weight_of(held_, b->predictor->hidden->bias);
+      w.pred_out = weight_of(held_, b->predictor->out->weight);
+      w.pred_out_bias = b->predictor->out->bias.detach().to(torch::kFloat32).item<float>();
+    }
     weights_.push_back(std::move(w));
   }
   const auto L = c.segment_len, H = c.n_heads;
@@ -87,6 +94,10 @@ TokenDecoder::TokenDecoder(InfiniTransformer model)
   qkv_.resize(H * (2 * c.d_key + c.d_value));
   attn_.resize(H * c.d_value);
   act_.resize(c.d_ff);
+  attn_res_.resize(c.d_model);
+  h_.resize(c.d_model);
+  pred_.resize(c.mod_predictor_hidden);
+  took_.assign(c.n_layers, 0);
 }
 
 void TokenDecoder::load_xl(const LayerMemory& mem, LayerCache& cache) const {
@@ -94,7 +105,8 @@ void TokenDecoder::load_xl(const LayerMemory& mem, LayerCache& cache) const {
   cache.xl_len = mem.xl_k.defined() ? mem.xl_k.size(2) : 0;
   if (cache.xl_len == 0) return;
   const auto n = cache.xl_len;
-  cache.rotated_k.narrow(1, L - n, n).copy_(rope_.apply(mem.xl_k, -n)[0]);  // (H, n, dk)
+  const auto rotated = mem.xl_pos.defined() ? rope_.apply_at(mem.xl_k, mem.xl_pos - L) : rope_.apply(mem.xl_k, -n);
+  cache.rotated_k.narrow(1, L - n, n).copy_(rotated[0]);  // (H, n, dk)
   cache.values.narrow(1, L - n, n).copy_(mem.xl_v[0]);                     // (H, n, dv)
 }
 
@@ -105,31 +117,72 @@ void TokenDecoder::attach(const ModelState& state) {
   for (size_t i = 0; i < caches_.size(); ++i) {
     const auto& mem = state.layers()[i];
     auto& cache = caches_[i];
-    if (p > 0) {
-      cache.seg_k.narrow(2, 0, p).copy_(mem.seg_k);                      // (1, H, p, dk)
-      cache.rotated_k.narrow(1, L, p).copy_(rope_.apply(mem.seg_k, 0)[0]);  // (H, p, dk)
-      cache.values.narrow(1, L, p).copy_(mem.seg_v[0]);                  // (H, p, dv)
+    const bool routed = mem.seg_pos.defined();
+    cache.count = routed ? mem.seg_k.size(2) : p;
+    cache.positions.clear();
+    if (routed) {
+      const auto pos = mem.seg_pos[0].contiguous();  // (count)
+      cache.positions.assign(pos.data_ptr<int64_t>(), pos.data_ptr<int64_t>() + cache.count);
+    }
+    if (const auto n = cache.count; n > 0) {
+      cache.seg_k.narrow(2, 0, n).copy_(mem.seg_k);  // (1, H, n, dk)
+      const auto rotated = routed ? rope_.apply_at(mem.seg_k, mem.seg_pos) : rope_.apply(mem.seg_k, 0);
+      cache.rotated_k.narrow(1, L, n).copy_(rotated[0]);  // (H, n, dk)
+      cache.values.narrow(1, L, n).copy_(mem.seg_v[0]);  // (H, n, dv)
     }
     load_xl(mem, cache);
   }
 }
 
 void TokenDecoder::write_back(ModelState& state) const {
-  const auto L = config_.segment_len, p = state.pos_in_segment();
+  const auto L = config_.segment_len;
   for (size_t i = 0; i < caches_.size(); ++i) {
     auto& mem = state.layers()[i];
-    mem.seg_k = caches_[i].seg_k.narrow(2, 0, p).clone();                    // (1, H, p, dk)
-    mem.seg_v = caches_[i].values.narrow(1, L, p).unsqueeze(0).clone();      // (1, H, p, dv)
+    const auto& cache = caches_[i];
+    const auto n = cache.count;
+    mem.seg_k = cache.seg_k.narrow(2, 0, n).clone();                    // (1, H, n, dk)
+    mem.seg_v = cache.values.narrow(1, L, n).unsqueeze(0).clone();      // (1, H, n, dv)
+    if (mem.seg_pos.defined()) mem.seg_pos = torch::tensor(cache.positions, torch::kInt64).view({1, n});
   }
 }
 
-void TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratch& s, int thread, int threads) {
+std::pair<bool, float> TokenDecoder::route(size_t i, int thread, int threads) {
+  const auto& c = config_;
+  const auto& w = weights_[i];
+  const int64_t D = c.d_model, P = c.mod_predictor_hidden;
+  const float r = kernels::dot(w.router, x_.data(), D);
+  float logit = r;
+  if (c.mod_predictor == CausalSelector::Mlp) {
+    const auto [j0, j1] = share(P, thread, threads);
+    for (int64_t j = j0; j < j1; ++j) {
+      const float a = kernels::dot(w.pred_hidden + j * D, x_.data(), D) + w.pred_hidden_bias[j];
+      pred_[static_cast<size_t>(j)] = a / (1.0f + std::exp(-a));
+    }
+#pragma omp barrier
+    logit = kernels::dot(w.pred_out, pred_.data(), P) + w.pred_out_bias;
+#pragma omp barrier  // everyone has read pred_ before a later layer writes it again
+  }
+  const float weight = c.mod_router == RouterWeight::Raw ? r : 1.0f / (1.0f + std::exp(-r));
+  return {logit > 0.0f, weight};
+}
+
+bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratch& s, int thread, int threads) {
   const auto& c = config_;
   const auto& w = weights_[i];
   auto& cache = caches_[i];
   const int64_t D = c.d_model, H = c.n_heads, dk = c.d_key, dv = c.d_value, F = c.d_ff, L = c.segment_len;
   float* x = x_.data();
   float* qkv = qkv_.data();
+  // A routed layer that skips the token leaves no trace; one that takes it caches the token in its
+  // next free slot and adds w(r) times the block's update.
+  const bool routed = w.router != nullptr;
+  float weight = 1.0f;
+  if (routed) {
+    bool take = false;
+    std::tie(take, weight) = route(i, thread, threads);
+    if (!take) return false;
+  }
+  const int64_t slot = cache.count;
 
   // Q, K, V in one product.
   rms_norm(x, w.attn_norm, s.normed.data(), D, c.norm_eps);
@@ -150,12 +203,12 @@ void TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
     const float* v = qkv + 2 * H * dk + h * dv;  // (dv)
     float* keys = cache.rotated_k.data_ptr<float>() + h * 2 * L * dk;  // (2L, dk)
     float* values = cache.values.data_ptr<float>() + h * 2 * L * dv;   // (2L, dv)
-    std::copy(k, k + dk, cache.seg_k.data_ptr<float>() + (h * L + p) * dk);
-    rotate(k, cos, sin, keys + (L + p) * dk, dk);
-    std::copy(v, v + dv, values + (L + p) * dv);
+    std::copy(k, k + dk, cache.seg_k.data_ptr<float>() + (h * L + slot) * dk);
+    rotate(k, cos, sin, keys + (L + slot) * dk, dk);
+    std::copy(v, v + dv, values + (L + slot) * dv);
     rotate(q, cos, sin, s.q.data(), dk);
 
-    const int64_t first = L - cache.xl_len, count = cache.xl_len + p + 1;
+    const int64_t first = L - cache.xl_len, count = cache.xl_len + slot + 1;
     float top = -INFINITY;
     for (int64_t j = 0; j < count; ++j) {
       s.scores[j] = scale * kernels::dot(s.q.data(), keys + (first + j) * dk, dk);
@@ -181,15 +234,24 @@ void TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
   }
 #pragma omp barrier
 
-  // Output projection and residual, each thread on its own rows of x.
+  // Output projection and residual, each thread on its own rows of x. A routed layer keeps x as it
+  // was and builds the MLP's input h = x + a apart, since its own residual is scaled by w(r).
   {
     const auto [r0, r1] = share(D, thread, threads);
-    for (int64_t r = r0; r < r1; ++r) x[r] += kernels::dot(w.out + r * H * dv, attn_.data(), H * dv);
+    for (int64_t r = r0; r < r1; ++r) {
+      const float a = kernels::dot(w.out + r * H * dv, attn_.data(), H * dv);
+      if (routed) {
+        attn_res_[r] = a;
+        h_[r] = x[r] + a;
+      } else {
+        x[r] += a;
+      }
+    }
   }
 #pragma omp barrier
 
   // SwiGLU: a thread takes gate row f and up row F + f together, so it can finish act[f] itself.
-  rms_norm(x, w.mlp_norm, s.normed.data(), D, c.norm_eps);
+  rms_norm(routed ? h_.data() : x, w.mlp_norm, s.normed.data(), D, c.norm_eps);
   {
     const auto [f0, f1] = share(F, thread, threads);
     for (int64_t f = f0; f < f1; ++f) {
@@ -201,9 +263,13 @@ void TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
 #pragma omp barrier
   {
     const auto [r0, r1] = share(D, thread, threads);
-    for (int64_t r = r0; r < r1; ++r) x[r] += kernels::dot(w.down + r * F, act_.data(), F);
+    for (int64_t r = r0; r < r1; ++r) {
+      const float m = kernels::dot(w.down + r * F, act_.data(), F);
+      x[r] += routed ? weight * (attn_res_[r] + m) : m;
+    }
   }
 #pragma omp barrier
+  return true;
 }
 
 torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) {
@@ -236,12 +302,20 @@ torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) {
   {
     const int t = omp_get_thread_num(), n = omp_get_num_threads();
     auto& s = scratch_[static_cast<size_t>(t)];
-    for (size_t i = 0; i < caches_.size(); ++i) run_layer(i, p, state.layers()[i], s, t, n);
+    for (size_t i = 0; i < caches_.size(); ++i) {
+      const bool took = run_layer(i, p, state.layers()[i], s, t, n);
+      if (t == 0) took_[i] = took;
+    }
     rms_norm(x_.data(), final_norm_, s.normed.data(), D, c.norm_eps);
     const auto [r0, r1] = share(V, t, n);
     kernels::matvec_rows(lm_head_, D, s.normed.data(), out, r0, r1);
   }
 
+  for (size_t i = 0; i < caches_.size(); ++i)
+    if (took_[i]) {
+      caches_[i].count += 1;
+      if (weights_[i].router) caches_[i].positions.push_back(p);
+    }
   state.advance(1, L);
   if (p + 1 == L) {
     // The segment is complete: the general code writes it into the memory (or the XL cache).
@@ -249,8 +323,12 @@ torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) {
     for (size_t i = 0; i < caches_.size(); ++i) {
       auto& mem = state.layers()[i];
       auto& cache = caches_[i];
-      finish_segment(c, mem, cache.seg_k, cache.values.narrow(1, L, L).unsqueeze(0));
+      const auto n = cache.count;
+      const auto positions = weights_[i].router ? torch::tensor(cache.positions, torch::kInt64).view({1, n}) : torch::Tensor();
+      finish_segment(c, mem, cache.seg_k.narrow(2, 0, n), cache.values.narrow(1, L, n).unsqueeze(0), positions);
       load_xl(mem, cache);
+      cache.count = 0;
+      cache.positions.clear();
     }
   }
   return logits;

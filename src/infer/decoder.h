@@ -47,14 +47,23 @@ class TokenDecoder {
     const float* gate_up;    // (2F, D): gate rows, then up rows
     const float* down;       // (D, F)
     std::vector<float> gate;  // (H): sigmoid(beta), the memory read's share
+    // Routed blocks only (Mixture-of-Depths): the router and the predictor.
+    const float* router = nullptr;       // (D)
+    const float* pred_hidden = nullptr;  // (P, D)
+    const float* pred_hidden_bias = nullptr;  // (P)
+    const float* pred_out = nullptr;     // (P)
+    float pred_out_bias = 0;
   };
   // Per-layer caches. Rows [L - xl_len, L) of rotated_k/values hold the XL cache (at positions
   // -xl_len..-1), rows [L, L + p) the current segment, so one head attends to one contiguous range.
+  // A routed block caches only the tokens it took: `count` of them, at their `positions`.
   struct LayerCache {
     torch::Tensor seg_k;      // (1, H, L, dk): un-rotated, for the memory write
     torch::Tensor rotated_k;  // (H, 2L, dk)
     torch::Tensor values;     // (H, 2L, dv)
     int64_t xl_len = 0;
+    int64_t count = 0;               // cached tokens of the current segment
+    std::vector<int64_t> positions;  // routed blocks: their positions in the segment
   };
   struct Scratch {
     std::vector<float> normed;  // (D)
@@ -65,9 +74,13 @@ class TokenDecoder {
   };
 
   void load_xl(const LayerMemory& mem, LayerCache& cache) const;
+  // Whether routed layer i takes the token in x_, and the weight w(r) of its update; every thread
+  // computes the same answer.
+  std::pair<bool, float> route(size_t i, int thread, int threads);
   // One layer for the token at segment position p, run by every thread of the parallel region;
-  // `thread` of `threads` takes its share of rows and heads.
-  void run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratch& s, int thread, int threads);
+  // `thread` of `threads` takes its share of rows and heads. Returns whether the layer took the
+  // token (always, for a dense layer).
+  bool run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratch& s, int thread, int threads);
 
   InfiniTransformer model_;
   ModelConfig config_;
@@ -85,6 +98,10 @@ class TokenDecoder {
   std::vector<float> qkv_;   // (H*dk + H*dk + H*dv)
   std::vector<float> attn_;  // (H*dv)
   std::vector<float> act_;   // (F): silu(gate) * up
+  std::vector<float> attn_res_;  // (D): a routed layer's attention output, kept for x + w (a + m)
+  std::vector<float> h_;         // (D): a routed layer's x + a, the MLP's input
+  std::vector<float> pred_;      // (P): the predictor's hidden layer
+  std::vector<char> took_;       // (n_layers): what each layer did with the current token
   std::vector<Scratch> scratch_;  // one per thread
 };
 

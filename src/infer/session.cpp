@@ -68,7 +68,8 @@ void Session::feed(const std::vector<int64_t>& tokens) {
     const auto chunk = torch::from_blob(const_cast<int64_t*>(tokens.data() + i), {1, static_cast<int64_t>(n)},
                                         torch::kInt64);  // (1, n)
     // A copy of the handles (cheap; forward changes no tensor in place), so an exception keeps state_.
-    auto out = model_->forward(chunk, state_, /*last_only=*/true);
+    // Causal routing: what a token skips must not depend on tokens not read yet.
+    auto out = model_->forward(chunk, state_, /*last_only=*/true, Routing::Causal);
     state_ = std::move(out.state);
     last_logits_ = out.logits[0][0].to(torch::kFloat32);  // (V)
     i += n;

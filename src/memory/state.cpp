@@ -16,8 +16,14 @@ void ModelState::clear() {
   const auto mem = torch::TensorOptions().dtype(c.memory_dtype()).device(device_);
   const auto act = torch::TensorOptions().dtype(c.dtype).device(device_);
   const int64_t B = batch_, H = c.n_heads;
+  const auto positions = torch::TensorOptions().dtype(torch::kInt64).device(device_);
   layers_.assign(static_cast<size_t>(c.n_layers), LayerMemory{});
-  for (auto& l : layers_) {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    auto& l = layers_[i];
+    if (c.is_routed(static_cast<int64_t>(i))) {
+      l.seg_pos = torch::zeros({B, 0}, positions);
+      if (c.memory == MemoryMode::XL) l.xl_pos = torch::zeros({B, 0}, positions);
+    }
     if (c.has_compressive_memory()) {
       l.M = torch::zeros({B, H, c.d_key, c.d_value}, mem);
       l.z = torch::zeros({B, H, c.d_key}, mem);
@@ -35,14 +41,14 @@ void ModelState::clear() {
 
 void ModelState::detach() {
   for (auto& l : layers_)
-    for (auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v})
+    for (auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v, &l.seg_pos, &l.xl_pos})
       if (t->defined()) *t = t->detach();
 }
 
 ModelState ModelState::clone() const {
   ModelState copy = *this;
   for (auto& l : copy.layers_)
-    for (auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v})
+    for (auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v, &l.seg_pos, &l.xl_pos})
       if (t->defined()) *t = t->detach().clone();
   return copy;
 }
@@ -55,7 +61,7 @@ void ModelState::advance(int64_t n_tokens, int64_t segment_len) {
 int64_t ModelState::bytes() const {
   int64_t total = 0;
   for (const auto& l : layers_)
-    for (const auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v})
+    for (const auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v, &l.seg_pos, &l.xl_pos})
       if (t->defined()) total += t->numel() * static_cast<int64_t>(t->element_size());
   return total;
 }
@@ -73,6 +79,8 @@ std::map<std::string, torch::Tensor> ModelState::to_tensors() const {
     put("seg_v", l.seg_v);
     put("xl_k", l.xl_k);
     put("xl_v", l.xl_v);
+    put("seg_pos", l.seg_pos);
+    put("xl_pos", l.xl_pos);
   }
   out["pos_in_segment"] = torch::tensor({pos_in_segment_}, torch::kInt64);
   out["tokens_seen"] = torch::tensor({tokens_seen_}, torch::kInt64);
@@ -97,25 +105,44 @@ ModelState ModelState::from_tensors(const ModelConfig& config,
                             s.tokens_seen_, s.pos_in_segment_, config.segment_len));
   for (size_t i = 0; i < s.layers_.size(); ++i) {
     auto& l = s.layers_[i];
-    const auto load = [&](const char* name, torch::Tensor& dst) {
+    const bool routed = config.is_routed(static_cast<int64_t>(i));
+    const auto load = [&](const std::string& name, torch::Tensor& dst, int64_t dim, int64_t rows) {
       if (!dst.defined()) return;
       const auto& src = get(fmt::format("layers.{}.{}", i, name));
-      // The segment cache holds pos_in_segment rows; every other size is the config's.
       auto expected = dst.sizes().vec();
-      if (std::string(name) == "seg_k" || std::string(name) == "seg_v") expected[2] = s.pos_in_segment_;
-      if (std::string(name) == "xl_k" || std::string(name) == "xl_v")  // empty before the first segment ends
-        expected[2] = src.dim() == 4 && src.size(2) == 0 ? 0 : config.segment_len;
+      if (dim >= 0) expected[static_cast<size_t>(dim)] = rows;
       if (src.sizes().vec() != expected)
         throw Error(fmt::format("state: tensor 'layers.{}.{}' has shape {}, the model expects {}",
                                 i, name, fmt::join(src.sizes(), "x"), fmt::join(expected, "x")));
       dst = src.to(dst.options());
     };
-    load("M", l.M);
-    load("z", l.z);
-    load("seg_k", l.seg_k);
-    load("seg_v", l.seg_v);
-    load("xl_k", l.xl_k);
-    load("xl_v", l.xl_v);
+    // Rows of a cache: a dense block caches every token (pos_in_segment rows; the XL cache a whole
+    // segment, or nothing before the first one ends); a routed block only its selected ones.
+    const auto rows_of = [&](const char* name, int64_t dense_rows, int64_t most) {
+      const auto& src = get(fmt::format("layers.{}.{}", i, name));
+      const auto n = src.dim() == 4 ? src.size(2) : -1;
+      if (!routed) return n == 0 && std::string(name) == "xl_k" ? int64_t{0} : dense_rows;
+      if (n < 0 || n > most)
+        throw Error(fmt::format("state: tensor 'layers.{}.{}' holds {} tokens, more than the {} it may",
+                                i, name, n, most));
+      return n;
+    };
+    load("M", l.M, -1, 0);
+    load("z", l.z, -1, 0);
+    const auto seg_rows = rows_of("seg_k", s.pos_in_segment_, s.pos_in_segment_);
+    load("seg_k", l.seg_k, 2, seg_rows);
+    load("seg_v", l.seg_v, 2, seg_rows);
+    load("seg_pos", l.seg_pos, 1, seg_rows);
+    if (l.xl_k.defined()) {
+      const auto xl_rows = rows_of("xl_k", config.segment_len, config.segment_len);
+      load("xl_k", l.xl_k, 2, xl_rows);
+      load("xl_v", l.xl_v, 2, xl_rows);
+      load("xl_pos", l.xl_pos, 1, xl_rows);
+    }
+    for (const auto* pos : {&l.seg_pos, &l.xl_pos})
+      if (pos->defined() && pos->numel() > 0 &&
+          (pos->min().item<int64_t>() < 0 || pos->max().item<int64_t>() >= config.segment_len))
+        throw Error(fmt::format("state: layer {} caches a token position outside 0..{}", i, config.segment_len - 1));
   }
   return s;
 }

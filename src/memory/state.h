@@ -28,6 +28,12 @@ struct LayerMemory {
   // Transformer-XL cache: the previous complete segment, un-rotated, no gradient (xl mode).
   torch::Tensor xl_k;  // (B, H, L, d_key), L = 0 or segment_len
   torch::Tensor xl_v;  // (B, H, L, d_value)
+
+  // Routed (Mixture-of-Depths) blocks only: the cached tokens are the ones the router selected, so
+  // their positions in the segment are kept for RoPE. seg_k then holds p' <= pos_in_segment rows and
+  // the XL cache L' <= segment_len rows, the previous segment's selected tokens.
+  torch::Tensor seg_pos;  // (B, p') int64
+  torch::Tensor xl_pos;   // (B, L') int64, positions in the previous segment (xl mode)
 };
 
 class ModelState {

@@ -18,15 +18,19 @@ std::vector<SegmentSpan> split_into_segments(int64_t length, int64_t pos_in_segm
   return spans;
 }
 
-void finish_segment(const ModelConfig& c, LayerMemory& mem, const torch::Tensor& k_seg, const torch::Tensor& v_seg) {
-  if (c.has_compressive_memory())
+void finish_segment(const ModelConfig& c, LayerMemory& mem, const torch::Tensor& k_seg, const torch::Tensor& v_seg,
+                    const torch::Tensor& pos_seg) {
+  // A routed block may end a segment having taken no token: then there is nothing to write.
+  if (c.has_compressive_memory() && k_seg.size(2) > 0)
     std::tie(mem.M, mem.z) = memory::write(memory::feature_map(k_seg), v_seg, mem.M, mem.z, c.memory_eps,
                                            c.memory == MemoryMode::InfiniDelta);
   if (c.memory == MemoryMode::XL) {
     // Copies: a view would pin the whole qkv buffer, or alias the decoder's reusable cache.
     mem.xl_k = k_seg.detach().clone(at::MemoryFormat::Contiguous);
     mem.xl_v = v_seg.detach().clone(at::MemoryFormat::Contiguous);
+    if (pos_seg.defined()) mem.xl_pos = pos_seg.clone();
   }
+  if (pos_seg.defined()) mem.seg_pos = torch::empty({pos_seg.size(0), 0}, pos_seg.options());
   mem.seg_k = torch::empty({k_seg.size(0), k_seg.size(1), 0, k_seg.size(3)}, k_seg.options());
   mem.seg_v = torch::empty({v_seg.size(0), v_seg.size(1), 0, v_seg.size(3)}, v_seg.options());
 }
@@ -50,7 +54,8 @@ torch::Tensor InfiniAttentionImpl::gated(const torch::Tensor& local, const torch
   return torch::lerp(local, a_mem.to(local.scalar_type()), g);
 }
 
-torch::Tensor InfiniAttentionImpl::forward(const torch::Tensor& x, LayerMemory& mem, int64_t start, bool ends) {
+torch::Tensor InfiniAttentionImpl::forward(const torch::Tensor& x, LayerMemory& mem, int64_t start, bool ends,
+                                          const torch::Tensor& positions) {
   const auto& c = config_;
   const auto B = x.size(0), n = x.size(1), H = c.n_heads, dk = c.d_key, dv = c.d_value;
   // split (not narrow): its backward is one concatenation instead of a zero-filled buffer per part.
@@ -61,39 +66,48 @@ torch::Tensor InfiniAttentionImpl::forward(const torch::Tensor& x, LayerMemory& 
   const auto& q = q_k[0];  // (B, H, n, dk), un-rotated
   const auto& k = q_k[1];  // (B, H, n, dk), un-rotated
 
-  // All keys/values of the segment so far, un-rotated: earlier spans, then this one.
+  // All cached keys/values of the segment so far, un-rotated: earlier spans, then this one.
   const auto k_seg = start > 0 ? torch::cat({mem.seg_k, k}, 2) : k;  // (B, H, start+n, dk)
   const auto v_seg = start > 0 ? torch::cat({mem.seg_v, v}, 2) : v;  // (B, H, start+n, dv)
+  const bool routed = positions.defined();
+  const auto pos_seg = !routed ? torch::Tensor() : start > 0 ? torch::cat({mem.seg_pos, positions}, 1) : positions;  // (B, start+n)
   const bool has_cache = c.memory == MemoryMode::XL && mem.xl_k.size(2) > 0;
+  // RoPE at the tokens' own positions: consecutive from `first` in a dense block, listed in a routed one.
+  const auto rotate = [&](const torch::Tensor& t, int64_t first, const torch::Tensor& listed) {
+    return routed ? rope_.apply_at(t, listed) : rope_.apply(t, first);
+  };
 
   torch::Tensor local;  // (B, H, n, dv)
   if (start == 0 && !has_cache) {
     // The training hot path: the segment starts here and sees nothing before it.
-    local = compat::causal_attention(rope_.apply(q, 0), rope_.apply(k, 0), v, scale_);
+    local = compat::causal_attention(rotate(q, 0, positions), rotate(k, 0, positions), v, scale_);
   } else {
-    // Query i sits at position start+i and sees segment keys 0..start+i and the XL cache, which
-    // sits at positions -L..-1 and carries no gradient.
+    // Cached token j is visible to query i when j <= start + i: the cache keeps the segment's order.
+    // The XL cache sits before the segment, at positions -L..-1 (its own, minus segment_len, when
+    // routed), and carries no gradient.
     const auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(x.device());
-    auto keys = rope_.apply(k_seg, 0);
+    auto keys = rotate(k_seg, 0, pos_seg);
     auto values = v_seg;
     auto allowed = torch::ones({n, start + n}, bool_opts).tril(start);  // (n, start+n)
     if (has_cache) {
       const auto L = mem.xl_k.size(2);
-      keys = torch::cat({rope_.apply(mem.xl_k, -L), keys}, 2);            // (B, H, L+start+n, dk)
+      keys = torch::cat({routed ? rope_.apply_at(mem.xl_k, mem.xl_pos - c.segment_len) : rope_.apply(mem.xl_k, -L), keys},
+                        2);                                                // (B, H, L+start+n, dk)
       values = torch::cat({mem.xl_v, values}, 2);                          // (B, H, L+start+n, dv)
       allowed = torch::cat({torch::ones({n, L}, bool_opts), allowed}, 1);  // (n, L+start+n)
     }
-    local = compat::masked_attention(rope_.apply(q, start), keys, values, allowed, scale_);
+    local = compat::masked_attention(rotate(q, start, positions), keys, values, allowed, scale_);
   }
 
   if (c.has_compressive_memory())
     local = gated(local, memory::read(memory::feature_map(q), mem.M, mem.z, c.memory_eps));
 
   if (ends) {
-    finish_segment(c, mem, k_seg, v_seg);
+    finish_segment(c, mem, k_seg, v_seg, pos_seg);
   } else {
     mem.seg_k = k_seg;
     mem.seg_v = v_seg;
+    if (routed) mem.seg_pos = pos_seg;
   }
   return out_proj(local.transpose(1, 2).reshape({B, n, H * dv}));
 }

@@ -28,20 +28,24 @@ std::vector<SegmentSpan> split_into_segments(int64_t length, int64_t pos_in_segm
 // The segment boundary: writes the finished segment's un-rotated keys and values into the compressive
 // memory (infini modes) or makes them the XL cache (xl mode), then empties the segment cache. The
 // one definition shared by the forward pass and the one-token decoder.
+// A routed block passes the cached tokens' positions, which then become the XL cache's.
 void finish_segment(const ModelConfig& config, LayerMemory& mem,
-                    const torch::Tensor& k_seg,   // (B, H, N, dk)
-                    const torch::Tensor& v_seg);  // (B, H, N, dv)
+                    const torch::Tensor& k_seg,               // (B, H, N, dk)
+                    const torch::Tensor& v_seg,               // (B, H, N, dv)
+                    const torch::Tensor& pos_seg = {});       // (B, N) int64, routed blocks only
 
 class InfiniAttentionImpl : public torch::nn::Module {
  public:
   explicit InfiniAttentionImpl(const ModelConfig& config);
 
-  // x holds the tokens at positions [start, start + n) of the current segment (n >= 1). They attend
-  // to the earlier tokens of that segment (kept in `mem`), read the memory as it stood at the
-  // segment's start and, when `ends`, write the whole segment into `mem`. A Mixture-of-Depths block
-  // can pass any ordered subset of a segment's tokens here.
+  // x holds n >= 1 tokens of the current segment that follow the `start` tokens `mem` caches for it.
+  // They attend to those and to each other causally, read the memory as it stood at the segment's
+  // start and, when `ends`, write the whole segment into `mem`. Dense blocks pass every token, at
+  // positions [start, start + n). A routed block passes the selected tokens in order, with their
+  // positions in the segment (`positions`), and `mem` caches only earlier selected tokens.
   torch::Tensor forward(const torch::Tensor& x,  // (B, n, D)
-                        LayerMemory& mem, int64_t start, bool ends);  // -> (B, n, D)
+                        LayerMemory& mem, int64_t start, bool ends,
+                        const torch::Tensor& positions = {});  // (B, n) int64 -> (B, n, D)
 
   torch::nn::Linear qkv_proj{nullptr};  // (H*dk + H*dk + H*dv, D)
   torch::nn::Linear out_proj{nullptr};  // (D, H*dv)

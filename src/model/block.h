@@ -1,4 +1,5 @@
-// A pre-norm transformer block: x + Attn(RMSNorm(x)), then x + MLP(RMSNorm(x)).
+// A pre-norm transformer block: x + Attn(RMSNorm(x)), then x + MLP(RMSNorm(x)). A routed block
+// (Mixture-of-Depths) also owns its router and predictor; src/routing decides which tokens it sees.
 #pragma once
 
 #include <torch/torch.h>
@@ -7,22 +8,32 @@
 #include "model/attention.h"
 #include "model/config.h"
 #include "model/layers.h"
+#include "routing/predictor.h"
 
 namespace infini {
 
 class BlockImpl : public torch::nn::Module {
  public:
-  explicit BlockImpl(const ModelConfig& config);
+  BlockImpl(const ModelConfig& config, bool routed);
 
-  // Works on any ordered subset of one segment's tokens (all of them, for a dense block), so a
-  // Mixture-of-Depths router can gather tokens, run the block on them and scatter the result back.
+  // A dense block over every token of a span: x + f(x).
   torch::Tensor forward(const torch::Tensor& x,  // (B, n, D)
                         LayerMemory& mem, const SegmentSpan& span);  // -> (B, n, D)
+
+  // The residual update f alone, Attn + MLP without x itself, for an ordered subset of a segment's
+  // tokens at `positions` that follow the `cached` earlier selected tokens in `mem`.
+  torch::Tensor update(const torch::Tensor& x,  // (B, k, D)
+                       LayerMemory& mem, int64_t cached, bool ends,
+                       const torch::Tensor& positions);  // (B, k) int64 -> (B, k, D)
+
+  bool routed() const { return !router.is_empty(); }
 
   RMSNorm attn_norm{nullptr};
   InfiniAttention attn{nullptr};
   RMSNorm mlp_norm{nullptr};
   SwiGLU mlp{nullptr};
+  torch::nn::Linear router{nullptr};  // (1, D): r = x w^T; routed blocks only
+  RoutePredictor predictor{nullptr};  // routed blocks only
 };
 TORCH_MODULE(Block);
 

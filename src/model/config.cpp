@@ -77,6 +77,9 @@ const char* to_string(MemoryMode mode) {
   return "?";
 }
 
+const char* to_string(RouterWeight weight) { return weight == RouterWeight::Raw ? "raw" : "sigmoid"; }
+const char* to_string(CausalSelector predictor) { return predictor == CausalSelector::Router ? "router" : "mlp"; }
+
 void ModelConfig::validate() const {
   auto need = [](bool ok, const char* field, const std::string& rule) {
     if (!ok) throw Error(fmt::format("config field '{}' {}", field, rule));
@@ -95,6 +98,10 @@ void ModelConfig::validate() const {
   need(norm_eps > 0, "norm_eps", "must be > 0");
   need(memory_eps > 0, "memory_eps", "must be > 0");
   need(init_std > 0, "init_std", "must be > 0");
+  need(mod_every >= 0, "mod_every", fmt::format("must be >= 0 (0: no routing), got {}", mod_every));
+  need(mod_capacity > 0 && mod_capacity <= 1, "mod_capacity", fmt::format("must be in (0, 1], got {}", mod_capacity));
+  need(std::isfinite(mod_aux_weight) && mod_aux_weight >= 0, "mod_aux_weight", "must be a finite number >= 0");
+  need(mod_predictor_hidden >= 1, "mod_predictor_hidden", fmt::format("must be >= 1, got {}", mod_predictor_hidden));
 }
 
 nlohmann::json ModelConfig::to_json() const {
@@ -114,7 +121,13 @@ nlohmann::json ModelConfig::to_json() const {
           {"rope_theta", rope_theta},
           {"norm_eps", norm_eps},
           {"memory_eps", memory_eps},
-          {"init_std", init_std}};
+          {"init_std", init_std},
+          {"mod_every", mod_every},
+          {"mod_capacity", mod_capacity},
+          {"mod_router", to_string(mod_router)},
+          {"mod_predictor", to_string(mod_predictor)},
+          {"mod_aux_weight", mod_aux_weight},
+          {"mod_predictor_hidden", mod_predictor_hidden}};
 }
 
 ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& origin, bool require_all) {
@@ -141,6 +154,22 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& o
   r.real("norm_eps", c.norm_eps);
   r.real("memory_eps", c.memory_eps);
   r.real("init_std", c.init_std);
+
+  // Models saved before Mixture-of-Depths lack the mod_* fields: they are dense, mod_every 0.
+  FieldReader optional{j, origin, false, {}};
+  optional.integer("mod_every", c.mod_every);
+  optional.real("mod_capacity", c.mod_capacity);
+  optional.real("mod_aux_weight", c.mod_aux_weight);
+  optional.integer("mod_predictor_hidden", c.mod_predictor_hidden);
+  const auto router = optional.string("mod_router", to_string(c.mod_router));
+  if (router == "raw") c.mod_router = RouterWeight::Raw;
+  else if (router == "sigmoid") c.mod_router = RouterWeight::Sigmoid;
+  else optional.fail("mod_router", fmt::format("is '{}'; allowed: raw, sigmoid", router));
+  const auto predictor = optional.string("mod_predictor", to_string(c.mod_predictor));
+  if (predictor == "router") c.mod_predictor = CausalSelector::Router;
+  else if (predictor == "mlp") c.mod_predictor = CausalSelector::Mlp;
+  else optional.fail("mod_predictor", fmt::format("is '{}'; allowed: router, mlp", predictor));
+  r.seen.insert(optional.seen.begin(), optional.seen.end());
 
   const auto memory = r.string("memory", to_string(c.memory));
   if (memory == "infini-linear") c.memory = MemoryMode::InfiniLinear;

@@ -11,8 +11,14 @@
 namespace infini {
 
 enum class MemoryMode { InfiniLinear, InfiniDelta, None, XL };
+// Mixture-of-Depths: how a routed block weighs its update (w(r) in docs/MODEL.md), and what selects
+// tokens when routing must be causal.
+enum class RouterWeight { Raw, Sigmoid };
+enum class CausalSelector { Router, Mlp };
 
 const char* to_string(MemoryMode mode);
+const char* to_string(RouterWeight weight);
+const char* to_string(CausalSelector predictor);
 
 struct ModelConfig {
   static constexpr int kFormatVersion = 1;
@@ -36,10 +42,20 @@ struct ModelConfig {
   double norm_eps = 1e-5;
   double memory_eps = 1e-6;
   double init_std = 0.02;
+  // Mixture-of-Depths (arXiv 2404.02258; docs/MODEL.md). mod_every 0: every block dense.
+  int64_t mod_every = 0;
+  double mod_capacity = 0.125;
+  RouterWeight mod_router = RouterWeight::Raw;
+  CausalSelector mod_predictor = CausalSelector::Router;
+  double mod_aux_weight = 0.01;
+  int64_t mod_predictor_hidden = 64;
 
   bool has_compressive_memory() const {
     return memory == MemoryMode::InfiniLinear || memory == MemoryMode::InfiniDelta;
   }
+  // Block i (0-based) is routed: every mod_every-th block, counting from 1, so block 0 stays dense.
+  bool is_routed(int64_t block) const { return mod_every > 0 && (block + 1) % mod_every == 0; }
+  int64_t routed_blocks() const { return mod_every > 0 ? n_layers / mod_every : 0; }
   // M and z accumulate over unbounded inputs, so they never drop below fp32.
   torch::ScalarType memory_dtype() const {
     return dtype == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;

@@ -19,6 +19,11 @@ class Rope {
   // Rotates x (B, H, n, d_key) as if its rows sat at positions first, first+1, ..., first+n-1.
   torch::Tensor apply(const torch::Tensor& x, int64_t first) const;
 
+  // Rotates x (B, H, n, d_key) with row j of batch b at position positions[b][j], each in
+  // [-segment_len, segment_len): the tokens a Mixture-of-Depths router selected keep their own.
+  torch::Tensor apply_at(const torch::Tensor& x,               // (B, H, n, d_key)
+                         const torch::Tensor& positions) const;  // (B, n) int64
+
   // cos and sin for n positions from `first`, each (n, d_key/2), computed in float64.
   std::pair<torch::Tensor, torch::Tensor> compute(int64_t first, int64_t n,
                                                   const torch::TensorOptions& options) const;
@@ -27,6 +32,8 @@ class Rope {
   int64_t d_key_;
   double theta_;
   int64_t segment_len_;
+  void ensure_table(const torch::Tensor& like) const;
+
   mutable torch::Tensor table_cos_, table_sin_;  // (2 * segment_len, d_key/2), from -segment_len
 };
 

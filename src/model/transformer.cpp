@@ -12,7 +12,7 @@ InfiniTransformerImpl::InfiniTransformerImpl(const ModelConfig& c) : config_(c) 
   c.validate();
   embed = register_module("embed", torch::nn::Embedding(c.vocab_size, c.d_model));
   blocks = register_module("blocks", torch::nn::ModuleList());
-  for (int64_t i = 0; i < c.n_layers; ++i) blocks->push_back(Block(c));
+  for (int64_t i = 0; i < c.n_layers; ++i) blocks->push_back(Block(c, c.is_routed(i)));
   norm = register_module("norm", RMSNorm(c.d_model, c.norm_eps));
   if (!c.tie_embeddings)
     lm_head = register_module(
@@ -34,6 +34,13 @@ void InfiniTransformerImpl::initialise_weights() {
     torch::nn::init::normal_(block->attn->out_proj->weight, 0.0, out_std);
     torch::nn::init::normal_(block->mlp->gate_up_proj->weight, 0.0, std);
     torch::nn::init::normal_(block->mlp->down_proj->weight, 0.0, out_std);
+    if (block->routed()) {
+      torch::nn::init::normal_(block->router->weight, 0.0, std);
+      torch::nn::init::normal_(block->predictor->hidden->weight, 0.0, std);
+      torch::nn::init::zeros_(block->predictor->hidden->bias);
+      torch::nn::init::normal_(block->predictor->out->weight, 0.0, std);
+      torch::nn::init::zeros_(block->predictor->out->bias);
+    }
   }
 }
 
@@ -47,8 +54,8 @@ int64_t InfiniTransformerImpl::parameter_count() const {
   return n;
 }
 
-InfiniTransformerImpl::Output InfiniTransformerImpl::forward(const torch::Tensor& tokens,
-                                                             ModelState state, bool last_only) {
+InfiniTransformerImpl::Output InfiniTransformerImpl::forward(const torch::Tensor& tokens, ModelState state,
+                                                             bool last_only, Routing routing) {
   const auto& c = config_;
   if (tokens.dim() != 2 || tokens.size(1) == 0)
     throw Error(fmt::format("forward: tokens must be (batch, length>0), got shape {}",
@@ -65,9 +72,14 @@ InfiniTransformerImpl::Output InfiniTransformerImpl::forward(const torch::Tensor
   // split (not narrow per span): its backward is one concatenation, not a zero-filled copy per span.
   const auto pieces = embed(tokens).split_with_sizes(lengths, 1);  // each (B, n, D)
   std::vector<torch::Tensor> outputs;  // each (B, n, D); with last_only, only the last
+  RoutingStats stats;
   for (size_t s = 0; s < spans.size(); ++s) {
     auto x = pieces[s];
-    for (size_t i = 0; i < blocks->size(); ++i) x = blocks->ptr<BlockImpl>(i)->forward(x, state.layers()[i], spans[s]);
+    for (size_t i = 0; i < blocks->size(); ++i) {
+      auto& block = *blocks->ptr<BlockImpl>(i);
+      auto& mem = state.layers()[i];
+      x = block.routed() ? routed_forward(block, c, x, mem, spans[s], routing, stats) : block.forward(x, mem, spans[s]);
+    }
     if (last_only) outputs.clear();
     outputs.push_back(x);
   }
@@ -77,7 +89,7 @@ InfiniTransformerImpl::Output InfiniTransformerImpl::forward(const torch::Tensor
                                        : torch::cat(outputs, 1);  // (B, T, D)
   const auto h = norm(x);
   auto logits = lm_head ? lm_head(h) : torch::matmul(h, embed->weight.t());  // (B, T or 1, V)
-  return {logits, std::move(state)};
+  return {logits, std::move(state), std::move(stats)};
 }
 
 }  // namespace infini

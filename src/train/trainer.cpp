@@ -174,6 +174,10 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
                              {"loss", r.loss},          {"lr", o.lr * lr_factor(o, rec.step - 1)},
                              {"grad_norm", r.grad_norm}, {"tok_per_s", tokens_here / train_seconds},
                              {"train_seconds", rec.seconds}};
+    if (r.router_accuracy >= 0) {
+      record["router_accuracy"] = r.router_accuracy;
+      record["predictor_accuracy"] = r.predictor_accuracy;
+    }
     if (val_examples && o.val_every > 0 && (rec.step % o.val_every == 0 || last)) {
       const auto v = evaluate(run.model, *val_examples, o.val_windows, o.batch, o.autocast_bf16, group);
       rec.last_val_loss = v.loss;
@@ -245,8 +249,14 @@ StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vec
   namespace F = torch::nn::functional;
   const auto ce = F::CrossEntropyFuncOptions().reduction(torch::kSum).ignore_index(data::kIgnoreTarget);
 
+  // Routed blocks add their auxiliary losses, as means over every routing decision of the step.
+  double decisions_total = 0;
+  for (const auto& b : micro_batches) decisions_total += static_cast<double>(b.inputs.numel() * c.routed_blocks());
+  if (group && c.routed_blocks() > 0) decisions_total = group->all_reduce_sum(decisions_total);
+
   optimizer.zero_grad();
   double loss_sum = 0;
+  RoutingStats routing;
   for (const auto& b : micro_batches) {
     const auto W = b.inputs.size(1);
     const auto chunk = o.bptt_segments > 0 ? o.bptt_segments * c.segment_len : W;
@@ -257,16 +267,18 @@ StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vec
       // Nothing after this chunk is scored (trailing padding): no need to read it. A chunk with no
       // targets of its own is still read when later ones have some (passkey: the key is far back).
       if (!b.targets.narrow(1, offset, W - offset).ne(data::kIgnoreTarget).any().item<bool>()) break;
-      torch::Tensor loss;
+      torch::Tensor loss, aux;
       ModelState next;
       {
         compat::CpuAutocastBf16 autocast(o.autocast_bf16);
         auto out = model->forward(b.inputs.narrow(1, offset, n), std::move(state));
         loss = F::cross_entropy(out.logits.reshape({-1, c.vocab_size}).to(torch::kFloat32), targets.reshape({-1}), ce);
         next = std::move(out.state);
+        routing.merge(out.routing);
+        aux = out.routing.aux_loss(c, decisions_total);
       }
       // Scaled so the gradient is that of the mean over every target token of the step.
-      (loss / norm).backward();
+      (aux.defined() ? loss / norm + aux : loss / norm).backward();
       loss_sum += loss.item<double>();
       state = std::move(next);
       state.detach();  // truncated BPTT: the next chunk's gradient stops here
@@ -291,7 +303,13 @@ StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vec
     throw Error(fmt::format("step {}: the gradient norm is {}; stopped before the weights changed "
                             "(lower --lr or check the data)", step + 1, grad_norm));
   optimizer.step(lr_factor(o, step));
-  return {loss, grad_norm, targets_total, inputs_total};
+  StepResult result{loss, grad_norm, targets_total, inputs_total};
+  if (routing.router_agree.defined() && routing.decisions > 0) {
+    const auto decisions = static_cast<double>(routing.decisions);
+    result.router_accuracy = routing.router_agree.item<double>() / decisions;
+    result.predictor_accuracy = routing.predictor_agree.item<double>() / decisions;
+  }
+  return result;
 }
 
 ValidationResult evaluate(InfiniTransformer& model, const data::ExampleSource& source, int64_t count, int64_t batch,

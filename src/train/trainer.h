@@ -24,6 +24,10 @@ struct StepResult {
   double grad_norm;  // before clipping
   int64_t target_tokens;
   int64_t input_tokens;  // read, padding excluded
+  // Routed models: the share of this rank's routing decisions where r > 0 (router) or the
+  // predictor's logit > 0 matched top-k membership; -1 for a dense model.
+  double router_accuracy = -1;
+  double predictor_accuracy = -1;
 };
 
 // One optimisation step over `micro_batches` (gradient accumulation). Throws infini::Error on a

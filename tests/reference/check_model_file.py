@@ -39,7 +39,8 @@ def main():
     new = []
     with torch.no_grad():
         for _ in range(n_tokens):
-            logits, _ = ref.forward(params, cfg, torch.tensor([tokens + new], dtype=torch.int64))
+            # Generation routes causally (docs/MODEL.md); dense models ignore the argument.
+            logits, _ = ref.forward(params, cfg, torch.tensor([tokens + new], dtype=torch.int64), routing="causal")
             new.append(int(logits[0, -1].argmax()))
     expected = bytes(new) + b"\n"
     with open(generated_path, "rb") as f:

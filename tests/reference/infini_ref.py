@@ -4,7 +4,8 @@ Plain functions over a dict of parameter tensors (name -> tensor, names as in MO
 Written for clarity, not speed: one segment at a time in a Python loop, one layer after another.
 
 Shape letters: B batch, T tokens, N tokens in the current segment, L cache length (xl),
-D d_model, H n_heads, dk d_key, dv d_value, F d_ff, V vocab_size.
+D d_model, H n_heads, dk d_key, dv d_value, F d_ff, V vocab_size; Mixture-of-Depths: n tokens of
+the segment in this call, k tokens a routed block selects (per batch row), P mod_predictor_hidden.
 
 The computation dtype is the dtype of the parameters (float64 or float32; bfloat16 is accepted
 but is not a parity target). M and z are kept in float64 when computing in float64, else float32.
@@ -37,10 +38,20 @@ DEFAULTS = {
     "norm_eps": 1e-5,
     "memory_eps": 1e-6,
     "init_std": 0.02,
+    "mod_every": 0,
+    "mod_capacity": 0.125,
+    "mod_router": "raw",
+    "mod_predictor": "router",
+    "mod_aux_weight": 0.01,
+    "mod_predictor_hidden": 64,
 }
 
 MEMORY_MODES = ("infini-linear", "infini-delta", "none", "xl")
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
+MOD_ROUTERS = ("raw", "sigmoid")
+MOD_PREDICTORS = ("router", "mlp")
+# how a routed block selects its tokens; chosen by the caller, not by the config (MODEL.md)
+ROUTINGS = ("topk", "causal")
 
 
 class ConfigError(ValueError):
@@ -81,7 +92,18 @@ def make_config(user):
     need(cfg["dtype"] in DTYPES, "dtype must be one of %s" % ", ".join(DTYPES))
     for k in ("rope_theta", "norm_eps", "memory_eps", "init_std"):
         need(_is_num(cfg[k]) and cfg[k] > 0, "%s must be a finite number > 0" % k)
-    for k in ("gate_init", "rope_theta", "norm_eps", "memory_eps", "init_std"):
+    need(_is_int(cfg["mod_every"]) and cfg["mod_every"] >= 0, "mod_every must be an int >= 0")
+    need(_is_num(cfg["mod_capacity"]) and 0 < cfg["mod_capacity"] <= 1,
+         "mod_capacity must be a number in (0, 1]")
+    need(cfg["mod_router"] in MOD_ROUTERS, "mod_router must be one of %s" % ", ".join(MOD_ROUTERS))
+    need(cfg["mod_predictor"] in MOD_PREDICTORS,
+         "mod_predictor must be one of %s" % ", ".join(MOD_PREDICTORS))
+    need(_is_num(cfg["mod_aux_weight"]) and cfg["mod_aux_weight"] >= 0,
+         "mod_aux_weight must be a finite number >= 0")
+    need(_is_int(cfg["mod_predictor_hidden"]) and cfg["mod_predictor_hidden"] >= 1,
+         "mod_predictor_hidden must be an int >= 1")
+    for k in ("gate_init", "rope_theta", "norm_eps", "memory_eps", "init_std", "mod_capacity",
+              "mod_aux_weight"):
         cfg[k] = float(cfg[k])
     return cfg
 
@@ -95,11 +117,26 @@ def is_infini(cfg):
     return cfg["memory"] in ("infini-linear", "infini-delta")
 
 
+def is_routed(cfg, i):
+    """Whether block i (0-based) is a Mixture-of-Depths block: mod_every 2 routes blocks 1, 3, ..."""
+    return cfg["mod_every"] > 0 and (i + 1) % cfg["mod_every"] == 0
+
+
+def topk_count(cfg, n):
+    """k = min(n, max(1, ceil(mod_capacity * n - 1e-6))), in float64 (a Python float).
+
+    The -1e-6 keeps a product that should be a whole number but rounds just above it (1/91 * 273 =
+    3.0000000000000004) from taking one token too many."""
+    return min(n, max(1, math.ceil(cfg["mod_capacity"] * n - 1e-6)))
+
+
 # ----------------------------------------------------------------------------------------------
 # parameters
 
 def param_shapes(cfg):
-    """Ordered list of (name, shape) for every parameter, in MODEL.md table order."""
+    """Ordered list of (name, shape) for every parameter, in MODEL.md table order, except that a
+    routed block's router and predictor follow its own down_proj (random_params draws in this order,
+    so a dense config draws exactly what it drew before Mixture-of-Depths existed)."""
     D, H, dk, dv = cfg["d_model"], cfg["n_heads"], cfg["d_key"], cfg["d_value"]
     Fh, V = cfg["d_ff"], cfg["vocab_size"]
     out = [("embed.weight", (V, D))]
@@ -113,6 +150,13 @@ def param_shapes(cfg):
         out.append((p + "mlp_norm.weight", (D,)))
         out.append((p + "mlp.gate_up_proj.weight", (2 * Fh, D)))
         out.append((p + "mlp.down_proj.weight", (D, Fh)))
+        if is_routed(cfg, i):
+            P = cfg["mod_predictor_hidden"]
+            out.append((p + "router.weight", (1, D)))
+            out.append((p + "predictor.hidden.weight", (P, D)))
+            out.append((p + "predictor.hidden.bias", (P,)))
+            out.append((p + "predictor.out.weight", (1, P)))
+            out.append((p + "predictor.out.bias", (1,)))
     out.append(("norm.weight", (D,)))
     if not cfg["tie_embeddings"]:
         out.append(("lm_head.weight", (V, D)))
@@ -228,18 +272,48 @@ def state_dtype(compute_dtype):
 
 def init_state(cfg, batch, compute_dtype):
     """Per-layer state: infini -> {"M": zeros (B,H,dk,dv), "z": zeros (B,H,dk)};
-    xl -> {"xl_k": None, "xl_v": None} (empty cache); none -> {}."""
+    xl -> {"xl_k": None, "xl_v": None} (empty cache); none -> {}.
+
+    A routed xl block keeps its cache per batch row, because rows select different numbers of
+    tokens in causal routing: {"xl_k": [B entries], "xl_v": [...], "xl_pos": [...]}, entry b being
+    None (no cache yet) or (1, H, L_b, dk) / (1, H, L_b, dv) / list of L_b positions in the segment
+    the cache came from. Routed infini blocks keep M and z batched as above (sliced per row)."""
     B, H, dk, dv = batch, cfg["n_heads"], cfg["d_key"], cfg["d_value"]
     sd = state_dtype(compute_dtype)
     layers = []
-    for _ in range(cfg["n_layers"]):
+    for i in range(cfg["n_layers"]):
         if is_infini(cfg):
             layers.append({"M": torch.zeros(B, H, dk, dv, dtype=sd), "z": torch.zeros(B, H, dk, dtype=sd)})
+        elif cfg["memory"] == "xl" and is_routed(cfg, i):
+            layers.append({"xl_k": [None] * B, "xl_v": [None] * B, "xl_pos": [None] * B})
         elif cfg["memory"] == "xl":
             layers.append({"xl_k": None, "xl_v": None})
         else:
             layers.append({})
     return layers
+
+
+def stacked_state(state):
+    """The state with every routed xl block's per-row cache stacked into (B, H, L, dk) / (B, H, L, dv)
+    tensors and its positions dropped, like a dense block's. Only possible when every row has the
+    same cache length (always so after a complete segment in top-k routing). None caches stay None."""
+    out = []
+    for st in state:
+        st2 = {}
+        for key, t in st.items():
+            if key == "xl_pos":
+                continue
+            if isinstance(t, list):
+                if all(e is None for e in t):
+                    t = None
+                else:
+                    lens = set(e.shape[-2] for e in t)
+                    if len(lens) != 1:
+                        raise ValueError("rows have xl caches of different lengths %s" % sorted(lens))
+                    t = torch.cat(t, dim=0)                                  # (B, H, L, dk|dv)
+            st2[key] = t
+        out.append(st2)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -287,18 +361,204 @@ def attention(params, cfg, i, x, layer_state, complete):
     return a @ params[p + "out_proj.weight"].t(), new_state                  # (B, N, D)
 
 
-def forward_segment(params, cfg, tokens, state):
+# ----------------------------------------------------------------------------------------------
+# Mixture-of-Depths (MODEL.md "Mixture-of-Depths routing"). Routed blocks work on one batch row at
+# a time: in causal routing rows select different numbers of tokens, and a per-row loop is the
+# plainest way to say "attention over the selected tokens alone". Written separately from the dense
+# path above (not by generalising it) so that dense results stay bit-identical to before.
+
+def local_attention_at(q, k, v, pos, k_cache, v_cache, cache_pos, theta):
+    """Causal softmax attention among tokens at arbitrary (increasing) positions, plus a cache.
+
+    q, k (B, H, k, dk) un-rotated; v (B, H, k, dv); pos: list of k ints, the tokens' positions in
+    their segment (RoPE uses these, not the index in the selection);
+    k_cache (B, H, L, dk) un-rotated or None; v_cache (B, H, L, dv) or None; cache_pos: list of L
+    ints (negative: the previous segment's positions minus segment_len). Every cache key is visible.
+    -> (B, H, k, dv)
+    """
+    dk = q.shape[-1]
+    qr = rope(q, pos, theta)                                          # (B, H, k, dk)
+    kr = rope(k, pos, theta)                                          # (B, H, k, dk)
+    scale = 1.0 / math.sqrt(dk)
+    scores = (qr @ kr.transpose(-1, -2)) * scale                      # (B, H, k, k)
+    pt = torch.tensor(list(pos), dtype=torch.int64)                   # (k,)
+    visible = pt[None, :] <= pt[:, None]                              # (k, k) key pos <= query pos
+    scores = scores.masked_fill(~visible, float("-inf"))
+    values = v
+    if k_cache is not None:
+        kcr = rope(k_cache, cache_pos, theta)                         # (B, H, L, dk)
+        s_cache = (qr @ kcr.transpose(-1, -2)) * scale                # (B, H, k, L)
+        scores = torch.cat([s_cache, scores], dim=-1)                 # (B, H, k, L + k)
+        values = torch.cat([v_cache, v], dim=-2)                      # (B, H, L + k, dv)
+    probs = torch.softmax(scores, dim=-1)                             # (B, H, k, L + k)
+    return probs @ values                                             # (B, H, k, dv)
+
+
+def attention_selected(params, cfg, i, x, pos, row_state, complete):
+    """Attn_S of block i for ONE batch row: x (1, k, D) the normed selected rows, pos their k
+    positions in the segment (k >= 1). row_state: this row's slice of the layer state
+    (infini: M (1,H,dk,dv), z (1,H,dk); xl: xl_k (1,H,L,dk) or None, xl_v, xl_pos).
+
+    Returns (out (1, k, D), new row state). Only the selected tokens read the memory, and only
+    their K and V are written (infini) or cached (xl), once the segment is complete.
+    """
+    B, k, _ = x.shape
+    H, dk, dv = cfg["n_heads"], cfg["d_key"], cfg["d_value"]
+    theta = cfg["rope_theta"]
+    p = "blocks.%d.attn." % i
+    qkv = x @ params[p + "qkv_proj.weight"].t()                              # (1, k, 2*H*dk + H*dv)
+    q = qkv[..., : H * dk].view(B, k, H, dk).transpose(1, 2)                 # (1, H, k, dk)
+    kk = qkv[..., H * dk: 2 * H * dk].view(B, k, H, dk).transpose(1, 2)      # (1, H, k, dk)
+    v = qkv[..., 2 * H * dk:].view(B, k, H, dv).transpose(1, 2)              # (1, H, k, dv)
+
+    new_state = dict(row_state)
+    if cfg["memory"] == "xl":
+        kc, vc = row_state["xl_k"], row_state["xl_v"]                        # (1,H,L,dk), (1,H,L,dv)
+        cpos = None
+        if kc is not None:
+            # the previous segment's selected tokens sit at their own positions minus segment_len
+            cpos = [t - cfg["segment_len"] for t in row_state["xl_pos"]]
+        a = local_attention_at(q, kk, v, pos, kc, vc, cpos, theta)           # (1, H, k, dv)
+        if complete:
+            new_state["xl_k"] = kk.detach()                                  # (1, H, k, dk) un-rotated
+            new_state["xl_v"] = v.detach()                                   # (1, H, k, dv)
+            new_state["xl_pos"] = list(pos)
+    elif cfg["memory"] == "none":
+        a = local_attention_at(q, kk, v, pos, None, None, None, theta)       # (1, H, k, dv)
+    else:
+        M, z = row_state["M"], row_state["z"]                                # (1,H,dk,dv), (1,H,dk)
+        sd, eps = M.dtype, cfg["memory_eps"]
+        a_mem = memory_read(sigma(q).to(sd), M, z, eps).to(x.dtype)          # (1, H, k, dv)
+        a_dot = local_attention_at(q, kk, v, pos, None, None, None, theta)   # (1, H, k, dv)
+        g = torch.sigmoid(params[p + "gate"]).view(1, H, 1, 1)               # (1, H, 1, 1)
+        a = g * a_mem + (1.0 - g) * a_dot                                    # (1, H, k, dv)
+        if complete:
+            M_new, z_new = memory_write(sigma(kk).to(sd), v.to(sd), M, z, eps,
+                                        delta=(cfg["memory"] == "infini-delta"))
+            new_state["M"], new_state["z"] = M_new, z_new                    # (1,H,dk,dv), (1,H,dk)
+    a = a.transpose(1, 2).reshape(B, k, H * dv)                              # (1, k, H*dv) head-major
+    return a @ params[p + "out_proj.weight"].t(), new_state                  # (1, k, D)
+
+
+def router_logits(params, i, x):
+    """r and p of routed block i. x (B, n, D) the block input (not normed) -> r (B, n), p (B, n).
+
+    p reads sg(x): its BCE term trains the predictor alone, never the blocks below it."""
+    pre = "blocks.%d." % i
+    r = (x @ params[pre + "router.weight"].t()).squeeze(-1)                  # (B, n)
+    hid = F.silu(x.detach() @ params[pre + "predictor.hidden.weight"].t()
+                 + params[pre + "predictor.hidden.bias"])                    # (B, n, P)
+    p = (hid @ params[pre + "predictor.out.weight"].t()
+         + params[pre + "predictor.out.bias"]).squeeze(-1)                   # (B, n)
+    return r, p
+
+
+def topk_select(cfg, r_row):
+    """The top-k selection of one row: r_row (n,) -> sorted list of the k positions with the largest
+    r. Ties (not expected with real-valued logits) go to the earlier position."""
+    n = r_row.shape[0]
+    vals = r_row.detach().tolist()                                           # exact (float64)
+    order = sorted(range(n), key=lambda t: (-vals[t], t))
+    return sorted(order[: topk_count(cfg, n)])
+
+
+def causal_select(cfg, r_row, p_row):
+    """Causal selection of one row: each token on its own, r > 0 (router) or p > 0 (mlp)."""
+    l_row = r_row if cfg["mod_predictor"] == "router" else p_row             # (n,)
+    return [t for t, v in enumerate(l_row.detach().tolist()) if v > 0]
+
+
+def _row_state(cfg, layer_state, b):
+    """Batch row b of a routed block's layer state, as attention_selected takes it."""
+    if is_infini(cfg):
+        return {"M": layer_state["M"][b:b + 1], "z": layer_state["z"][b:b + 1]}  # (1,H,dk,dv), (1,H,dk)
+    if cfg["memory"] == "xl":
+        return {key: layer_state[key][b] for key in ("xl_k", "xl_v", "xl_pos")}
+    return {}
+
+
+def routed_block(params, cfg, i, x, layer_state, complete, routing):
+    """Routed block i over one segment. x (B, n, D) the block input.
+
+    Returns (x_out (B, n, D), new layer state, route) with route = {
+      "sel": (B, n) bool, the tokens this block ran on (the routing asked for);
+      "y":   (B, n) float 0/1, top-k membership under these r (the aux target; equal to sel in
+             top-k routing, computed for information only in causal routing);
+      "r":   (B, n) router logits; "p": (B, n) predictor logits }.
+    """
+    assert routing in ROUTINGS, routing
+    B, n, D = x.shape
+    pre = "blocks.%d." % i
+    eps = cfg["norm_eps"]
+    r, p = router_logits(params, i, x)                                       # (B, n), (B, n)
+    y = torch.zeros(B, n, dtype=x.dtype)                                     # (B, n)
+    sel = torch.zeros(B, n, dtype=torch.bool)                                # (B, n)
+    rows, row_states = [], []
+    for b in range(B):
+        top = topk_select(cfg, r[b])
+        y[b, top] = 1.0
+        S = top if routing == "topk" else causal_select(cfg, r[b], p[b])    # sorted positions
+        sel[b, S] = True
+        st_b = _row_state(cfg, layer_state, b)
+        xb = x[b]                                                            # (n, D)
+        if not S:
+            # no token runs the block: x unchanged; nothing read or written. The xl cache of a
+            # complete segment becomes this segment's (empty) selection.
+            if complete and cfg["memory"] == "xl":
+                H, dk, dv = cfg["n_heads"], cfg["d_key"], cfg["d_value"]
+                st_b = {"xl_k": torch.zeros(1, H, 0, dk, dtype=x.dtype),     # (1, H, 0, dk)
+                        "xl_v": torch.zeros(1, H, 0, dv, dtype=x.dtype),     # (1, H, 0, dv)
+                        "xl_pos": []}
+            rows.append(xb)
+            row_states.append(st_b)
+            continue
+        idx = torch.tensor(S, dtype=torch.int64)                             # (k,)
+        X = xb[idx].unsqueeze(0)                                             # (1, k, D)
+        a, st_b = attention_selected(params, cfg, i, rms_norm(X, params[pre + "attn_norm.weight"], eps),
+                                     S, st_b, complete)                      # (1, k, D)
+        h = X + a                                                            # (1, k, D)
+        hn = rms_norm(h, params[pre + "mlp_norm.weight"], eps)               # (1, k, D)
+        # f: the block's residual update without X itself (the attention and MLP parts together)
+        f = h + mlp(hn, params[pre + "mlp.gate_up_proj.weight"], params[pre + "mlp.down_proj.weight"]) - X  # (1, k, D)
+        rs = r[b, idx]                                                       # (k,)
+        w = rs if cfg["mod_router"] == "raw" else torch.sigmoid(rs)          # (k,)
+        upd = X + w.view(1, -1, 1) * f                                       # (1, k, D)
+        rows.append(xb.index_copy(0, idx, upd[0]))                           # (n, D) others unchanged
+        row_states.append(st_b)
+    x_out = torch.stack(rows, dim=0)                                         # (B, n, D)
+    if is_infini(cfg):
+        new_state = {"M": torch.cat([s["M"] for s in row_states], dim=0),    # (B, H, dk, dv)
+                     "z": torch.cat([s["z"] for s in row_states], dim=0)}    # (B, H, dk)
+    elif cfg["memory"] == "xl":
+        new_state = {key: [s[key] for s in row_states] for key in ("xl_k", "xl_v", "xl_pos")}
+    else:
+        new_state = {}
+    return x_out, new_state, {"sel": sel, "y": y, "r": r, "p": p}
+
+
+# ----------------------------------------------------------------------------------------------
+# whole model
+
+def forward_segment(params, cfg, tokens, state, routing="topk", with_routes=False):
     """One segment (N <= segment_len tokens, starting at a segment boundary). tokens (B, N) int64.
 
-    Returns (logits (B, N, V), new state). State is only advanced if the segment is complete.
+    routing: "topk" or "causal", how routed blocks select tokens (ignored by dense configs).
+    Returns (logits (B, N, V), new state), and with with_routes also routes: {i: route of
+    routed_block} for every routed block i. State is only advanced if the segment is complete.
     """
+    assert routing in ROUTINGS, routing
     N = tokens.shape[1]
     assert 1 <= N <= cfg["segment_len"]
     complete = N == cfg["segment_len"]
     eps = cfg["norm_eps"]
     x = params["embed.weight"][tokens]                                       # (B, N, D)
     new_state = []
+    routes = {}
     for i in range(cfg["n_layers"]):
+        if is_routed(cfg, i):
+            x, st, routes[i] = routed_block(params, cfg, i, x, state[i], complete, routing)  # (B, N, D)
+            new_state.append(st)
+            continue
         p = "blocks.%d." % i
         a, st = attention(params, cfg, i, rms_norm(x, params[p + "attn_norm.weight"], eps),
                           state[i], complete)
@@ -308,26 +568,42 @@ def forward_segment(params, cfg, tokens, state):
         new_state.append(st)
     head = params["embed.weight"] if cfg["tie_embeddings"] else params["lm_head.weight"]  # (V, D)
     logits = rms_norm(x, params["norm.weight"], eps) @ head.t()              # (B, N, V)
+    if with_routes:
+        return logits, new_state, routes
     return logits, new_state
 
 
-def forward(params, cfg, tokens, state=None):
+def concat_routes(seg_routes):
+    """Join per-segment routes ({i: {key: (B, n_s)}}, one per segment) along tokens: {i: {key: (B, T)}}."""
+    if not seg_routes:
+        return {}
+    return {i: {key: torch.cat([rt[i][key] for rt in seg_routes], dim=1) for key in seg_routes[0][i]}
+            for i in seg_routes[0]}
+
+
+def forward(params, cfg, tokens, state=None, routing="topk", with_routes=False):
     """Whole sequence, cut into segments of segment_len aligned to its start. tokens (B, T) int64.
 
     state: from init_state / a previous call that ended on a segment boundary (None = fresh).
-    Returns (logits (B, T, V), state). If T is not a multiple of segment_len, the trailing partial
-    segment gets its logits but is not written to the state (the returned state is the one after
-    the last complete segment).
+    Returns (logits (B, T, V), state) [, routes {i: {"sel", "y", "r", "p": (B, T)}} with
+    with_routes]. If T is not a multiple of segment_len, the trailing partial segment gets its
+    logits but is not written to the state (the returned state is the one after the last complete
+    segment).
     """
     B, T = tokens.shape
     if state is None:
         state = init_state(cfg, B, params["embed.weight"].dtype)
     Nseg = cfg["segment_len"]
-    outs = []
+    outs, seg_routes = [], []
     for s in range(0, T, Nseg):
-        logits, state = forward_segment(params, cfg, tokens[:, s: s + Nseg], state)
+        logits, state, rt = forward_segment(params, cfg, tokens[:, s: s + Nseg], state, routing,
+                                            with_routes=True)
         outs.append(logits)
-    return torch.cat(outs, dim=1), state                                     # (B, T, V)
+        seg_routes.append(rt)
+    logits = torch.cat(outs, dim=1)                                          # (B, T, V)
+    if with_routes:
+        return logits, state, concat_routes(seg_routes)
+    return logits, state
 
 
 def loss_fn(logits, targets):
@@ -336,14 +612,47 @@ def loss_fn(logits, targets):
     return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
 
 
+def bce_with_logits(l, y):
+    """BCE(l, y) = -(y log sigmoid(l) + (1 - y) log(1 - sigmoid(l))), elementwise; log(1 -
+    sigmoid(l)) written as logsigmoid(-l) (the same value, without cancellation)."""
+    return -(y * F.logsigmoid(l) + (1.0 - y) * F.logsigmoid(-l))
+
+
+def mod_aux_losses(routes):
+    """(mean BCE(r, y), mean BCE(p, y)), each mean over all routed (block, row, token) decisions
+    in routes (one forward pass: every routed block, every segment). routes must come from top-k
+    routing: causal routing has no aux loss. Returns (None, None) without routed blocks."""
+    if not routes:
+        return None, None
+    for i, rt in routes.items():
+        if not torch.equal(rt["sel"], rt["y"] > 0):
+            raise ValueError("block %d: routes are not from top-k routing (no aux loss)" % i)
+    r = torch.cat([routes[i]["r"].reshape(-1) for i in sorted(routes)])     # (decisions,)
+    p = torch.cat([routes[i]["p"].reshape(-1) for i in sorted(routes)])     # (decisions,)
+    y = torch.cat([routes[i]["y"].reshape(-1) for i in sorted(routes)])     # (decisions,)
+    return bce_with_logits(r, y).mean(), bce_with_logits(p, y).mean()
+
+
+def total_loss(logits, targets, routes, cfg):
+    """CE + mod_aux_weight * mean BCE(r, y) + mean BCE(p, y) (MODEL.md, top-k routing); plain CE
+    for a dense config. logits (B, T, V), targets (B, T), routes from forward(..., with_routes=True)
+    over the same tokens."""
+    ce = loss_fn(logits, targets)
+    router_bce, predictor_bce = mod_aux_losses(routes)
+    if router_bce is None:
+        return ce
+    return ce + cfg["mod_aux_weight"] * router_bce + predictor_bce
+
+
 # ----------------------------------------------------------------------------------------------
 # random parameters for golden files
 
 def random_params(cfg, seed, dtype):
     """Seeded random parameters: drawn in float64 (in param_shapes order), then cast to dtype.
 
-    matrices ~ randn * 0.5/sqrt(fan_in); embed and lm_head ~ randn * 0.5;
-    norm weights 1 + 0.1*randn; gate ~ randn.
+    matrices ~ randn * 0.5/sqrt(fan_in) (router and predictor weights too); embed and lm_head ~
+    randn * 0.5; norm weights 1 + 0.1*randn; gate ~ randn; biases (the predictor's) ~ 0.1*randn
+    (not 0 as in the C++ init: a zero bias would leave the bias gradient's wiring untested).
     """
     gen = torch.Generator().manual_seed(int(seed))
     params = {}
@@ -355,6 +664,8 @@ def random_params(cfg, seed, dtype):
             t = 1.0 + 0.1 * r
         elif name.endswith("attn.gate"):
             t = r
+        elif name.endswith(".bias"):
+            t = 0.1 * r
         else:
             t = r * (0.5 / math.sqrt(shape[1]))
         params[name] = t.to(dtype)

@@ -7,6 +7,13 @@ Contents: tokens (I64, (B, S*N + 1)), param/<name>, logits (B, S*N, V), loss (sh
 state/<i>/M and state/<i>/z (infini modes, after the last segment's write),
 state/<i>/xl_k and state/<i>/xl_v (xl mode, un-rotated cache of the last segment),
 grad/<name>. __metadata__: config (full JSON), seed, batch, segments.
+
+With Mixture-of-Depths (mod_every > 0) the forward uses top-k routing, `loss` is the total loss
+CE + mod_aux_weight * aux/router_bce + aux/predictor_bce and grad/<name> is its gradient; also:
+aux/router_bce and aux/predictor_bce (shape [], means over all routed decisions of the forward),
+route/<i> (I64 0/1, (B, S*N)) top-k membership for each routed block i, and logits_causal
+(B, S*N, V): the same tokens with causal routing, state carried across segments, no gradient.
+A routed xl block's state/<i>/xl_k, xl_v hold the last segment's selected tokens' (k per row).
 """
 
 import argparse
@@ -78,14 +85,18 @@ def main(argv=None):
     gen = torch.Generator().manual_seed(args.seed + 1)
     tokens = torch.randint(0, V, (B, S * N + 1), generator=gen, dtype=torch.int64)  # (B, S*N + 1)
 
-    # one segment at a time, state carried (with autograd history) across segments
+    # one segment at a time, state carried (with autograd history) across segments;
+    # routed blocks (if any) use top-k routing, as in training
     state = ref.init_state(cfg, B, dtype)
-    seg_logits = []
+    seg_logits, seg_routes = [], []
     for s in range(S):
-        logits_s, state = ref.forward_segment(params, cfg, tokens[:, s * N:(s + 1) * N], state)
+        logits_s, state, routes_s = ref.forward_segment(params, cfg, tokens[:, s * N:(s + 1) * N], state,
+                                                        routing="topk", with_routes=True)
         seg_logits.append(logits_s)                                  # (B, N, V)
+        seg_routes.append(routes_s)
     logits = torch.cat(seg_logits, dim=1)                            # (B, S*N, V)
-    loss = ref.loss_fn(logits, tokens[:, 1:])
+    routes = ref.concat_routes(seg_routes)                           # {i: {key: (B, S*N)}}
+    loss = ref.total_loss(logits, tokens[:, 1:], routes, cfg)        # plain CE when dense
     loss.backward()
 
     out = {"tokens": tokens, "logits": logits.detach(), "loss": loss.detach().reshape(())}
@@ -93,9 +104,25 @@ def main(argv=None):
         out["param/" + name] = params[name].detach()
         g = params[name].grad
         out["grad/" + name] = (torch.zeros_like(params[name]) if g is None else g).detach()
-    for i, st in enumerate(state):
+    # a routed xl block keeps its cache per row; top-k gives every row k tokens, so it stacks
+    for i, st in enumerate(ref.stacked_state(state)):
         for key, t in st.items():
             out["state/%d/%s" % (i, key)] = t.detach().to(dtype)
+    if routes:
+        router_bce, predictor_bce = ref.mod_aux_losses(routes)
+        out["aux/router_bce"] = router_bce.detach().reshape(())
+        out["aux/predictor_bce"] = predictor_bce.detach().reshape(())
+        for i, rt in routes.items():
+            out["route/%d" % i] = rt["y"].detach().to(torch.int64)   # (B, S*N) 0/1
+        # the same tokens with causal routing (as in sessions and generation), fresh state
+        with torch.no_grad():
+            cstate = ref.init_state(cfg, B, dtype)
+            causal = []
+            for s in range(S):
+                logits_s, cstate = ref.forward_segment(params, cfg, tokens[:, s * N:(s + 1) * N], cstate,
+                                                       routing="causal")
+                causal.append(logits_s)                              # (B, N, V)
+        out["logits_causal"] = torch.cat(causal, dim=1)              # (B, S*N, V)
     meta = {
         "config": json.dumps(cfg, sort_keys=True),
         "seed": str(args.seed),

@@ -410,6 +410,401 @@ def make_golden_cli():
             assert code not in (0, None) and "error" in err.getvalue(), "accepted bad args %s" % args
 
 
+# ---------------------------------------------------------------------------------------------
+# Mixture-of-Depths
+
+MOD = {"mod_every": 2, "mod_capacity": 0.375, "mod_predictor_hidden": 5, "mod_aux_weight": 0.1}
+
+# sha256 over (name, float64 bytes) of random_params(parity config, seed 17), recorded with the
+# reference as it was before Mixture-of-Depths: dense draws must never change (golden files).
+DENSE_PARAM_SHA = {
+    "infini-delta": "fbd1723265ff3eec6b901bd80be9dadd281f7cb26c03df7ab976deca4db74270",
+    "infini-linear": "25af9c302493e5aff37cd3114df9db22291efed722314d612bf3160e4e0c5eec",
+    "xl": "9f24a49ad5d206ecabbe359fe785c5d7e5dc528e965eb4262beefc603f4ca74d",
+    "none": "9f24a49ad5d206ecabbe359fe785c5d7e5dc528e965eb4262beefc603f4ca74d",
+}
+
+
+def mod_config_validation():
+    base = dict(TINY)
+    cfg = ref.make_config(base)
+    assert cfg["mod_every"] == 0 and not any(ref.is_routed(cfg, i) for i in range(4))
+    c2 = ref.make_config(dict(base, n_layers=4, mod_every=2))
+    assert [ref.is_routed(c2, i) for i in range(4)] == [False, True, False, True]
+    c1 = ref.make_config(dict(base, mod_every=1))
+    assert all(ref.is_routed(c1, i) for i in range(2))
+    good = [("mod_every", 0), ("mod_every", 3), ("mod_capacity", 1), ("mod_capacity", 1e-9),
+            ("mod_router", "sigmoid"), ("mod_predictor", "mlp"), ("mod_aux_weight", 0),
+            ("mod_predictor_hidden", 1)]
+    bad = [("mod_every", -1), ("mod_every", 1.0), ("mod_every", True), ("mod_capacity", 0),
+           ("mod_capacity", 1.5), ("mod_capacity", float("nan")), ("mod_capacity", "0.5"),
+           ("mod_router", "relu"), ("mod_predictor", "none"), ("mod_aux_weight", -0.1),
+           ("mod_aux_weight", float("inf")), ("mod_predictor_hidden", 0), ("mod_predictor_hidden", 2.0),
+           ("mod_evry", 1)]
+    for k, v in good:
+        ref.make_config(dict(base, **{k: v}))
+    for k, v in bad:
+        try:
+            ref.make_config(dict(base, **{k: v}))
+        except ref.ConfigError:
+            continue
+        raise AssertionError("accepted %s = %r" % (k, v))
+    # k = min(n, max(1, ceil(C n - 1e-6)))
+    for cap, n, k in [(0.125, 8, 1), (0.125, 3, 1), (0.375, 8, 3), (0.375, 4, 2), (0.5, 8, 4), (1.0, 8, 8),
+                      (1.0, 1, 1), (1e-9, 8, 1), (1 / 91, 273, 3), (0.7, 90, 63)]:
+        got = ref.topk_count(ref.make_config(dict(base, mod_capacity=cap)), n)
+        assert got == k, "capacity %r, n %d: k %d, expected %d" % (cap, n, got, k)
+    # parameter table: router and predictor right after the routed block's down_proj
+    names = [n for n, _ in ref.param_shapes(cfg_of(TINY, **MOD))]
+    j = names.index("blocks.1.mlp.down_proj.weight")
+    assert names[j + 1:j + 6] == ["blocks.1.router.weight", "blocks.1.predictor.hidden.weight",
+                                  "blocks.1.predictor.hidden.bias", "blocks.1.predictor.out.weight",
+                                  "blocks.1.predictor.out.bias"], names[j + 1:j + 6]
+    assert not any(n.startswith(("blocks.0.router", "blocks.0.predictor")) for n in names)
+
+
+def dense_params_unchanged():
+    import hashlib
+    for mode, want in DENSE_PARAM_SHA.items():
+        with open(os.path.join(HERE, "..", "data", "parity-%s.json" % mode)) as f:
+            user = json.load(f)
+        for extra in ({}, {"mod_every": 0, "mod_capacity": 0.5, "mod_router": "sigmoid", "mod_predictor": "mlp",
+                           "mod_predictor_hidden": 3}):
+            cfg = ref.make_config(dict(user, **extra))
+            p = ref.random_params(cfg, 17, F64)
+            h = hashlib.sha256()
+            for n, _ in ref.param_shapes(cfg):
+                h.update(n.encode())
+                h.update(p[n].contiguous().numpy().tobytes())
+            assert h.hexdigest() == want, "%s %s: dense parameters changed" % (mode, extra)
+    # a MoD config draws its biases as 0.1*randn, and its matrices with the 0.5/sqrt(fan_in) scale
+    p = ref.random_params(cfg_of(TINY, **MOD), 3, F64)
+    assert p["blocks.1.predictor.out.bias"].shape == (1,) and p["blocks.1.router.weight"].shape == (1, 32)
+    assert 0 < p["blocks.1.predictor.hidden.bias"].abs().max() < 1.0
+
+
+def _dense_block(p, cfg, i, x, st):
+    """Block i of a dense config: returns (x + Attn + MLP (B, N, D), new state)."""
+    eps = cfg["norm_eps"]
+    pre = "blocks.%d." % i
+    a, st2 = ref.attention(p, cfg, i, ref.rms_norm(x, p[pre + "attn_norm.weight"], eps), st, True)
+    h = x + a
+    out = h + ref.mlp(ref.rms_norm(h, p[pre + "mlp_norm.weight"], eps), p[pre + "mlp.gate_up_proj.weight"],
+                      p[pre + "mlp.down_proj.weight"])
+    return out, st2
+
+
+def mod_full_capacity_is_dense():
+    # capacity 1: top-k takes every token, and the block's output is x + w(r) * f_dense with f_dense
+    # the dense block's update under the same weights (state after one segment: memory / cache)
+    for mode in ref.MEMORY_MODES:
+        for router in ("raw", "sigmoid"):
+            cfg = cfg_of(TINY, memory=mode, mod_every=1, mod_capacity=1.0, mod_router=router,
+                         mod_predictor_hidden=5)
+            cfg_d = cfg_of(TINY, memory=mode)
+            p = ref.random_params(cfg, 30, F64)
+            pd = {n: p[n] for n, _ in ref.param_shapes(cfg_d)}
+            N, D = cfg["segment_len"], cfg["d_model"]
+            _, state = ref.forward(p, cfg, tokens_for(cfg, 2, N, 31))
+            if mode == "xl":
+                assert all(st["xl_pos"] == [list(range(N))] * 2 for st in state)
+            dstate = ref.stacked_state(state)
+            x = torch.randn(2, N, D, generator=torch.Generator().manual_seed(32), dtype=F64)
+            for i in range(cfg["n_layers"]):
+                out, st, rt = ref.routed_block(p, cfg, i, x, state[i], True, "topk")
+                dense, dst = _dense_block(pd, cfg_d, i, x, dstate[i])
+                assert bool(rt["sel"].all()) and bool((rt["y"] == 1).all()), "not every token selected"
+                r = x @ p["blocks.%d.router.weight" % i].t()                 # (B, N, 1)
+                w = r if router == "raw" else torch.sigmoid(r)
+                assert_close(out, x + w * (dense - x), 1e-12, "%s %s block %d" % (mode, router, i))
+                st = ref.stacked_state([st])[0]
+                for key in dst:
+                    assert_close(st[key], dst[key], 1e-12, "%s state %s" % (mode, key))
+                # and w really matters (w = 1 would not match)
+                assert (out - dense).abs().max().item() > 1e-3
+
+
+def _masked_attention_row(p, cfg, i, xn, sel, st, prev_k=None, prev_v=None, prev_sel=None):
+    """Attn_S for one row written another way: the whole segment at positions 0..N-1 with keys
+    outside S masked out, and sigma(K) of tokens outside S zeroed for the write (they add nothing).
+    xn (1, N, D) normed. Returns (out at S (1, k, D), new M, new z)."""
+    H, dk, dv, N = cfg["n_heads"], cfg["d_key"], cfg["d_value"], xn.shape[1]
+    th, pre = cfg["rope_theta"], "blocks.%d.attn." % i
+    qkv = xn @ p[pre + "qkv_proj.weight"].t()
+    q = qkv[..., :H * dk].view(1, N, H, dk).transpose(1, 2)
+    k = qkv[..., H * dk:2 * H * dk].view(1, N, H, dk).transpose(1, 2)
+    v = qkv[..., 2 * H * dk:].view(1, N, H, dv).transpose(1, 2)
+    m = torch.zeros(N, dtype=torch.bool)
+    m[sel] = True
+    vis = torch.ones(N, N, dtype=torch.bool).tril() & m[None, :]
+    qr, kr = ref.rope(q, range(N), th), ref.rope(k, range(N), th)
+    sc = (qr @ kr.transpose(-1, -2)) / math.sqrt(dk)
+    sc = sc.masked_fill(~vis, float("-inf"))
+    vals = v
+    if prev_k is not None:
+        pm = torch.zeros(N, dtype=torch.bool)
+        pm[prev_sel] = True
+        sc_c = (qr @ ref.rope(prev_k, range(-N, 0), th).transpose(-1, -2)) / math.sqrt(dk)
+        sc = torch.cat([sc_c.masked_fill(~pm[None, :], float("-inf")), sc], dim=-1)
+        vals = torch.cat([prev_v, v], dim=-2)
+    a = torch.softmax(sc, dim=-1) @ vals
+    M = z = None
+    if ref.is_infini(cfg):
+        a_mem = ref.memory_read(ref.sigma(q), st["M"], st["z"], cfg["memory_eps"])
+        g = torch.sigmoid(p[pre + "gate"]).view(1, H, 1, 1)
+        a = g * a_mem + (1 - g) * a
+        sk = ref.sigma(k) * m.to(F64)[:, None]
+        M, z = ref.memory_write(sk, v, st["M"], st["z"], cfg["memory_eps"], cfg["memory"] == "infini-delta")
+    out = a.transpose(1, 2).reshape(1, N, H * dv) @ p[pre + "out_proj.weight"].t()
+    return out[:, sel], M, z
+
+
+def mod_attention_vs_masked():
+    # attention over the selected tokens alone == full-segment attention with the other keys masked
+    g = torch.Generator().manual_seed(33)
+    for mode in ref.MEMORY_MODES:
+        cfg = cfg_of(TINY, memory=mode, **MOD)
+        p = ref.random_params(cfg, 34, F64)
+        H, dk, dv, N, D = cfg["n_heads"], cfg["d_key"], cfg["d_value"], cfg["segment_len"], cfg["d_model"]
+        xn = torch.randn(1, N, D, generator=g, dtype=F64)
+        prev_k = torch.randn(1, H, N, dk, generator=g, dtype=F64)
+        prev_v = torch.randn(1, H, N, dv, generator=g, dtype=F64)
+        M0 = torch.randn(1, H, dk, dv, generator=g, dtype=F64)
+        z0 = torch.rand(1, H, dk, generator=g, dtype=F64) + 0.5
+        for sel, prev_sel in (([1, 2, 5, 7], [0, 3, 4]), ([6], [7]), (list(range(N)), [])):
+            if mode == "xl":
+                st = {"xl_k": prev_k[:, :, prev_sel], "xl_v": prev_v[:, :, prev_sel], "xl_pos": list(prev_sel)}
+            elif ref.is_infini(cfg):
+                st = {"M": M0, "z": z0}
+            else:
+                st = {}
+            out, st2 = ref.attention_selected(p, cfg, 1, xn[:, sel], sel, st, True)
+            want, M, z = _masked_attention_row(p, cfg, 1, xn, sel, st, *((prev_k, prev_v, prev_sel)
+                                                                       if mode == "xl" else ()))
+            what = "%s S=%s" % (mode, sel)
+            assert_close(out, want, 1e-12, what)
+            if ref.is_infini(cfg):
+                assert_close(st2["M"], M, 1e-11, what + " M")
+                assert_close(st2["z"], z, 1e-12, what + " z")
+            if mode == "xl":
+                assert st2["xl_pos"] == sel
+                qkv = xn[:, sel] @ p["blocks.1.attn.qkv_proj.weight"].t()
+                assert torch.equal(st2["xl_k"], qkv[..., H * dk:2 * H * dk].view(1, len(sel), H, dk).transpose(1, 2))
+
+
+def mod_causal_routing_is_causal():
+    for mode in ("infini-delta", "xl", "none", "infini-linear"):
+        for pred in ("router", "mlp"):
+            cfg = cfg_of(TINY, memory=mode, mod_predictor=pred, **MOD)
+            p = ref.random_params(cfg, 35, F64)
+            N = cfg["segment_len"]
+            tok = tokens_for(cfg, 2, 3 * N, 36)
+            if pred == "mlp":
+                # the random predictor's logits all share a sign; move its bias so that about half
+                # the tokens are selected (p does not depend on the bias through the selection)
+                _, _, rt = ref.forward(p, cfg, tok, routing="causal", with_routes=True)
+                p["blocks.1.predictor.out.bias"] = p["blocks.1.predictor.out.bias"] - rt[1]["p"].median()
+            base, _, rt = ref.forward(p, cfg, tok, routing="causal", with_routes=True)
+            sel = rt[1]["sel"]
+            assert 0 < int(sel.sum()) < sel.numel(), "%s %s: causal selection is all or nothing" % (mode, pred)
+            later_changed = False
+            for t in (2, N - 1, N + 3, 2 * N - 1, 2 * N + 4):
+                tok2 = tok.clone()
+                tok2[:, t + 1] = (tok2[:, t + 1] + 1) % cfg["vocab_size"]
+                other, _, rt2 = ref.forward(p, cfg, tok2, routing="causal", with_routes=True)
+                # (not bitwise: a different number of selected tokens changes the GEMM shapes)
+                assert_close(other[:, :t + 1], base[:, :t + 1], 1e-12, "%s %s: change at %d" % (mode, pred, t + 1))
+                assert torch.equal(rt2[1]["sel"][:, :t + 1], sel[:, :t + 1])
+                later_changed |= (other[:, t + 1:] - base[:, t + 1:]).abs().max().item() > 1e-3
+            assert later_changed, "%s %s: changed tokens have no effect" % (mode, pred)
+
+
+def mod_topk_routing_is_not_causal():
+    # the check above has teeth: top-k routing looks ahead within a segment (a later token's r can
+    # push an earlier token out of S), so there a later change does reach earlier logits
+    for mode in ("infini-delta", "xl"):
+        cfg = cfg_of(TINY, memory=mode, **MOD)
+        p = ref.random_params(cfg, 35, F64)
+        N = cfg["segment_len"]
+        tok = tokens_for(cfg, 2, 2 * N, 36)
+        base, _ = ref.forward(p, cfg, tok, routing="topk")
+        worst = 0.0
+        for t in (N - 2, 2 * N - 2):
+            for v in range(cfg["vocab_size"]):
+                tok2 = tok.clone()
+                tok2[:, t + 1] = v
+                other, _ = ref.forward(p, cfg, tok2, routing="topk")
+                worst = max(worst, (other[:, :t + 1] - base[:, :t + 1]).abs().max().item())
+        assert worst > 1e-3, "%s: top-k routing looked causal (max earlier change %.3g)" % (mode, worst)
+
+
+def mod_gradcheck(mode, tie, router, pred, every):
+    cfg = cfg_of(MICRO, memory=mode, tie_embeddings=tie, mod_every=every, mod_capacity=0.5, mod_router=router,
+                 mod_predictor=pred, mod_predictor_hidden=2, mod_aux_weight=0.3)
+    params = ref.random_params(cfg, 37, F64)
+    names = [n for n, _ in ref.param_shapes(cfg)]
+    # 2 segments of 3 + the last target; no token repeats within a segment: repeats at the start of
+    # the first segment make exactly tied r (same vector in, same attention out), which top-k
+    # would then break by position - fine for the model, but not what this check is about
+    tok = torch.tensor([[0, 1, 2, 3, 4, 0, 1], [4, 2, 0, 1, 3, 2, 4]], dtype=torch.int64)
+    inputs = tuple(params[n].clone().requires_grad_(True) for n in names)
+    pred = [j for j, n in enumerate(names) if ".predictor." in n]
+    rest = [j for j in range(len(names)) if j not in pred]
+
+    N = cfg["segment_len"]
+    state0, first = None, 0
+    if mode == "xl":
+        # the xl cache is detached by design, so finite differences would see a path autograd
+        # cuts: run the first segment once, as a constant, and check the second from its cache
+        with torch.no_grad():
+            _, state0 = ref.forward(params, cfg, tok[:, :N])
+        assert all(len(pos) == ref.topk_count(cfg, N) for pos in state0[1]["xl_pos"])
+        first = N
+
+    def parts(flat):
+        logits, _, routes = ref.forward(dict(zip(names, flat)), cfg, tok[:, first:-1], state=state0,
+                                        with_routes=True)
+        ce = ref.loss_fn(logits, tok[:, first + 1:])
+        rb, pb = ref.mod_aux_losses(routes)
+        return ref.total_loss(logits, tok[:, first + 1:], routes, cfg), ce + cfg["mod_aux_weight"] * rb, pb
+
+    # The total loss's gradient is not the derivative of the total loss: p reads sg(x), so BCE(p)'s
+    # dependence on x (hence on every weight below the block) is cut on purpose, and finite
+    # differences would see it. So check the two parts where each is a true derivative:
+    #  - CE + w * BCE(r) w.r.t. every parameter (no stop-gradient on these paths);
+    #  - the total loss w.r.t. the predictor's parameters, the others held constant;
+    # and that the total loss's autograd gradient is exactly made of these two.
+    def f_main(*flat):
+        return parts(flat)[1]
+
+    def f_pred(*flat_pred):
+        flat = [inputs[j].detach() for j in range(len(names))]
+        for j, t in zip(pred, flat_pred):
+            flat[j] = t
+        return parts(flat)[0]
+
+    total = parts(inputs)[0]
+    g_total = torch.autograd.grad(total, inputs)
+    g_main = torch.autograd.grad(f_main(*inputs), inputs, allow_unused=True)
+    g_pred = torch.autograd.grad(f_pred(*[inputs[j] for j in pred]), [inputs[j] for j in pred])
+    for j in rest:
+        assert_close(g_total[j], g_main[j], 1e-13, names[j])
+    for j, g in zip(pred, g_pred):
+        assert g_main[j] is None or g_main[j].abs().max().item() == 0, "CE + BCE(r) reached " + names[j]
+        assert_close(g_total[j], g, 1e-13, names[j])
+
+    # top-k selection is piecewise constant: make sure no eps-sized step flips it
+    _, _, routes = ref.forward(params, cfg, tok[:, :-1], with_routes=True)
+    for rt in routes.values():
+        r = rt["r"].detach()
+        for b in range(r.shape[0]):
+            for s in range(0, r.shape[1], cfg["segment_len"]):
+                seg = r[b, s:s + cfg["segment_len"]].sort(descending=True).values
+                kk = ref.topk_count(cfg, seg.numel())
+                if kk < seg.numel():
+                    assert (seg[kk - 1] - seg[kk]).item() > 1e-4, "near-tie in top-k, pick another seed"
+    assert torch.autograd.gradcheck(f_main, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)
+    assert torch.autograd.gradcheck(f_pred, tuple(inputs[j] for j in pred), eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+def mod_selection_and_logits():
+    # r, p by their formulas; top-k = the k largest r per row, in order; causal = r > 0 / p > 0;
+    # tokens outside S leave the block bit-identical
+    g = torch.Generator().manual_seed(41)
+    for pred in ("router", "mlp"):
+        cfg = cfg_of(TINY, mod_predictor=pred, **MOD)
+        p = ref.random_params(cfg, 42, F64)
+        B, N, D = 3, cfg["segment_len"], cfg["d_model"]
+        x = torch.randn(B, N, D, generator=g, dtype=F64)
+        st = ref.init_state(cfg, B, F64)[1]
+        pre = "blocks.1."
+        r_want = (x @ p[pre + "router.weight"].t())[..., 0]
+        hid = torch.nn.functional.silu(x @ p[pre + "predictor.hidden.weight"].t() + p[pre + "predictor.hidden.bias"])
+        p_want = (hid @ p[pre + "predictor.out.weight"].t())[..., 0] + p[pre + "predictor.out.bias"]
+        k = ref.topk_count(cfg, N)
+        for routing in ("topk", "causal"):
+            out, _, rt = ref.routed_block(p, cfg, 1, x, st, True, routing)
+            assert_close(rt["r"], r_want, 1e-14, "r")
+            assert_close(rt["p"], p_want, 1e-14, "p")
+            for b in range(B):
+                y = rt["y"][b] > 0
+                assert int(y.sum()) == k
+                assert rt["r"][b][y].min() > rt["r"][b][~y].max(), "top-k did not take the largest r"
+            want = rt["y"] > 0 if routing == "topk" else (rt["r"] if pred == "router" else rt["p"]) > 0
+            assert torch.equal(rt["sel"], want), routing
+            assert torch.equal(out[~rt["sel"]], x[~rt["sel"]]), "unselected tokens changed"
+            assert (out[rt["sel"]] - x[rt["sel"]]).abs().min().item() > 0, "selected tokens unchanged"
+
+
+def mod_loss_terms():
+    # the total loss is CE + w * BCE(r) + BCE(p); BCE(p) reaches only the predictor, CE (top-k) never
+    # the predictor, BCE(r) the router and the blocks below
+    cfg = cfg_of(TINY, **MOD)
+    p = ref.random_params(cfg, 39, F64)
+    for t in p.values():
+        t.requires_grad_(True)
+    N = cfg["segment_len"]
+    tok = tokens_for(cfg, 2, 2 * N + 1, 40)
+    logits, _, routes = ref.forward(p, cfg, tok[:, :-1], with_routes=True)
+    ce = ref.loss_fn(logits, tok[:, 1:])
+    rb, pb = ref.mod_aux_losses(routes)
+    y, r, pl = routes[1]["y"], routes[1]["r"], routes[1]["p"]
+    assert int(y.sum()) == 2 * 2 * ref.topk_count(cfg, N)
+    sig = torch.sigmoid(r)
+    assert_close(rb, -(y * sig.log() + (1 - y) * (1 - sig).log()).mean(), 1e-12, "router BCE")
+    assert_close(ref.total_loss(logits, tok[:, 1:], routes, cfg), ce + 0.1 * rb + pb, 1e-14, "total")
+    pred = [n for n in p if ".predictor." in n]
+    gp = torch.autograd.grad(pb, list(p.values()), retain_graph=True, allow_unused=True)
+    for n, gr in zip(p, gp):
+        nz = gr is not None and gr.abs().max().item() > 0
+        assert nz == (n in pred), "BCE(p) gradient on %s: %s" % (n, nz)
+    gc = torch.autograd.grad(ce, [p[n] for n in pred], retain_graph=True, allow_unused=True)
+    assert all(gr is None or gr.abs().max().item() == 0 for gr in gc), "CE reached the predictor"
+    gr_ = torch.autograd.grad(rb, [p["blocks.1.router.weight"], p["embed.weight"]], allow_unused=True)
+    assert all(gr is not None and gr.abs().max().item() > 0 for gr in gr_)
+    # causal routes carry no aux loss
+    _, _, croutes = ref.forward(p, cfg, tok[:, :-1], routing="causal", with_routes=True)
+    if not torch.equal(croutes[1]["sel"], croutes[1]["y"] > 0):
+        try:
+            ref.mod_aux_losses(croutes)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("aux loss computed from causal routes")
+
+
+def make_golden_mod():
+    import make_golden
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "g.safetensors")
+        cfgp = os.path.join(HERE, "..", "data", "parity-mod-xl.json")
+        assert make_golden.main(["--config", cfgp, "--dtype", "float64", "--seed", "17", "--batch", "2",
+                                 "--segments", "3", "--out", out]) == 0
+        t, meta = load_file(out)
+    cfg = json.loads(meta["config"])
+    assert cfg["mod_every"] == 2 and cfg["mod_predictor"] == "mlp"
+    names = [n for n, _ in ref.param_shapes(cfg)]
+    assert set(t) == ({"tokens", "logits", "loss", "logits_causal", "aux/router_bce", "aux/predictor_bce",
+                       "route/1"} | {"param/" + n for n in names} | {"grad/" + n for n in names}
+                      | {"state/%d/%s" % (i, k) for i in range(2) for k in ("xl_k", "xl_v")}), sorted(t)
+    B, N = 2, cfg["segment_len"]
+    k = ref.topk_count(cfg, N)
+    route = t["route/1"]
+    assert route.dtype == torch.int64 and route.shape == (B, 3 * N)
+    assert route.view(B, 3, N).sum(-1).eq(k).all(), "route/1 does not hold k tokens per segment"
+    assert t["state/1/xl_k"].shape == (B, cfg["n_heads"], k, cfg["d_key"])
+    p = {n: t["param/" + n] for n in names}
+    tok = t["tokens"]
+    logits, _, routes = ref.forward(p, cfg, tok[:, :-1], with_routes=True)
+    assert torch.equal(routes[1]["y"].to(torch.int64), route)
+    assert_close(logits, t["logits"], 1e-12, "logits")
+    ce = ref.loss_fn(t["logits"], tok[:, 1:])
+    assert_close(t["loss"], ce + cfg["mod_aux_weight"] * t["aux/router_bce"] + t["aux/predictor_bce"], 1e-12, "loss")
+    causal, _ = ref.forward(p, cfg, tok[:, :-1], routing="causal")
+    assert_close(causal, t["logits_causal"], 1e-12, "logits_causal")
+    assert (causal - logits).abs().max().item() > 1e-3, "causal and top-k logits coincide"
+
+
 def main():
     t0 = time.time()
     check("(a) gradcheck infini-delta, 2 segments", lambda: gradcheck_mode("infini-delta", False))
@@ -423,6 +818,20 @@ def main():
     check("(g) RoPE properties", rope_properties)
     check("(h) xl cache carries no gradient", xl_cache_detached)
     check("(i) make_golden CLI output and bad arguments", make_golden_cli)
+    check("(j) MoD config fields, k formula, parameter table", mod_config_validation)
+    check("(k) dense configs draw bit-identical parameters to before MoD", dense_params_unchanged)
+    check("(l) MoD capacity 1: x + w(r) * f_dense, state == dense (4 modes)", mod_full_capacity_is_dense)
+    check("(m) MoD Attn_S == segment attention with other keys masked", mod_attention_vs_masked)
+    check("(n) MoD causal routing is causal (4 modes, router/mlp)", mod_causal_routing_is_causal)
+    check("(o) MoD top-k routing is not causal (the test has teeth)", mod_topk_routing_is_not_causal)
+    check("(p) MoD gradcheck total loss infini-delta raw/router",
+          lambda: mod_gradcheck("infini-delta", False, "raw", "router", 2))
+    check("(p) MoD gradcheck total loss xl sigmoid/mlp", lambda: mod_gradcheck("xl", False, "sigmoid", "mlp", 2))
+    check("(p) MoD gradcheck total loss infini-linear tied, every block",
+          lambda: mod_gradcheck("infini-linear", True, "raw", "router", 1))
+    check("(q) MoD r and p formulas, top-k and causal selection", mod_selection_and_logits)
+    check("(q) MoD loss terms and where their gradients go", mod_loss_terms)
+    check("(r) make_golden MoD output (parity-mod-xl)", make_golden_mod)
     n_fail = _results.count(False)
     print("%d/%d passed in %.1fs" % (len(_results) - n_fail, len(_results), time.time() - t0))
     return 1 if n_fail else 0
