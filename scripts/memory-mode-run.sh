@@ -10,7 +10,8 @@
 # Writes OUT/NAME/ (the run folder), OUT/NAME.json (config), OUT/NAME.log, OUT/NAME.eval.json,
 # OUT/NAME.forget.eval.json (not for mode none) and OUT/NAME.info.json. An interrupted run continues
 # where it stopped when started again; finished steps are skipped. Expects build/infini and the corpus
-# (scripts/compare-memory-modes.sh provides both).
+# (scripts/compare-memory-modes.sh provides both). BASE_CONFIG names the config the mode and gate
+# are put into (default configs/reference.json; configs/reference-mod.json for Mixture-of-Depths).
 set -euo pipefail
 [ $# -ge 5 ] || { sed -n '2,12p' "$0" >&2; exit 2; }
 out=$1 name=$2 mode=$3 steps=$4 gate_init=$5
@@ -21,7 +22,7 @@ run="$out/$name"
 
 if [ ! -f "$run/trained" ] && [ ! -f "$run/checkpoint.safetensors" ]; then
   sed -e "s/\"memory\": *\"[a-z-]*\"/\"memory\": \"$mode\"/" \
-      -e "s/\"gate_init\": *[-0-9.e]*/\"gate_init\": $gate_init/" configs/reference.json >"$out/$name.json"
+      -e "s/\"gate_init\": *[-0-9.e]*/\"gate_init\": $gate_init/" "${BASE_CONFIG:-configs/reference.json}" >"$out/$name.json"
   grep -q "\"memory\": \"$mode\"" "$out/$name.json"
   grep -q "\"gate_init\": $gate_init" "$out/$name.json"
 fi
