@@ -6,7 +6,7 @@
 #          trained for as many steps as the dense run's FLOPs buy at its lower FLOPs per token.
 # Both are evaluated on the held-out documents (the routed model under causal routing, as it samples,
 # and under top-k, which also gives the router's and predictor's accuracy); then `infini bench --vs`
-# times decoding and training side by side.
+# times decoding (after reading 16K tokens of a held-out book) and training side by side.
 #
 #   bash scripts/compare-mod.sh [OUT] [RESULTS] [DENSE_RUN]
 #   (defaults: runs/mod, docs/results/mod, a new dense run in OUT; DENSE_RUN may name a finished
@@ -45,6 +45,7 @@ if [ ! -s "$out/infini-delta-mod.topk.eval.json" ]; then
 fi
 if [ ! -s "$out/vs.json" ]; then
   build/infini bench --model "$dense_run" --vs "$out/infini-delta-mod" --context 16384 --decode-tokens 256 --rounds 4 \
+    --context-file data/corpus/validation/kjv-06-Josh.txt \
     --batch 4 --window 2048 --steps 3 --warmup-steps 1 --json >"$out/vs.json.tmp"
   mv "$out/vs.json.tmp" "$out/vs.json"
 fi

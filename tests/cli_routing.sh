@@ -47,12 +47,13 @@ PY
 "$bin" generate --model "$tmp/model-2" --prompt "And God said" --tokens 40 --temperature 0 --threads 1 >"$tmp/greedy.txt"
 /usr/bin/python3 "$src/tests/reference/check_model_file.py" "$tmp/model-2" "And God said" 40 "$tmp/greedy.txt"
 # Side by side: dense (A) against routed (B).
-"$bin" bench --model "$tmp/model-0" --vs "$tmp/model-2" --context 100 --decode-tokens 20 --rounds 2 \
+"$bin" bench --model "$tmp/model-0" --vs "$tmp/model-2" --context 100 --context-file "$tmp/chapter.txt" --decode-tokens 20 --rounds 2 \
   --batch 2 --window 64 --steps 1 --warmup-steps 1 --threads 1 --json 2>/dev/null >"$tmp/vs.json"
 /usr/bin/python3 - "$tmp/vs.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["a"]["config"]["mod_every"] == 0 and r["b"]["config"]["mod_every"] == 2
+assert r["context"] == "given" and r["context_tokens"] == 100, (r["context"], r["context_tokens"])
 for m in ("a", "b"):
     assert r[m]["decode_seconds_per_token"] > 0 and r[m]["train_step_seconds"] > 0 and r[m]["decode_path"] == "fused"
 assert r["b"]["forward_flops_per_token"] < r["a"]["forward_flops_per_token"]

@@ -35,13 +35,16 @@ double decode_round(Session& session, int64_t n) {
 nlohmann::json run_compare_bench(InfiniTransformer a, InfiniTransformer b, const CompareBenchOptions& o) {
   const std::array<InfiniTransformer, 2> models{a, b};
   const char* names[2] = {"a", "b"};
-  // The same pseudo-random context for both.
-  std::vector<int64_t> context(static_cast<size_t>(o.context));
-  uint64_t x = 0x9E3779B97F4A7C15ull;
-  const auto vocab = static_cast<uint64_t>(std::min(a->config().vocab_size, b->config().vocab_size));
-  for (auto& t : context) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    t = static_cast<int64_t>(x % vocab);
+  // The same context for both: the given tokens, or pseudo-random ones.
+  std::vector<int64_t> context = o.context_tokens;
+  if (context.empty()) {
+    context.resize(static_cast<size_t>(o.context));
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    const auto vocab = static_cast<uint64_t>(std::min(a->config().vocab_size, b->config().vocab_size));
+    for (auto& t : context) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      t = static_cast<int64_t>(x % vocab);
+    }
   }
   std::vector<std::unique_ptr<Session>> sessions;
   for (int m = 0; m < 2; ++m) {
@@ -64,7 +67,8 @@ nlohmann::json run_compare_bench(InfiniTransformer a, InfiniTransformer b, const
     }
   }
   nlohmann::json out = {{"threads", at::get_num_threads()}, {"blas", loaded_blas()}, {"rounds", o.rounds},
-                        {"context_tokens", o.context}, {"decode_tokens", o.decode_tokens}};
+                        {"context_tokens", static_cast<int64_t>(context.size())},
+                        {"context", o.context_tokens.empty() ? "random" : "given"}, {"decode_tokens", o.decode_tokens}};
   for (int m = 0; m < 2; ++m) {
     const auto& c = models[m]->config();
     nlohmann::json j = {{"config", c.to_json()},

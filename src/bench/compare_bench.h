@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,9 @@ namespace infini {
 
 struct CompareBenchOptions {
   int64_t context = 16384;       // tokens each session reads before decoding
+  // The context itself: these tokens (e.g. the start of a real document, where a router decides as
+  // it would in use), or, when empty, `context` pseudo-random tokens.
+  std::vector<int64_t> context_tokens;
   int64_t decode_tokens = 256;   // greedy tokens per decode round
   int64_t rounds = 4;            // alternating rounds; the figures are medians over them
   bool train = true;             // also time training steps on each model's config

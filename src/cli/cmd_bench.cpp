@@ -6,8 +6,11 @@
 #include "bench/session_bench.h"
 #include "bench/train_bench.h"
 #include "cli/commands.h"
+#include "data/text_stream.h"
+#include "data/tokenizer.h"
 #include "io/model_dir.h"
 #include "model/config.h"
+#include "util/error.h"
 #include "util/runtime.h"
 
 namespace infini::cli {
@@ -18,7 +21,7 @@ Runner add_bench(CLI::App& app) {
     bool json = false;
     int threads = 0;
     TrainBenchOptions bench;
-    std::string model, vs;
+    std::string model, vs, context_file;
     SessionBenchOptions session;
     CompareBenchOptions compare;
   };
@@ -52,6 +55,9 @@ Runner add_bench(CLI::App& app) {
                   ->needs(model);
   sub->add_option("--context", f->compare.context, "with --vs: tokens each model reads before decoding")
       ->check(at_least(0))->needs(vs);
+  sub->add_option("--context-file", f->context_file,
+                  "with --vs: read the first --context tokens of this text file instead of random tokens")
+      ->check(CLI::ExistingFile)->needs(vs);
   sub->add_option("--rounds", f->compare.rounds, "with --vs: alternating rounds (figures are their medians)")
       ->check(at_least(1))->needs(vs);
   sub->add_flag("--no-train", [f](int64_t) { f->compare.train = false; }, "with --vs: decode only")->needs(vs);
@@ -61,7 +67,22 @@ Runner add_bench(CLI::App& app) {
     if (!f->vs.empty()) {
       f->compare.decode_tokens = f->session.decode_tokens;
       f->compare.train_bench = f->bench;
-      const auto r = run_compare_bench(io::load_model(f->model), io::load_model(f->vs), f->compare);
+      auto a = io::load_model(f->model), b = io::load_model(f->vs);
+      if (!f->context_file.empty()) {
+        const auto tokenizer = data::load_tokenizer(f->model);
+        if (tokenizer->vocab_size() > b->config().vocab_size)
+          throw Error(fmt::format("--vs {}: its vocabulary ({}) is smaller than {}'s tokenizer's ({})", f->vs,
+                                  b->config().vocab_size, f->model, tokenizer->vocab_size()));
+        auto& tokens = f->compare.context_tokens;
+        data::stream_tokens(f->context_file, *tokenizer, [&](const std::vector<int64_t>& piece, uint64_t) {
+          const auto wanted = static_cast<size_t>(f->compare.context);
+          if (tokens.size() >= wanted) return;
+          const auto take = std::min(piece.size(), wanted - tokens.size());
+          tokens.insert(tokens.end(), piece.begin(), piece.begin() + static_cast<std::ptrdiff_t>(take));
+        });
+        if (tokens.empty()) throw Error(fmt::format("--context-file {}: no tokens in it", f->context_file));
+      }
+      const auto r = run_compare_bench(a, b, f->compare);
       fmt::print("{}\n", r.dump(f->json ? -1 : 2));
       return 0;
     }
