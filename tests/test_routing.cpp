@@ -190,6 +190,14 @@ TEST(Routing, TopKCountIsACeilingThatNeverReachesZero) {
 }
 
 TEST(Routing, ConfigFieldsAreValidatedAndOptionalInOldModels) {
+  // A dense model's config lists no mod_* field, so its identity is what it was before routing.
+  EXPECT_FALSE(ModelConfig().to_json().contains("mod_every"));
+  auto routed = routed_config(MemoryMode::XL, CausalSelector::Mlp);
+  routed.mod_router = RouterWeight::Sigmoid;
+  const auto back = ModelConfig::from_json(routed.to_json(), "routed.json", /*require_all=*/true);
+  EXPECT_EQ(back.to_json(), routed.to_json());
+  EXPECT_EQ(back.mod_predictor, CausalSelector::Mlp);
+  EXPECT_EQ(back.mod_router, RouterWeight::Sigmoid);
   auto j = ModelConfig().to_json();
   j.erase("mod_every");
   j.erase("mod_capacity");

@@ -105,7 +105,7 @@ void ModelConfig::validate() const {
 }
 
 nlohmann::json ModelConfig::to_json() const {
-  return {{"format_version", kFormatVersion},
+  nlohmann::json j = {{"format_version", kFormatVersion},
           {"vocab_size", vocab_size},
           {"d_model", d_model},
           {"n_layers", n_layers},
@@ -121,13 +121,17 @@ nlohmann::json ModelConfig::to_json() const {
           {"rope_theta", rope_theta},
           {"norm_eps", norm_eps},
           {"memory_eps", memory_eps},
-          {"init_std", init_std},
-          {"mod_every", mod_every},
-          {"mod_capacity", mod_capacity},
-          {"mod_router", to_string(mod_router)},
-          {"mod_predictor", to_string(mod_predictor)},
-          {"mod_aux_weight", mod_aux_weight},
-          {"mod_predictor_hidden", mod_predictor_hidden}};
+          {"init_std", init_std}};
+  // Only a routed model lists the mod_* fields, so a dense model's config, and with it its identity
+  // (infer/session.h), stay what they were before Mixture-of-Depths existed.
+  if (mod_every > 0)
+    j.update({{"mod_every", mod_every},
+              {"mod_capacity", mod_capacity},
+              {"mod_router", to_string(mod_router)},
+              {"mod_predictor", to_string(mod_predictor)},
+              {"mod_aux_weight", mod_aux_weight},
+              {"mod_predictor_hidden", mod_predictor_hidden}});
+  return j;
 }
 
 ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& origin, bool require_all) {
