@@ -1,0 +1,50 @@
+"""A copy of a model folder with the memory gates of some layers set to one value: an initialisation
+experiment for passkey fine-tuning (docs/PASSKEY.md), where language-model training has left the gates
+of the upper layers nearly shut and the memory path gets little gradient.
+
+/usr/bin/python3 scripts/set-gates.py MODEL_DIR OUT_DIR BETA FIRST_LAYER
+    every block i >= FIRST_LAYER gets attn.gate = BETA (sigmoid(0) = 0.5); the rest is copied as is.
+"""
+
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
+
+from safetensors_io import load_file, save_file  # noqa: E402
+
+
+def main(argv):
+    if len(argv) != 5:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    src, out, beta, first = argv[1], argv[2], float(argv[3]), int(argv[4])
+    weights = os.path.join(src, "model.safetensors")
+    if not os.path.isfile(weights):
+        print("set-gates: %s has no model.safetensors" % src, file=sys.stderr)
+        return 1
+    if os.path.exists(out):
+        print("set-gates: %s exists; choose a new folder" % out, file=sys.stderr)
+        return 1
+    loaded = load_file(weights)
+    tensors, metadata = loaded if isinstance(loaded, tuple) else (loaded, None)
+    changed = []
+    for name, t in tensors.items():
+        parts = name.split(".")
+        if name.endswith(".attn.gate") and parts[0] == "blocks" and int(parts[1]) >= first:
+            tensors[name] = t.clone().fill_(beta)
+            changed.append(name)
+    if not changed:
+        print("set-gates: no gate of block >= %d in %s (a memory-less model?)" % (first, weights), file=sys.stderr)
+        return 1
+    tmp = out + ".tmp"
+    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("checkpoint.safetensors", "metrics.jsonl", "trained"))
+    save_file(tensors, os.path.join(tmp, "model.safetensors"), metadata=metadata)
+    os.rename(tmp, out)
+    print("set-gates: %s -> %s, %s = %g" % (src, out, ", ".join(changed), beta))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
