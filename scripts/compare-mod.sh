@@ -3,7 +3,8 @@
 #   dense: the reference config (infini-delta, gate_init -3) with the memory-mode comparison's recipe,
 #          600 steps of 4 x 2048 tokens (scripts/memory-mode-run.sh);
 #   mod:   the same with every other block routed at capacity 12.5% (configs/reference-mod.json),
-#          trained for as many steps as the dense run's FLOPs buy at its lower FLOPs per token.
+#          trained for as many steps as the dense run's FLOPs buy at its lower FLOPs per token, and
+#          once more for the dense run's 600 steps (equal tokens).
 # Both are evaluated on the held-out documents (the routed model under causal routing, as it samples,
 # and under top-k, which also gives the router's and predictor's accuracy); then `infini bench --vs`
 # times decoding (after reading 16K tokens of a held-out book) and training side by side.
@@ -38,6 +39,7 @@ else
   [ -s "$dense_eval" ] || { echo "$dense_eval is missing: evaluate $dense_run first" >&2; exit 1; }
 fi
 BASE_CONFIG=configs/reference-mod.json bash scripts/memory-mode-run.sh "$out" infini-delta-mod infini-delta "$mod_steps" -3.0
+BASE_CONFIG=configs/reference-mod.json bash scripts/memory-mode-run.sh "$out" infini-delta-mod-600 infini-delta "$dense_steps" -3.0
 if [ ! -s "$out/infini-delta-mod.topk.eval.json" ]; then
   build/infini eval --model "$out/infini-delta-mod" --data data/corpus --routing topk --json \
     >"$out/infini-delta-mod.topk.eval.json.tmp"
@@ -54,6 +56,8 @@ cp "$dense_run/metrics.jsonl" "$results/dense.metrics.jsonl"
 cp "$out/infini-delta-mod.eval.json" "$results/mod.eval.json"
 cp "$out/infini-delta-mod.topk.eval.json" "$results/mod.topk.eval.json"
 cp "$out/infini-delta-mod/metrics.jsonl" "$results/mod.metrics.jsonl"
+cp "$out/infini-delta-mod-600.eval.json" "$results/mod-600.eval.json"
+cp "$out/infini-delta-mod-600/metrics.jsonl" "$results/mod-600.metrics.jsonl"
 cp "$out/vs.json" "$results/vs.json"
 python3 - "$results" <<'PY'
 import json, os, sys
@@ -62,10 +66,12 @@ load = lambda n: json.load(open(os.path.join(d, n)))
 dense, mod, topk, vs = load("dense.eval.json"), load("mod.eval.json"), load("mod.topk.eval.json"), load("vs.json")
 last_val = lambda n: [json.loads(l) for l in open(os.path.join(d, n)) if '"val_loss"' in l][-1]
 dv, mv = last_val("dense.metrics.jsonl"), last_val("mod.metrics.jsonl")
+m6, m6v = load("mod-600.eval.json"), last_val("mod-600.metrics.jsonl")
 rows = [
     ("dense", dv["step"], dv["tokens"], dv["val_loss"], dense["bits_per_byte"], vs["a"]),
     ("MoD, causal routing", mv["step"], mv["tokens"], mv["val_loss"], mod["bits_per_byte"], vs["b"]),
     ("MoD, top-k routing", mv["step"], mv["tokens"], mv["val_loss"], topk["bits_per_byte"], vs["b"]),
+    ("MoD, equal tokens, causal routing", m6v["step"], m6v["tokens"], m6v["val_loss"], m6["bits_per_byte"], vs["b"]),
 ]
 with open(os.path.join(d, "table.md"), "w") as f:
     f.write("| model | steps | training tokens | validation loss (top-k) | held-out bits/byte | train FLOPs/token | decode tok/s | train tok/s |\n")
