@@ -37,8 +37,8 @@ TEST_P(RoutingPerMode, CausalRoutingNeverLetsALaterTokenChangeAnEarlierOutput) {
     torch::NoGradGuard no_grad;
     const auto tokens = some_tokens(30, model->config().vocab_size);  // (1, 30): 3 boundaries and a bit
     const auto base = model->forward(tokens, model->initial_state(1), false, Routing::Causal);
-    EXPECT_GT(base.routing.selected.item<int64_t>(), 0);
-    EXPECT_LT(base.routing.selected.item<int64_t>(), base.routing.decisions);  // some skip, some don't
+    EXPECT_GT(base.routing.selected, 0);
+    EXPECT_LT(base.routing.selected, base.routing.decisions);  // some skip, some don't
     for (const int64_t t : {3, 12, 21}) {
       auto changed = tokens.clone();
       changed[0][t + 1] = (changed[0][t + 1].item<int64_t>() + 5) % model->config().vocab_size;
@@ -108,7 +108,7 @@ TEST_P(RoutingPerMode, FullCapacityIsTheDenseBlockScaledByTheRouter) {
       for (const auto& [name, ta, tb] : {std::tuple{"M", a.M, b.M}, {"z", a.z, b.z}, {"xl_k", a.xl_k, b.xl_k}})
         if (ta.defined()) EXPECT_LT(max_rel_error(ta, tb), 1e-12) << name << " after segment " << s;
     }
-    EXPECT_EQ(stats.selected.item<int64_t>(), stats.decisions);
+    EXPECT_EQ(stats.selected, stats.decisions);
   }
 }
 
@@ -157,7 +157,7 @@ TEST_P(RoutingPerMode, ASingleDecodeStepNeverSelectsAnInvalidSet) {
   auto state = model->initial_state(1);
   for (int64_t i = 0; i < 20; ++i) {
     auto out = model->forward(tokens.narrow(1, i, 1), std::move(state));
-    EXPECT_EQ(out.routing.selected.item<int64_t>(), 1);
+    EXPECT_EQ(out.routing.selected, 1);
     EXPECT_TRUE(out.logits.isfinite().all().item<bool>());
     state = std::move(out.state);
   }

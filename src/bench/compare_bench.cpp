@@ -1,12 +1,12 @@
 #include "bench/compare_bench.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
 #include "bench/flops.h"
+#include "bench/session_bench.h"
 #include "infer/session.h"
 #include "util/runtime.h"
 
@@ -19,17 +19,6 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Greedy decoding of `n` tokens; seconds per token.
-double decode_round(Session& session, int64_t n) {
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < n; ++i) {
-    const auto& logits = session.last_logits();  // (V) fp32
-    const float* l = logits.data_ptr<float>();
-    session.feed({std::max_element(l, l + logits.numel()) - l});
-  }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(n);
-}
-
 }  // namespace
 
 nlohmann::json run_compare_bench(InfiniTransformer a, InfiniTransformer b, const CompareBenchOptions& o) {
@@ -39,12 +28,9 @@ nlohmann::json run_compare_bench(InfiniTransformer a, InfiniTransformer b, const
   std::vector<int64_t> context = o.context_tokens;
   if (context.empty()) {
     context.resize(static_cast<size_t>(o.context));
-    uint64_t x = 0x9E3779B97F4A7C15ull;
-    const auto vocab = static_cast<uint64_t>(std::min(a->config().vocab_size, b->config().vocab_size));
-    for (auto& t : context) {
-      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-      t = static_cast<int64_t>(x % vocab);
-    }
+    uint64_t x = kPseudoRandomSeed;
+    const auto vocab = std::min(a->config().vocab_size, b->config().vocab_size);
+    for (auto& t : context) t = next_pseudo_random_token(x, vocab);
   }
   std::vector<std::unique_ptr<Session>> sessions;
   for (int m = 0; m < 2; ++m) {
@@ -57,7 +43,7 @@ nlohmann::json run_compare_bench(InfiniTransformer a, InfiniTransformer b, const
     // A B in even rounds, B A in odd ones.
     for (int k = 0; k < 2; ++k) {
       const int m = round % 2 == 0 ? k : 1 - k;
-      decode[m].push_back(decode_round(*sessions[m], o.decode_tokens));
+      decode[m].push_back(decode_greedy(*sessions[m], o.decode_tokens) / static_cast<double>(o.decode_tokens));
       fmt::print(stderr, "bench --vs round {}/{}: {} decodes {:.1f} us/token\n", round + 1, o.rounds, names[m],
                  1e6 * decode[m].back());
       if (o.train) {

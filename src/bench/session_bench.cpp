@@ -12,19 +12,31 @@
 
 namespace infini {
 
+int64_t next_pseudo_random_token(uint64_t& state, int64_t vocab) {
+  state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+  return static_cast<int64_t>(state % static_cast<uint64_t>(vocab));
+}
+
+double decode_greedy(Session& session, int64_t n) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < n; ++i) {
+    const auto& logits = session.last_logits();  // (V) fp32
+    const float* l = logits.data_ptr<float>();
+    session.feed({std::max_element(l, l + logits.numel()) - l});
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 namespace {
 
 // Reads `n` pseudo-random tokens, generated a block at a time so the input itself takes no memory.
 void read_tokens(Session& session, int64_t n, int64_t vocab) {
   std::vector<int64_t> block;
-  uint64_t x = 0x9E3779B97F4A7C15ull;
+  uint64_t x = kPseudoRandomSeed;
   for (int64_t done = 0; done < n;) {
     const int64_t len = std::min<int64_t>(65536, n - done);
     block.resize(static_cast<size_t>(len));
-    for (auto& t : block) {
-      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-      t = static_cast<int64_t>(x % static_cast<uint64_t>(vocab));
-    }
+    for (auto& t : block) t = next_pseudo_random_token(x, vocab);
     session.feed(block);
     done += len;
   }
@@ -68,13 +80,7 @@ nlohmann::json run_session_bench(InfiniTransformer model, const SessionBenchOpti
   }
   nlohmann::json decode;
   if (longest && o.decode_tokens > 0) {
-    const auto t0 = clock::now();
-    for (int64_t i = 0; i < o.decode_tokens; ++i) {
-      const auto& logits = longest->last_logits();  // (V) fp32: greedy, without a tensor op per token
-      const float* l = logits.data_ptr<float>();
-      longest->feed({std::max_element(l, l + logits.numel()) - l});
-    }
-    const double s = std::chrono::duration<double>(clock::now() - t0).count();
+    const double s = decode_greedy(*longest, o.decode_tokens);
     decode = {{"path", longest->fused_decode() ? "fused" : "general"},
               {"context_tokens", longest_length},
               {"tokens", o.decode_tokens},

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "infer/session.h"
 #include "model/transformer.h"
 
 namespace infini {
@@ -16,6 +17,15 @@ struct SessionBenchOptions {
   int64_t decode_tokens = 256;  // generated after the longest read
   bool fused_decode = true;     // false: decode through the general forward pass, for comparison
 };
+
+// The next of a fixed pseudo-random sequence of tokens in [0, vocab) (xorshift64 over `state`, which
+// starts at kPseudoRandomSeed): benchmark input that takes no memory to hold.
+constexpr uint64_t kPseudoRandomSeed = 0x9E3779B97F4A7C15ull;
+int64_t next_pseudo_random_token(uint64_t& state, int64_t vocab);
+
+// Generates `n` tokens greedily from where `session` stands (a token's logits read straight from the
+// fp32 buffer, no tensor op per token); returns the seconds taken.
+double decode_greedy(Session& session, int64_t n);
 
 // Per length: tokens/s and the peak resident memory while reading (sampled every 10 ms). Then decode
 // tokens/s with the longest input as context.

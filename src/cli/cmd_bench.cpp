@@ -44,7 +44,7 @@ Runner add_bench(CLI::App& app) {
                                  "per --lengths, then decode tokens/s");
   sub->add_option("--lengths", f->session.lengths, "tokens read per prefill measurement (comma-separated)")
       ->delimiter(',')->check(at_least(1))->needs(model);
-  sub->add_option("--decode-tokens", f->session.decode_tokens, "tokens generated after the longest read")
+  sub->add_option("--decode-tokens", f->session.decode_tokens, "tokens generated after the longest read (with --vs: per model and round)")
       ->check(at_least(0))->needs(model);
   sub->add_flag("--general-decode", [f](int64_t) { f->session.fused_decode = false; },
                 "decode through the general forward pass instead of the fused one-token step (for comparison)")

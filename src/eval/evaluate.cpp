@@ -68,13 +68,12 @@ nlohmann::json EvalResult::to_json() const {
 nlohmann::json EvalResult::routing_json() const {
   const auto& r = route_stats;
   if (r.decisions == 0) return nlohmann::json::object();
-  const auto share = [&](const torch::Tensor& count) {
-    return count.item<double>() / static_cast<double>(r.decisions);
-  };
-  nlohmann::json j = {{"routing", routing == Routing::TopK ? "topk" : "causal"}, {"routed_share", share(r.selected)}};
+  const auto decisions = static_cast<double>(r.decisions);
+  nlohmann::json j = {{"routing", routing == Routing::TopK ? "topk" : "causal"},
+                      {"routed_share", static_cast<double>(r.selected) / decisions}};
   if (r.router_agree.defined()) {
-    j["router_accuracy"] = share(r.router_agree);
-    j["predictor_accuracy"] = share(r.predictor_agree);
+    j["router_accuracy"] = r.router_agree.item<double>() / decisions;
+    j["predictor_accuracy"] = r.predictor_agree.item<double>() / decisions;
   }
   return j;
 }

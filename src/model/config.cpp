@@ -106,22 +106,22 @@ void ModelConfig::validate() const {
 
 nlohmann::json ModelConfig::to_json() const {
   nlohmann::json j = {{"format_version", kFormatVersion},
-          {"vocab_size", vocab_size},
-          {"d_model", d_model},
-          {"n_layers", n_layers},
-          {"n_heads", n_heads},
-          {"d_key", d_key},
-          {"d_value", d_value},
-          {"d_ff", d_ff},
-          {"segment_len", segment_len},
-          {"memory", to_string(memory)},
-          {"gate_init", gate_init},
-          {"tie_embeddings", tie_embeddings},
-          {"dtype", dtype_name(dtype)},
-          {"rope_theta", rope_theta},
-          {"norm_eps", norm_eps},
-          {"memory_eps", memory_eps},
-          {"init_std", init_std}};
+                      {"vocab_size", vocab_size},
+                      {"d_model", d_model},
+                      {"n_layers", n_layers},
+                      {"n_heads", n_heads},
+                      {"d_key", d_key},
+                      {"d_value", d_value},
+                      {"d_ff", d_ff},
+                      {"segment_len", segment_len},
+                      {"memory", to_string(memory)},
+                      {"gate_init", gate_init},
+                      {"tie_embeddings", tie_embeddings},
+                      {"dtype", dtype_name(dtype)},
+                      {"rope_theta", rope_theta},
+                      {"norm_eps", norm_eps},
+                      {"memory_eps", memory_eps},
+                      {"init_std", init_std}};
   // Only a routed model lists the mod_* fields, so a dense model's config, and with it its identity
   // (infer/session.h), stay what they were before Mixture-of-Depths existed.
   if (mod_every > 0)

@@ -36,7 +36,7 @@ void RoutingStats::merge(const RoutingStats& o) {
     router_agree = accumulate(router_agree, o.router_agree);
     predictor_agree = accumulate(predictor_agree, o.predictor_agree);
   }
-  if (o.selected.defined()) selected = accumulate(selected, o.selected);
+  selected += o.selected;
   decisions += o.decisions;
 }
 
@@ -44,7 +44,9 @@ torch::Tensor routed_forward(BlockImpl& block, const ModelConfig& c, const torch
                              const SegmentSpan& span, Routing routing, RoutingStats& stats) {
   const auto B = x.size(0), n = x.size(1), D = x.size(2);
   const auto r = block.router(x).squeeze(-1);           // (B, n): router logits, on the gradient path
-  const auto p = block.predictor(x.detach());           // (B, n): predictor logits, from a stopped x
+  // Predictor logits from a stopped x: the top-k loss trains them; causal routing may decide by them.
+  const bool need_p = routing == Routing::TopK || c.mod_predictor == CausalSelector::Mlp;
+  const auto p = need_p ? block.predictor(x.detach()) : torch::Tensor();  // (B, n)
   torch::Tensor chosen;                                  // (B, k) int64, ascending: selected rows
   if (routing == Routing::TopK) {
     // A stable descending sort, so that of equal logits the earlier token wins (identical tokens
@@ -53,7 +55,7 @@ torch::Tensor routed_forward(BlockImpl& block, const ModelConfig& c, const torch
     const auto by_score = std::get<1>(r.detach().sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));  // (B, n)
     chosen = std::get<0>(by_score.narrow(1, 0, topk_count(c.mod_capacity, n)).sort(1));
     const auto in_topk = torch::zeros_like(r).scatter(1, chosen, 1.0);  // (B, n): 1 if selected
-    const auto bce_sum = torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kSum);
+    const auto bce_sum = F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kSum);
     stats.router_bce = accumulate(stats.router_bce, F::binary_cross_entropy_with_logits(r, in_topk, bce_sum));
     stats.predictor_bce = accumulate(stats.predictor_bce, F::binary_cross_entropy_with_logits(p, in_topk, bce_sum));
     const auto target = in_topk.gt(0.5);
@@ -68,7 +70,7 @@ torch::Tensor routed_forward(BlockImpl& block, const ModelConfig& c, const torch
   }
   const auto k = chosen.size(1);
   stats.decisions += B * n;
-  stats.selected = accumulate(stats.selected, torch::tensor(B * k, torch::kInt64));
+  stats.selected += B * k;
 
   const auto cached = mem.seg_k.size(2);
   if (k == 0) {

@@ -27,8 +27,8 @@ struct RoutingStats {
   torch::Tensor predictor_bce;  // () sum of BCE(p, in top-k); gradient to the predictor only
   torch::Tensor router_agree;     // () int64: decisions where (r > 0) == in top-k
   torch::Tensor predictor_agree;  // () int64: decisions where (p > 0) == in top-k
-  torch::Tensor selected;         // () int64: tokens that went through a routed block
-  int64_t decisions = 0;          // (block, row, token) triples routed
+  int64_t selected = 0;   // tokens that went through a routed block
+  int64_t decisions = 0;  // (block, row, token) triples routed
 
   // The training objective's auxiliary term: mod_aux_weight * mean router BCE + mean predictor BCE,
   // both means over `total_decisions` (of the whole step, which may span several forward passes).
