@@ -106,5 +106,28 @@ TEST(Passkey, TrainingExamplesTargetOnlyTheAnswer) {
   testing::expect_error([&] { PasskeyExamples(*tokenizer, 900, 800, 1); }, {"900 to 800"});
 }
 
+// The depth range moves the key line: kept shallow, it stays in the first 256-token segment of a
+// 512-token prompt; kept deep, it shares the last segment with the question.
+TEST(Passkey, DepthRangePlacesTheKeyLine) {
+  const auto tokenizer = byte_tokenizer();
+  const PasskeyExamples shallow(*tokenizer, 512, 512, 5, DepthRange{0.0, 0.1});
+  const PasskeyExamples deep(*tokenizer, 512, 512, 5, DepthRange{0.9, 1.0});
+  const PasskeyExamples any(*tokenizer, 512, 512, 5);
+  int64_t any_first_segment = 0;
+  for (uint64_t i = 0; i < 30; ++i) {
+    const auto line_end = [](const PasskeyExample& e) {
+      const std::string text(e.tokens.begin(), e.tokens.end());
+      return static_cast<int64_t>(text.find("is the pass key."));
+    };
+    EXPECT_LT(line_end(shallow.example(i)), 256) << i;
+    EXPECT_GT(line_end(deep.example(i)), 300) << i;
+    any_first_segment += line_end(any.example(i)) < 256;
+  }
+  EXPECT_GT(any_first_segment, 0);  // the default range spans both
+  EXPECT_LT(any_first_segment, 30);
+  testing::expect_error([&] { PasskeyExamples(*tokenizer, 512, 512, 1, DepthRange{0.5, 0.2}); }, {"depths 0.5 to 0.2"});
+  testing::expect_error([&] { PasskeyExamples(*tokenizer, 512, 512, 1, DepthRange{0.0, 1.5}); }, {"depths 0 to 1.5"});
+}
+
 }  // namespace
 }  // namespace infini::data

@@ -215,9 +215,17 @@ TEST(Trainer, OptionsFromBeforeThePasskeyTaskLoad) {
   auto j = TrainOptions{}.to_json();
   j.erase("task");
   j.erase("passkey_min_tokens");
+  j.erase("passkey_min_depth");
+  j.erase("passkey_max_depth");
   const auto o = TrainOptions::from_json(j, "old.json");
   EXPECT_EQ(o.task, "lm");
   EXPECT_EQ(o.passkey_min_tokens, 0);
+  EXPECT_EQ(o.passkey_min_depth, 0.0);
+  EXPECT_EQ(o.passkey_max_depth, 1.0);
+  auto upside_down = j;
+  upside_down["passkey_min_depth"] = 0.6;
+  upside_down["passkey_max_depth"] = 0.3;
+  expect_error([&] { TrainOptions::from_json(upside_down, "deep.json"); }, {"deep.json", "0.6 to 0.3"});
   j["task"] = "copy";
   expect_error([&] { TrainOptions::from_json(j, "odd.json"); }, {"odd.json", "'task'", "copy"});
 }

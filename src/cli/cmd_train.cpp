@@ -47,6 +47,12 @@ Runner add_train(CLI::App& app) {
       sub->add_option("--passkey-min-tokens", o.passkey_min_tokens,
                       "shortest passkey prompt, in tokens (0: the window)")
           ->check(at_least(0)),
+      sub->add_option("--passkey-min-depth", o.passkey_min_depth,
+                      "shallowest key line, as a fraction of the filler before it (0: right after the intro)")
+          ->check(CLI::Range(0.0, 1.0)),
+      sub->add_option("--passkey-max-depth", o.passkey_max_depth,
+                      "deepest key line (1: right before the question); keep it small to put the key segments back")
+          ->check(CLI::Range(0.0, 1.0)),
       sub->add_option("--batch", o.batch, "windows per micro-batch")->check(at_least(1)),
       sub->add_option("--grad-accum", o.grad_accum, "micro-batches per optimisation step")->check(at_least(1)),
       sub->add_option("--window", o.window, "tokens per training example, fed segment by segment")

@@ -36,8 +36,11 @@ std::vector<int64_t> encode_whole(const PasskeyPrompt& p, const Tokenizer& token
 
 }  // namespace
 
-PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens, int64_t max_tokens, uint64_t seed)
-    : tokenizer_(tokenizer), min_tokens_(min_tokens), max_tokens_(max_tokens), seed_(seed) {
+PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens, int64_t max_tokens, uint64_t seed,
+                                 DepthRange depths)
+    : tokenizer_(tokenizer), min_tokens_(min_tokens), max_tokens_(max_tokens), seed_(seed), depths_(depths) {
+  if (!(0.0 <= depths.min && depths.min <= depths.max && depths.max <= 1.0))
+    throw Error(fmt::format("passkey depths {} to {}: expected 0 <= minimum <= maximum <= 1", depths.min, depths.max));
   const auto shortest = passkey_prompt(0, 0.0, kPasskeyMax);  // the fixed lines and one filler
   const auto floor_tokens = static_cast<int64_t>(encode_whole(shortest, tokenizer).size());
   if (min_tokens < floor_tokens || max_tokens < min_tokens)
@@ -52,7 +55,8 @@ PasskeyExample PasskeyExamples::example(uint64_t index) const {
   const uint64_t h = seed_for(seed_, index);
   const uint64_t h2 = splitmix64(h), h3 = splitmix64(h2);
   const auto length = min_tokens_ + static_cast<int64_t>(h % static_cast<uint64_t>(max_tokens_ - min_tokens_ + 1));
-  const double depth = static_cast<double>(h2 >> 11) / static_cast<double>(uint64_t{1} << 53);
+  const double unit = static_cast<double>(h2 >> 11) / static_cast<double>(uint64_t{1} << 53);  // [0, 1)
+  const double depth = depths_.min + (depths_.max - depths_.min) * unit;
   const auto key = kPasskeyMin + static_cast<int64_t>(h3 % static_cast<uint64_t>(kPasskeyMax - kPasskeyMin + 1));
   // The prompt comes out at most the bytes asked (data/passkey.h), answer included.
   const auto answer_bytes = static_cast<double>(std::to_string(kPasskeyMax).size() + 1);

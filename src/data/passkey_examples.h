@@ -27,11 +27,16 @@ struct PasskeyExample {
   int64_t answer_tokens = 0;    // the last answer_tokens of `tokens`
 };
 
+struct DepthRange {
+  double min = 0.0, max = 1.0;
+};
+
 class PasskeyExamples : public ExampleSource {
  public:
   // Prompt + answer lengths are drawn uniformly from [min_tokens, max_tokens] (in tokens of `tokenizer`,
-  // approximately for SentencePiece); depth from [0, 1]; keys from [kPasskeyMin, kPasskeyMax].
-  PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens, int64_t max_tokens, uint64_t seed);
+  // approximately for SentencePiece); depth from `depths`; keys from [kPasskeyMin, kPasskeyMax].
+  PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens, int64_t max_tokens, uint64_t seed,
+                  DepthRange depths = {});
 
   PasskeyExample example(uint64_t index) const;
   // Padded to the longest example of the batch; every target but the answers' is masked.
@@ -41,6 +46,7 @@ class PasskeyExamples : public ExampleSource {
   const Tokenizer& tokenizer_;
   int64_t min_tokens_, max_tokens_;
   uint64_t seed_;
+  DepthRange depths_;
   double bytes_per_token_;
 };
 

@@ -19,14 +19,16 @@ nlohmann::json TrainOptions::to_json() const {
           {"grad_clip", grad_clip}, {"seed", seed},
           {"val_every", val_every}, {"val_windows", val_windows},
           {"checkpoint_every", checkpoint_every}, {"autocast_bf16", autocast_bf16},
-          {"task", task}, {"passkey_min_tokens", passkey_min_tokens}};
+          {"task", task}, {"passkey_min_tokens", passkey_min_tokens},
+          {"passkey_min_depth", passkey_min_depth}, {"passkey_max_depth", passkey_max_depth}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string& origin) {
   TrainOptions o;
   if (!j.is_object()) throw Error(fmt::format("{}: training options must be a JSON object", origin));
   const auto reference = o.to_json();
-  const std::set<std::string> added_later = {"task", "passkey_min_tokens"};  // older runs keep the defaults
+  const std::set<std::string> added_later = {"task", "passkey_min_tokens", "passkey_min_depth",
+                                             "passkey_max_depth"};  // older runs keep the defaults
   for (const auto& item : reference.items())
     if (!j.contains(item.key()) && !added_later.count(item.key()))
       throw Error(fmt::format("{}: missing training field '{}'", origin, item.key()));
@@ -52,11 +54,16 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     j.at("autocast_bf16").get_to(o.autocast_bf16);
     if (j.contains("task")) j.at("task").get_to(o.task);
     if (j.contains("passkey_min_tokens")) j.at("passkey_min_tokens").get_to(o.passkey_min_tokens);
+    if (j.contains("passkey_min_depth")) j.at("passkey_min_depth").get_to(o.passkey_min_depth);
+    if (j.contains("passkey_max_depth")) j.at("passkey_max_depth").get_to(o.passkey_max_depth);
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: malformed training options ({})", origin, e.what()));
   }
   if (o.task != "lm" && o.task != "passkey")
     throw Error(fmt::format("{}: training field 'task' is '{}'; expected 'lm' or 'passkey'", origin, o.task));
+  if (!(0.0 <= o.passkey_min_depth && o.passkey_min_depth <= o.passkey_max_depth && o.passkey_max_depth <= 1.0))
+    throw Error(fmt::format("{}: passkey depths {} to {}: expected 0 <= passkey_min_depth <= passkey_max_depth <= 1",
+                            origin, o.passkey_min_depth, o.passkey_max_depth));
   return o;
 }
 

@@ -30,6 +30,10 @@ struct TrainOptions {
   // answer tokens only as targets (data/passkey_examples.h). Runs from before these fields are "lm".
   std::string task = "lm";
   int64_t passkey_min_tokens = 0;  // 0: the window
+  // The key line's depth is drawn from [passkey_min_depth, passkey_max_depth]: a curriculum can keep
+  // the key in the first segment so that every example needs the memory.
+  double passkey_min_depth = 0.0;
+  double passkey_max_depth = 1.0;
 
   nlohmann::json to_json() const;
   // Strict: unknown or mistyped fields are errors naming `origin` and the field.

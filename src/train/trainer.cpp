@@ -109,9 +109,12 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
   std::string source;
   if (o.task == "passkey") {
     const auto shortest = o.passkey_min_tokens > 0 ? o.passkey_min_tokens : o.window;
-    train_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, o.seed);
-    val_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, kValidationSeed);
-    source = fmt::format("passkey prompts of {} to {} tokens (loss on the answer only)", shortest, o.window);
+    const data::DepthRange depths{o.passkey_min_depth, o.passkey_max_depth};
+    train_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, o.seed, depths);
+    val_examples =
+        std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, kValidationSeed, depths);
+    source = fmt::format("passkey prompts of {} to {} tokens, key at depth {} to {} (loss on the answer only)",
+                         shortest, o.window, o.passkey_min_depth, o.passkey_max_depth);
   } else {
     train_examples = std::make_unique<data::WindowSampler>(run.corpus.train, *run.tokenizer, o.window, o.seed);
     if (!run.corpus.validation.empty())
@@ -359,6 +362,11 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::P
   }
   if (lm && spec.options.passkey_min_tokens > 0)
     throw Error("--passkey-min-tokens is for --task passkey; leave it out with --task lm");
+  if (lm && (spec.options.passkey_min_depth != 0.0 || spec.options.passkey_max_depth != 1.0))
+    throw Error("--passkey-min-depth and --passkey-max-depth are for --task passkey; leave them out with --task lm");
+  if (spec.options.passkey_min_depth > spec.options.passkey_max_depth)
+    throw Error(fmt::format("--passkey-min-depth {} is above --passkey-max-depth {}", spec.options.passkey_min_depth,
+                            spec.options.passkey_max_depth));
   if (!init.is_empty() && init->config().vocab_size < run.tokenizer->vocab_size())
     throw Error(fmt::format("{}: its tokenizer has {} ids but its config's vocab_size is {}; not a model folder "
                             "'infini train' wrote", spec.init, run.tokenizer->vocab_size(), init->config().vocab_size));
