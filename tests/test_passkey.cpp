@@ -106,6 +106,21 @@ TEST(Passkey, TrainingExamplesTargetOnlyTheAnswer) {
   testing::expect_error([&] { PasskeyExamples(*tokenizer, 900, 800, 1); }, {"900 to 800"});
 }
 
+// Longer keys than the paper's: every key has the digits asked, and the prompt still fits the window.
+TEST(Passkey, KeyRangeSetsTheKeyLength) {
+  const auto tokenizer = byte_tokenizer();
+  const PasskeyExamples examples(*tokenizer, 300, 512, 9, {}, KeyRange{1000000000, 9999999999});
+  for (uint64_t i = 0; i < 30; ++i) {
+    const auto e = examples.example(i);
+    EXPECT_LE(static_cast<int64_t>(e.tokens.size()), 512) << i;
+    EXPECT_EQ(e.answer_tokens, 11);  // the space and 10 digits
+    const std::string text(e.tokens.begin(), e.tokens.end());
+    const auto answer = text.substr(text.size() - 10);
+    EXPECT_NE(text.find("The pass key is " + answer + ". Remember it. " + answer + " is the pass key."),
+              std::string::npos) << text;
+  }
+}
+
 // The depth range moves the key line: kept shallow, it stays in the first 256-token segment of a
 // 512-token prompt; kept deep, it shares the last segment with the question.
 TEST(Passkey, DepthRangePlacesTheKeyLine) {
@@ -126,6 +141,7 @@ TEST(Passkey, DepthRangePlacesTheKeyLine) {
   EXPECT_GT(any_first_segment, 0);  // the default range spans both
   EXPECT_LT(any_first_segment, 30);
   testing::expect_error([&] { PasskeyExamples(*tokenizer, 512, 512, 1, DepthRange{0.5, 0.2}); }, {"depths 0.5 to 0.2"});
+  testing::expect_error([&] { PasskeyExamples(*tokenizer, 512, 512, 1, {}, KeyRange{9, 8}); }, {"keys 9 to 8"});
   testing::expect_error([&] { PasskeyExamples(*tokenizer, 512, 512, 1, DepthRange{0.0, 1.5}); }, {"depths 0 to 1.5"});
 }
 

@@ -217,11 +217,18 @@ TEST(Trainer, OptionsFromBeforeThePasskeyTaskLoad) {
   j.erase("passkey_min_tokens");
   j.erase("passkey_min_depth");
   j.erase("passkey_max_depth");
+  j.erase("passkey_key_min");
+  j.erase("passkey_key_max");
   const auto o = TrainOptions::from_json(j, "old.json");
   EXPECT_EQ(o.task, "lm");
   EXPECT_EQ(o.passkey_min_tokens, 0);
   EXPECT_EQ(o.passkey_min_depth, 0.0);
   EXPECT_EQ(o.passkey_max_depth, 1.0);
+  EXPECT_EQ(o.passkey_key_max, 50000);
+  auto no_keys = j;
+  no_keys["passkey_key_min"] = 10;
+  no_keys["passkey_key_max"] = 9;
+  expect_error([&] { TrainOptions::from_json(no_keys, "keys.json"); }, {"keys.json", "10 to 9"});
   auto upside_down = j;
   upside_down["passkey_min_depth"] = 0.6;
   upside_down["passkey_max_depth"] = 0.3;

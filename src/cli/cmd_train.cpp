@@ -53,6 +53,10 @@ Runner add_train(CLI::App& app) {
       sub->add_option("--passkey-max-depth", o.passkey_max_depth,
                       "deepest key line (1: right before the question); keep it small to put the key segments back")
           ->check(CLI::Range(0.0, 1.0)),
+      sub->add_option("--passkey-key-min", o.passkey_key_min, "smallest passkey")->check(at_least(0)),
+      sub->add_option("--passkey-key-max", o.passkey_key_max,
+                      "largest passkey (longer keys: more answer digits whose order the memory must keep)")
+          ->check(CLI::Range(int64_t{0}, int64_t{999999999999999})),
       sub->add_option("--batch", o.batch, "windows per micro-batch")->check(at_least(1)),
       sub->add_option("--grad-accum", o.grad_accum, "micro-batches per optimisation step")->check(at_least(1)),
       sub->add_option("--window", o.window, "tokens per training example, fed segment by segment")

@@ -37,11 +37,18 @@ std::vector<int64_t> encode_whole(const PasskeyPrompt& p, const Tokenizer& token
 }  // namespace
 
 PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens, int64_t max_tokens, uint64_t seed,
-                                 DepthRange depths)
-    : tokenizer_(tokenizer), min_tokens_(min_tokens), max_tokens_(max_tokens), seed_(seed), depths_(depths) {
+                                 DepthRange depths, KeyRange keys)
+    : tokenizer_(tokenizer), min_tokens_(min_tokens), max_tokens_(max_tokens), seed_(seed), depths_(depths),
+      keys_(keys) {
   if (!(0.0 <= depths.min && depths.min <= depths.max && depths.max <= 1.0))
     throw Error(fmt::format("passkey depths {} to {}: expected 0 <= minimum <= maximum <= 1", depths.min, depths.max));
-  const auto shortest = passkey_prompt(0, 0.0, kPasskeyMax);  // the fixed lines and one filler
+  if (keys.min < 0 || keys.max < keys.min || keys.max > 999999999999999)
+    throw Error(fmt::format("passkey keys {} to {}: expected 0 <= minimum <= maximum < 10^15", keys.min, keys.max));
+  // passkey_prompt sizes the filler for a 5-digit key; a longer one appears three times (twice in
+  // the key line, once in the answer), so the prompt asks for that much less.
+  const auto digits = [](int64_t k) { return static_cast<int64_t>(std::to_string(k).size()); };
+  extra_key_bytes_ = 3 * std::max<int64_t>(0, digits(keys.max) - digits(kPasskeyMax));
+  const auto shortest = passkey_prompt(0, 0.0, keys.max);  // the fixed lines and one filler
   const auto floor_tokens = static_cast<int64_t>(encode_whole(shortest, tokenizer).size());
   if (min_tokens < floor_tokens || max_tokens < min_tokens)
     throw Error(fmt::format("passkey examples of {} to {} tokens: the shortest prompt with its answer has {} "
@@ -57,11 +64,12 @@ PasskeyExample PasskeyExamples::example(uint64_t index) const {
   const auto length = min_tokens_ + static_cast<int64_t>(h % static_cast<uint64_t>(max_tokens_ - min_tokens_ + 1));
   const double unit = static_cast<double>(h2 >> 11) / static_cast<double>(uint64_t{1} << 53);  // [0, 1)
   const double depth = depths_.min + (depths_.max - depths_.min) * unit;
-  const auto key = kPasskeyMin + static_cast<int64_t>(h3 % static_cast<uint64_t>(kPasskeyMax - kPasskeyMin + 1));
+  const auto key = keys_.min + static_cast<int64_t>(h3 % static_cast<uint64_t>(keys_.max - keys_.min + 1));
   // The prompt comes out at most the bytes asked (data/passkey.h), answer included.
   const auto answer_bytes = static_cast<double>(std::to_string(kPasskeyMax).size() + 1);
   const auto prompt = passkey_prompt(
-      static_cast<int64_t>(std::floor(static_cast<double>(length) * bytes_per_token_ - answer_bytes)), depth, key);
+      static_cast<int64_t>(std::floor(static_cast<double>(length) * bytes_per_token_ - answer_bytes)) - extra_key_bytes_,
+      depth, key);
   PasskeyExample e;
   e.tokens = encode_whole(prompt, tokenizer_);
   e.answer_tokens = static_cast<int64_t>(encode_passkey_answer(prompt, tokenizer_).size());

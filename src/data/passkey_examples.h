@@ -31,12 +31,17 @@ struct DepthRange {
   double min = 0.0, max = 1.0;
 };
 
+// Longer keys than the paper's give more answer tokens per example whose order the memory must keep.
+struct KeyRange {
+  int64_t min = kPasskeyMin, max = kPasskeyMax;
+};
+
 class PasskeyExamples : public ExampleSource {
  public:
   // Prompt + answer lengths are drawn uniformly from [min_tokens, max_tokens] (in tokens of `tokenizer`,
-  // approximately for SentencePiece); depth from `depths`; keys from [kPasskeyMin, kPasskeyMax].
+  // approximately for SentencePiece); depth from `depths`; keys from `keys`.
   PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens, int64_t max_tokens, uint64_t seed,
-                  DepthRange depths = {});
+                  DepthRange depths = {}, KeyRange keys = {});
 
   PasskeyExample example(uint64_t index) const;
   // Padded to the longest example of the batch; every target but the answers' is masked.
@@ -47,6 +52,8 @@ class PasskeyExamples : public ExampleSource {
   int64_t min_tokens_, max_tokens_;
   uint64_t seed_;
   DepthRange depths_;
+  KeyRange keys_;
+  int64_t extra_key_bytes_;  // what the longest key adds to a prompt sized for a 5-digit one
   double bytes_per_token_;
 };
 

@@ -20,7 +20,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"val_every", val_every}, {"val_windows", val_windows},
           {"checkpoint_every", checkpoint_every}, {"autocast_bf16", autocast_bf16},
           {"task", task}, {"passkey_min_tokens", passkey_min_tokens},
-          {"passkey_min_depth", passkey_min_depth}, {"passkey_max_depth", passkey_max_depth}};
+          {"passkey_min_depth", passkey_min_depth}, {"passkey_max_depth", passkey_max_depth},
+          {"passkey_key_min", passkey_key_min}, {"passkey_key_max", passkey_key_max}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string& origin) {
@@ -28,7 +29,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
   if (!j.is_object()) throw Error(fmt::format("{}: training options must be a JSON object", origin));
   const auto reference = o.to_json();
   const std::set<std::string> added_later = {"task", "passkey_min_tokens", "passkey_min_depth",
-                                             "passkey_max_depth"};  // older runs keep the defaults
+                                             "passkey_max_depth", "passkey_key_min", "passkey_key_max"};  // older runs keep the defaults
   for (const auto& item : reference.items())
     if (!j.contains(item.key()) && !added_later.count(item.key()))
       throw Error(fmt::format("{}: missing training field '{}'", origin, item.key()));
@@ -56,6 +57,8 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     if (j.contains("passkey_min_tokens")) j.at("passkey_min_tokens").get_to(o.passkey_min_tokens);
     if (j.contains("passkey_min_depth")) j.at("passkey_min_depth").get_to(o.passkey_min_depth);
     if (j.contains("passkey_max_depth")) j.at("passkey_max_depth").get_to(o.passkey_max_depth);
+    if (j.contains("passkey_key_min")) j.at("passkey_key_min").get_to(o.passkey_key_min);
+    if (j.contains("passkey_key_max")) j.at("passkey_key_max").get_to(o.passkey_key_max);
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: malformed training options ({})", origin, e.what()));
   }
@@ -64,6 +67,9 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
   if (!(0.0 <= o.passkey_min_depth && o.passkey_min_depth <= o.passkey_max_depth && o.passkey_max_depth <= 1.0))
     throw Error(fmt::format("{}: passkey depths {} to {}: expected 0 <= passkey_min_depth <= passkey_max_depth <= 1",
                             origin, o.passkey_min_depth, o.passkey_max_depth));
+  if (o.passkey_key_min < 0 || o.passkey_key_max < o.passkey_key_min)
+    throw Error(fmt::format("{}: passkey keys {} to {}: expected 0 <= passkey_key_min <= passkey_key_max", origin,
+                            o.passkey_key_min, o.passkey_key_max));
   return o;
 }
 

@@ -34,6 +34,9 @@ struct TrainOptions {
   // the key in the first segment so that every example needs the memory.
   double passkey_min_depth = 0.0;
   double passkey_max_depth = 1.0;
+  // Keys are drawn from [passkey_key_min, passkey_key_max] (the paper's 1..50000 by default).
+  int64_t passkey_key_min = 1;
+  int64_t passkey_key_max = 50000;
 
   nlohmann::json to_json() const;
   // Strict: unknown or mistyped fields are errors naming `origin` and the field.

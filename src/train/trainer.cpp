@@ -110,11 +110,14 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
   if (o.task == "passkey") {
     const auto shortest = o.passkey_min_tokens > 0 ? o.passkey_min_tokens : o.window;
     const data::DepthRange depths{o.passkey_min_depth, o.passkey_max_depth};
-    train_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, o.seed, depths);
+    const data::KeyRange keys{o.passkey_key_min, o.passkey_key_max};
+    train_examples =
+        std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, o.seed, depths, keys);
     val_examples =
-        std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, kValidationSeed, depths);
-    source = fmt::format("passkey prompts of {} to {} tokens, key at depth {} to {} (loss on the answer only)",
-                         shortest, o.window, o.passkey_min_depth, o.passkey_max_depth);
+        std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, kValidationSeed, depths, keys);
+    source = fmt::format("passkey prompts of {} to {} tokens, keys {} to {} at depth {} to {} (loss on the answer "
+                         "only)", shortest, o.window, o.passkey_key_min, o.passkey_key_max, o.passkey_min_depth,
+                         o.passkey_max_depth);
   } else {
     train_examples = std::make_unique<data::WindowSampler>(run.corpus.train, *run.tokenizer, o.window, o.seed);
     if (!run.corpus.validation.empty())
@@ -362,8 +365,16 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::P
   }
   if (lm && spec.options.passkey_min_tokens > 0)
     throw Error("--passkey-min-tokens is for --task passkey; leave it out with --task lm");
-  if (lm && (spec.options.passkey_min_depth != 0.0 || spec.options.passkey_max_depth != 1.0))
-    throw Error("--passkey-min-depth and --passkey-max-depth are for --task passkey; leave them out with --task lm");
+  const TrainOptions defaults;
+  if (lm && (spec.options.passkey_min_depth != defaults.passkey_min_depth ||
+             spec.options.passkey_max_depth != defaults.passkey_max_depth ||
+             spec.options.passkey_key_min != defaults.passkey_key_min ||
+             spec.options.passkey_key_max != defaults.passkey_key_max))
+    throw Error("--passkey-min-depth, --passkey-max-depth, --passkey-key-min and --passkey-key-max are for --task "
+                "passkey; leave them out with --task lm");
+  if (spec.options.passkey_key_min > spec.options.passkey_key_max)
+    throw Error(fmt::format("--passkey-key-min {} is above --passkey-key-max {}", spec.options.passkey_key_min,
+                            spec.options.passkey_key_max));
   if (spec.options.passkey_min_depth > spec.options.passkey_max_depth)
     throw Error(fmt::format("--passkey-min-depth {} is above --passkey-max-depth {}", spec.options.passkey_min_depth,
                             spec.options.passkey_max_depth));
