@@ -8,7 +8,11 @@
 #                stopped at step 750, continued under a 2,400-step schedule and stopped at 801 (mix-801);
 #   keys5/keys10 the same 600 steps from mix-801 with the paper's keys (1..50000) and with keys of
 #                up to 10 digits: does a longer key teach the memory the digits' order?
-#   hot          keys5 at lr 3e-3 without weight decay: do sharper (larger) memory features come faster?
+#   hot          keys5 at lr 3e-3 without weight decay (do larger memory features come faster?), stopped
+#                at step 150 of 600;
+#   keys5-shutB  keys5 with block B's memory read shut (gate -30), scored only: which block carries what;
+#   shut0/keys5b 400 more steps from keys5, with block 0's memory shut (its bag of digits no longer earns
+#                partial credit) and, as the control, as it is.
 # Each model is then scored by `infini passkey` at 512..8K tokens (OUT/NAME.passkey.json).
 #
 #   bash scripts/passkey-curriculum.sh [OUT]   (default runs/passkey-infini-delta)
@@ -49,6 +53,17 @@ for keys in 5 10; do
     --passkey-key-max "$max"
   score "keys$keys"
 done
-bash scripts/train-stage.sh "$out/hot" 600 --init "$out/mix-801" --task passkey --window 1024 --passkey-min-tokens 512 \
-  --batch 8 --lr 3e-3 --weight-decay 0 --warmup 20 --val-every 50 --val-windows 64 --checkpoint-every 50 --seed 7
-score hot
+[ -f "$out/hot/model.safetensors" ] || build/infini train --out "$out/hot" --steps 600 --stop-after 150 \
+  --init "$out/mix-801" --task passkey --window 1024 --passkey-min-tokens 512 --batch 8 --lr 3e-3 --weight-decay 0 \
+  --warmup 20 --val-every 50 --val-windows 64 --checkpoint-every 50 --seed 7 2>&1 | tee "$out/hot.log" >&2
+# Which block's memory carries the key: keys5 with one block's memory read shut (gate -30).
+for block in 0 1 2 3; do
+  [ -d "$out/keys5-shut$block" ] || /usr/bin/python3 scripts/set-gates.py "$out/keys5" "$out/keys5-shut$block" -30 "$block" "$block"
+  score "keys5-shut$block"
+done
+for arm in shut0 keys5b; do
+  init="$out/keys5"
+  [ "$arm" = shut0 ] && init="$out/keys5-shut0"
+  stage "$arm" 400 --init "$init" --window 1024 --passkey-min-tokens 512 --val-every 50 --seed 8
+  score "$arm"
+done

@@ -2,8 +2,9 @@
 experiment for passkey fine-tuning (docs/PASSKEY.md), where language-model training has left the gates
 of the upper layers nearly shut and the memory path gets little gradient.
 
-/usr/bin/python3 scripts/set-gates.py MODEL_DIR OUT_DIR BETA FIRST_LAYER
-    every block i >= FIRST_LAYER gets attn.gate = BETA (sigmoid(0) = 0.5); the rest is copied as is.
+/usr/bin/python3 scripts/set-gates.py MODEL_DIR OUT_DIR BETA FIRST_LAYER [LAST_LAYER]
+    every block FIRST_LAYER <= i <= LAST_LAYER (default: the last) gets attn.gate = BETA (sigmoid(0) =
+    0.5; -30 shuts a block's memory read); the rest is copied as is.
 """
 
 import os
@@ -16,10 +17,11 @@ from safetensors_io import load_file, save_file  # noqa: E402
 
 
 def main(argv):
-    if len(argv) != 5:
+    if len(argv) not in (5, 6):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     src, out, beta, first = argv[1], argv[2], float(argv[3]), int(argv[4])
+    last = int(argv[5]) if len(argv) == 6 else None
     weights = os.path.join(src, "model.safetensors")
     if not os.path.isfile(weights):
         print("set-gates: %s has no model.safetensors" % src, file=sys.stderr)
@@ -32,11 +34,12 @@ def main(argv):
     changed = []
     for name, t in tensors.items():
         parts = name.split(".")
-        if name.endswith(".attn.gate") and parts[0] == "blocks" and int(parts[1]) >= first:
+        if name.endswith(".attn.gate") and parts[0] == "blocks" and first <= int(parts[1]) and (last is None or int(parts[1]) <= last):
             tensors[name] = t.clone().fill_(beta)
             changed.append(name)
     if not changed:
-        print("set-gates: no gate of block >= %d in %s (a memory-less model?)" % (first, weights), file=sys.stderr)
+        print("set-gates: no gate of block %d..%s in %s (a memory-less model?)" % (first, "" if last is None else last,
+                                                                               weights), file=sys.stderr)
         return 1
     tmp = out + ".tmp"
     shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("checkpoint.safetensors", "metrics.jsonl", "trained"))
