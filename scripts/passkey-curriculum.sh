@@ -12,7 +12,7 @@
 #                at step 150 of 600;
 #   keys5-shutB  keys5 with block B's memory read shut (gate -30), scored only: which block carries what;
 #   shut0/keys5b 400 more steps from keys5, with block 0's memory shut (its bag of digits no longer earns
-#                partial credit) and, as the control, as it is.
+#                partial credit) and, as the control, as it is; keys5b is also scored at 32K and 1M.
 # Each model is then scored by `infini passkey` at 512..8K tokens (OUT/NAME.passkey.json).
 #
 #   bash scripts/passkey-curriculum.sh [OUT]   (default runs/passkey-infini-delta)
@@ -67,3 +67,9 @@ for arm in shut0 keys5b; do
   stage "$arm" 400 --init "$init" --window 1024 --passkey-min-tokens 512 --val-every 50 --seed 8
   score "$arm"
 done
+# The control at 32K and 1M tokens (two keys per cell: a 1M read takes about a minute and a half).
+[ -s "$out/keys5b-1M.passkey.json" ] || {
+  build/infini passkey --model "$out/keys5b" --lengths 32K,1M --depths 0,0.5 --trials 2 --json \
+    --plot "$out/keys5b-1M.passkey.png" >"$out/keys5b-1M.passkey.json.tmp" 2>"$out/keys5b-1M.passkey.log"
+  mv "$out/keys5b-1M.passkey.json.tmp" "$out/keys5b-1M.passkey.json"
+}
