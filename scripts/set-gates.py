@@ -34,7 +34,10 @@ def main(argv):
     changed = []
     for name, t in tensors.items():
         parts = name.split(".")
-        if name.endswith(".attn.gate") and parts[0] == "blocks" and first <= int(parts[1]) and (last is None or int(parts[1]) <= last):
+        if not (name.endswith(".attn.gate") and parts[0] == "blocks"):
+            continue
+        block = int(parts[1])
+        if first <= block and (last is None or block <= last):
             tensors[name] = t.clone().fill_(beta)
             changed.append(name)
     if not changed:

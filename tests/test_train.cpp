@@ -208,6 +208,12 @@ TEST(Trainer, PasskeyTaskFineTunesAModelOnAnswersOnly) {
   too_short.options.passkey_min_tokens = 0;
   expect_error([&] { train_new(too_short, quiet); }, {"--window"});
   EXPECT_FALSE(std::filesystem::exists(too_short.out));  // a run that never started leaves nothing
+  auto upside_down = spec;
+  upside_down.out = root + "/passkey-upside-down";
+  upside_down.options.passkey_min_depth = 0.8;
+  upside_down.options.passkey_max_depth = 0.2;
+  expect_error([&] { train_new(upside_down, quiet); }, {"--passkey-min-depth", "0.8 to 0.2"});
+  EXPECT_FALSE(std::filesystem::exists(upside_down.out));
 }
 
 // Checkpoints from before the passkey task lack its fields: they load as language-model runs.

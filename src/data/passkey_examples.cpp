@@ -44,10 +44,11 @@ PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens,
     throw Error(fmt::format("passkey depths {} to {}: expected 0 <= minimum <= maximum <= 1", depths.min, depths.max));
   if (keys.min < 0 || keys.max < keys.min || keys.max > 999999999999999)
     throw Error(fmt::format("passkey keys {} to {}: expected 0 <= minimum <= maximum < 10^15", keys.min, keys.max));
-  // passkey_prompt sizes the filler for a 5-digit key; a longer one appears three times (twice in
-  // the key line, once in the answer), so the prompt asks for that much less.
+  // The answer (a space and the key) is left out of the prompt's bytes. passkey_prompt sizes the
+  // filler for a 5-digit key; a longer one appears three times (twice in the key line, once in the
+  // answer), so the prompt asks for that much less.
   const auto digits = [](int64_t k) { return static_cast<int64_t>(std::to_string(k).size()); };
-  extra_key_bytes_ = 3 * std::max<int64_t>(0, digits(keys.max) - digits(kPasskeyMax));
+  reserved_bytes_ = digits(kPasskeyMax) + 1 + 3 * std::max<int64_t>(0, digits(keys.max) - digits(kPasskeyMax));
   const auto shortest = passkey_prompt(0, 0.0, keys.max);  // the fixed lines and one filler
   const auto floor_tokens = static_cast<int64_t>(encode_whole(shortest, tokenizer).size());
   if (min_tokens < floor_tokens || max_tokens < min_tokens)
@@ -66,10 +67,8 @@ PasskeyExample PasskeyExamples::example(uint64_t index) const {
   const double depth = depths_.min + (depths_.max - depths_.min) * unit;
   const auto key = keys_.min + static_cast<int64_t>(h3 % static_cast<uint64_t>(keys_.max - keys_.min + 1));
   // The prompt comes out at most the bytes asked (data/passkey.h), answer included.
-  const auto answer_bytes = static_cast<double>(std::to_string(kPasskeyMax).size() + 1);
   const auto prompt = passkey_prompt(
-      static_cast<int64_t>(std::floor(static_cast<double>(length) * bytes_per_token_ - answer_bytes)) - extra_key_bytes_,
-      depth, key);
+      static_cast<int64_t>(std::floor(static_cast<double>(length) * bytes_per_token_)) - reserved_bytes_, depth, key);
   PasskeyExample e;
   e.tokens = encode_whole(prompt, tokenizer_);
   e.answer_tokens = static_cast<int64_t>(encode_passkey_answer(prompt, tokenizer_).size());

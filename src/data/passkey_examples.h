@@ -53,7 +53,7 @@ class PasskeyExamples : public ExampleSource {
   uint64_t seed_;
   DepthRange depths_;
   KeyRange keys_;
-  int64_t extra_key_bytes_;  // what the longest key adds to a prompt sized for a 5-digit one
+  int64_t reserved_bytes_;  // bytes of each example's length kept for its answer and a long key
   double bytes_per_token_;
 };
 

@@ -62,15 +62,21 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: malformed training options ({})", origin, e.what()));
   }
-  if (o.task != "lm" && o.task != "passkey")
-    throw Error(fmt::format("{}: training field 'task' is '{}'; expected 'lm' or 'passkey'", origin, o.task));
-  if (!(0.0 <= o.passkey_min_depth && o.passkey_min_depth <= o.passkey_max_depth && o.passkey_max_depth <= 1.0))
-    throw Error(fmt::format("{}: passkey depths {} to {}: expected 0 <= passkey_min_depth <= passkey_max_depth <= 1",
-                            origin, o.passkey_min_depth, o.passkey_max_depth));
-  if (o.passkey_key_min < 0 || o.passkey_key_max < o.passkey_key_min)
-    throw Error(fmt::format("{}: passkey keys {} to {}: expected 0 <= passkey_key_min <= passkey_key_max", origin,
-                            o.passkey_key_min, o.passkey_key_max));
+  o.validate(origin);
   return o;
+}
+
+void TrainOptions::validate(const std::string& origin) const {
+  if (task != "lm" && task != "passkey")
+    throw Error(fmt::format("{}: training field 'task' is '{}'; expected 'lm' or 'passkey'", origin, task));
+  if (!(0.0 <= passkey_min_depth && passkey_min_depth <= passkey_max_depth && passkey_max_depth <= 1.0))
+    throw Error(fmt::format("{}: passkey depths {} to {} (passkey_min_depth, passkey_max_depth; --passkey-min-depth, "
+                            "--passkey-max-depth): expected 0 <= minimum <= maximum <= 1",
+                            origin, passkey_min_depth, passkey_max_depth));
+  if (passkey_key_min < 0 || passkey_key_max < passkey_key_min)
+    throw Error(fmt::format("{}: passkey keys {} to {} (passkey_key_min, passkey_key_max; --passkey-key-min, "
+                            "--passkey-key-max): expected 0 <= minimum <= maximum",
+                            origin, passkey_key_min, passkey_key_max));
 }
 
 double lr_factor(const TrainOptions& o, int64_t step) {

@@ -39,6 +39,8 @@ struct TrainOptions {
   int64_t passkey_key_max = 50000;
 
   nlohmann::json to_json() const;
+  // Cross-field checks (task, passkey ranges); errors name `origin`, the fields and their flags.
+  void validate(const std::string& origin) const;
   // Strict: unknown or mistyped fields are errors naming `origin` and the field.
   static TrainOptions from_json(const nlohmann::json& j, const std::string& origin);
 };

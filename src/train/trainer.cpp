@@ -372,12 +372,7 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::P
              spec.options.passkey_key_max != defaults.passkey_key_max))
     throw Error("--passkey-min-depth, --passkey-max-depth, --passkey-key-min and --passkey-key-max are for --task "
                 "passkey; leave them out with --task lm");
-  if (spec.options.passkey_key_min > spec.options.passkey_key_max)
-    throw Error(fmt::format("--passkey-key-min {} is above --passkey-key-max {}", spec.options.passkey_key_min,
-                            spec.options.passkey_key_max));
-  if (spec.options.passkey_min_depth > spec.options.passkey_max_depth)
-    throw Error(fmt::format("--passkey-min-depth {} is above --passkey-max-depth {}", spec.options.passkey_min_depth,
-                            spec.options.passkey_max_depth));
+  spec.options.validate("infini train");
   if (!init.is_empty() && init->config().vocab_size < run.tokenizer->vocab_size())
     throw Error(fmt::format("{}: its tokenizer has {} ids but its config's vocab_size is {}; not a model folder "
                             "'infini train' wrote", spec.init, run.tokenizer->vocab_size(), init->config().vocab_size));
