@@ -232,6 +232,30 @@ TEST(CompressiveMemory, DeltaRuleSkipsBindingsAlreadyStored) {
   EXPECT_TRUE(torch::allclose(z2, 2 * z1));
 }
 
+// A weighted write stands for that many writes of the same segment: exactly so under the linear rule
+// (each sequence of the batch with its own weight); a weight of 1 is the plain write under both rules.
+TEST(CompressiveMemory, WeightedWriteIsRepeatedLinearWrites) {
+  const auto sk = memory::feature_map(torch::randn({2, 2, 5, 4}, torch::kFloat64));  // (B, H, N, dk)
+  const auto v = torch::randn({2, 2, 5, 3}, torch::kFloat64);                        // (B, H, N, dv)
+  const auto M0 = torch::randn({2, 2, 4, 3}, torch::kFloat64);
+  const auto z0 = memory::feature_map(torch::randn({2, 2, 4}, torch::kFloat64));
+  const auto [Mw, zw] = memory::write(sk, v, M0, z0, 1e-6, false, torch::tensor({3.0, 1.0}));
+  auto M = M0.clone(), z = z0.clone();
+  for (int i = 0; i < 3; ++i) {
+    const auto [M1, z1] = memory::write(sk, v, M, z, 1e-6, false);
+    M = torch::cat({M1.narrow(0, 0, 1), i == 0 ? M1.narrow(0, 1, 1) : M.narrow(0, 1, 1)});
+    z = torch::cat({z1.narrow(0, 0, 1), i == 0 ? z1.narrow(0, 1, 1) : z.narrow(0, 1, 1)});
+  }
+  EXPECT_TRUE(torch::allclose(Mw, M, 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(zw, z, 1e-12, 1e-12));
+  for (const bool delta : {false, true}) {
+    const auto [Mp, zp] = memory::write(sk, v, M0, z0, 1e-6, delta);
+    const auto [M1, z1] = memory::write(sk, v, M0, z0, 1e-6, delta, torch::ones({2}));
+    EXPECT_TRUE(torch::allclose(Mp, M1, 1e-12, 1e-12)) << delta;
+    EXPECT_TRUE(torch::allclose(zp, z1, 1e-12, 1e-12)) << delta;
+  }
+}
+
 TEST(CompressiveMemory, StaysFloat32UnderBfloat16) {
   auto c = tiny_config(MemoryMode::InfiniDelta, torch::kBFloat16);
   InfiniTransformer model(c);

@@ -145,5 +145,50 @@ TEST(Passkey, DepthRangePlacesTheKeyLine) {
   testing::expect_error([&] { PasskeyExamples(*tokenizer, 512, 512, 1, DepthRange{0.0, 1.5}); }, {"depths 0 to 1.5"});
 }
 
+// A virtual length weighs the segments of filler alone so that the prompt reads as if it were longer;
+// the tokens are those of the same example without it, and segments with anything else weigh 1.
+TEST(Passkey, VirtualLengthWeighsFillerOnlySegments) {
+  const auto tokenizer = byte_tokenizer();
+  constexpr int64_t L = 256, kMax = 1 << 20;
+  const PasskeyExamples plain(*tokenizer, 1024, 1024, 11);
+  const PasskeyExamples longer(*tokenizer, 1024, 1024, 11, {}, {}, VirtualLength{kMax, L});
+  double shortest = 1e30, longest = 0;
+  int64_t weighted_examples = 0;
+  for (uint64_t i = 0; i < 40; ++i) {
+    const auto e = longer.example(i);
+    EXPECT_EQ(e.tokens, plain.example(i).tokens) << i;
+    const auto inputs = static_cast<int64_t>(e.tokens.size()) - 1;
+    ASSERT_EQ(static_cast<int64_t>(e.segment_weights.size()), (inputs + L - 1) / L) << i;
+    const std::string text(e.tokens.begin(), e.tokens.end() - 1);
+    double virtual_tokens = 0;
+    bool weighted = false;
+    for (size_t s = 0; s < e.segment_weights.size(); ++s) {
+      const auto segment = text.substr(s * L, L);
+      const bool filler_only = segment.size() == L && segment.find("pass key") == std::string::npos &&
+                               segment.find("important") == std::string::npos && segment.find('\n') == std::string::npos;
+      const auto w = e.segment_weights[s];
+      EXPECT_GE(w, 1.0f);
+      if (!filler_only) EXPECT_EQ(w, 1.0f) << i << " segment " << s << ": " << segment;
+      weighted = weighted || w > 1.0f;
+      virtual_tokens += w * static_cast<double>(segment.size());
+    }
+    weighted_examples += weighted;
+    EXPECT_GE(virtual_tokens, static_cast<double>(inputs) - 1e-3);
+    EXPECT_LE(virtual_tokens, kMax * 1.001);
+    shortest = std::min(shortest, virtual_tokens), longest = std::max(longest, virtual_tokens);
+  }
+  EXPECT_GT(weighted_examples, 30);  // most 1024-token prompts have a segment of filler alone
+  EXPECT_LT(shortest, 8192);         // log-uniform from the real length to kMax
+  EXPECT_GT(longest, 131072);
+  const auto b = longer.batch(0, 4);
+  ASSERT_TRUE(b.write_weights.defined());
+  EXPECT_EQ(b.write_weights.size(0), 4);
+  EXPECT_EQ(b.write_weights.size(1), (b.inputs.size(1) + L - 1) / L);
+  EXPECT_FLOAT_EQ(b.write_weights[1][1].item<float>(), longer.example(1).segment_weights[1]);
+  EXPECT_FALSE(plain.batch(0, 4).write_weights.defined());
+  testing::expect_error([&] { PasskeyExamples(*tokenizer, 512, 1024, 1, {}, {}, VirtualLength{1000, L}); },
+                        {"virtual length 1000"});
+}
+
 }  // namespace
 }  // namespace infini::data

@@ -95,6 +95,43 @@ TEST(Trainer, AccumulatingMicroBatchesEqualsOneBigBatch) {
   for (size_t i = 0; i < after[0].size(); ++i) EXPECT_LT((after[0][i] - after[1][i]).abs().max().item<double>(), 1e-6);
 }
 
+// Write weights of 1 are the plain forward pass; other weights change the loss exactly as a forward
+// pass segment by segment with ModelState::weigh_next_write does.
+TEST(Trainer, WriteWeightsScaleEachSegmentsMemoryWrite) {
+  const auto c = small_config();
+  const auto L = c.segment_len;
+  const auto tokens = random_tokens(3 * L + 1, 4);
+  auto batch = data::make_batch({tokens}, 3 * L);
+  TrainOptions o;
+  o.grad_clip = 1e9;
+  const auto loss_of = [&](const torch::Tensor& weights) {
+    torch::manual_seed(0);
+    InfiniTransformer model(c);
+    auto opt = make_optimizer(model, o);
+    auto b = batch;
+    b.write_weights = weights;
+    return train_step(model, opt, {b}, o, 0).loss;
+  };
+  const auto plain = loss_of({});
+  EXPECT_NEAR(loss_of(torch::ones({1, 3})), plain, 1e-6);
+  const auto weighted = loss_of(torch::tensor({{1.0f, 50.0f, 1.0f}}));
+  EXPECT_GT(std::abs(weighted - plain), 1e-4);
+  // The reference: segment by segment, the second one's write weighted 50.
+  torch::manual_seed(0);
+  InfiniTransformer model(c);
+  auto state = model->initial_state(1);
+  std::vector<torch::Tensor> logits;
+  for (int64_t s = 0; s < 3; ++s) {
+    state.weigh_next_write(torch::full({1}, s == 1 ? 50.0f : 1.0f));
+    auto out = model->forward(batch.inputs.narrow(1, s * L, L), std::move(state));
+    logits.push_back(out.logits);
+    state = std::move(out.state);
+  }
+  const auto loss = torch::nn::functional::cross_entropy(torch::cat(logits, 1).reshape({-1, 256}),
+                                                         batch.targets.reshape({-1}));
+  EXPECT_NEAR(weighted, loss.item<double>(), 1e-6);
+}
+
 TEST(Trainer, NonFiniteLossStopsBeforeTheWeightsChange) {
   torch::manual_seed(0);
   InfiniTransformer model(small_config());

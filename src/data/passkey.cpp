@@ -69,19 +69,27 @@ PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key) {
   return p;
 }
 
+void write_passkey_prefix_pieces(const PasskeyPrompt& p, const PasskeyPieceSink& sink) {
+  sink(kIntro, false);
+  sink("\n", false);
+  write_fillers(p.fillers_before, [&](std::string_view piece) { sink(piece, true); });
+  sink("\n", false);
+}
+
+void write_passkey_suffix_pieces(const PasskeyPrompt& p, const PasskeyPieceSink& sink) {
+  sink(key_line(p.key), false);
+  sink("\n", false);
+  write_fillers(p.fillers_after, [&](std::string_view piece) { sink(piece, true); });
+  sink("\n", false);
+  sink(kQuestion, false);
+}
+
 void write_passkey_prefix(const PasskeyPrompt& p, const std::function<void(std::string_view)>& sink) {
-  sink(kIntro);
-  sink("\n");
-  write_fillers(p.fillers_before, sink);
-  sink("\n");
+  write_passkey_prefix_pieces(p, [&](std::string_view piece, bool) { sink(piece); });
 }
 
 void write_passkey_suffix(const PasskeyPrompt& p, const std::function<void(std::string_view)>& sink) {
-  sink(key_line(p.key));
-  sink("\n");
-  write_fillers(p.fillers_after, sink);
-  sink("\n");
-  sink(kQuestion);
+  write_passkey_suffix_pieces(p, [&](std::string_view piece, bool) { sink(piece); });
 }
 
 void write_passkey_prompt(const PasskeyPrompt& p, const std::function<void(std::string_view)>& sink) {

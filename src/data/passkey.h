@@ -46,6 +46,12 @@ void write_passkey_prompt(const PasskeyPrompt& prompt, const std::function<void(
 void write_passkey_prefix(const PasskeyPrompt& prompt, const std::function<void(std::string_view)>& sink);
 void write_passkey_suffix(const PasskeyPrompt& prompt, const std::function<void(std::string_view)>& sink);
 
+// The pieces of write_passkey_prompt, each with whether it is filler (training tells filler-only
+// segments from those that hold the instruction, the key line or the question).
+using PasskeyPieceSink = std::function<void(std::string_view piece, bool filler)>;
+void write_passkey_prefix_pieces(const PasskeyPrompt& prompt, const PasskeyPieceSink& sink);
+void write_passkey_suffix_pieces(const PasskeyPrompt& prompt, const PasskeyPieceSink& sink);
+
 // The whole prompt as one string: for short prompts (tests, training examples).
 std::string passkey_text(const PasskeyPrompt& prompt);
 

@@ -25,21 +25,39 @@ std::vector<int64_t> encode_passkey_answer(const PasskeyPrompt& p, const Tokeniz
 
 namespace {
 
-std::vector<int64_t> encode_whole(const PasskeyPrompt& p, const Tokenizer& tokenizer) {
+struct Span {
+  int64_t begin, end;
+};
+
+// The prompt's and answer's ids; `filler`, when given, gets the token spans of filler pieces.
+std::vector<int64_t> encode_whole(const PasskeyPrompt& p, const Tokenizer& tokenizer, std::vector<Span>* filler = nullptr) {
   std::vector<int64_t> ids;
-  const auto append = [&](const std::vector<int64_t>& piece) { ids.insert(ids.end(), piece.begin(), piece.end()); };
-  encode_passkey_prefix(p, tokenizer, append);
-  encode_passkey_suffix(p, tokenizer, append);
-  append(encode_passkey_answer(p, tokenizer));
+  const PasskeyPieceSink append = [&](std::string_view text, bool is_filler) {
+    const auto piece = tokenizer.encode(text, "the passkey prompt");
+    const auto begin = static_cast<int64_t>(ids.size());
+    ids.insert(ids.end(), piece.begin(), piece.end());
+    if (!filler || !is_filler) return;
+    if (!filler->empty() && filler->back().end == begin)
+      filler->back().end = static_cast<int64_t>(ids.size());
+    else
+      filler->push_back({begin, static_cast<int64_t>(ids.size())});
+  };
+  write_passkey_prefix_pieces(p, append);
+  write_passkey_suffix_pieces(p, append);
+  const auto answer = encode_passkey_answer(p, tokenizer);
+  ids.insert(ids.end(), answer.begin(), answer.end());
   return ids;
 }
 
 }  // namespace
 
 PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens, int64_t max_tokens, uint64_t seed,
-                                 DepthRange depths, KeyRange keys)
+                                 DepthRange depths, KeyRange keys, VirtualLength virtual_length)
     : tokenizer_(tokenizer), min_tokens_(min_tokens), max_tokens_(max_tokens), seed_(seed), depths_(depths),
-      keys_(keys) {
+      keys_(keys), virtual_(virtual_length) {
+  if (virtual_length.max_tokens != 0 && (virtual_length.max_tokens < max_tokens || virtual_length.segment_len <= 0))
+    throw Error(fmt::format("passkey virtual length {}: expected 0 (off) or at least the longest prompt ({} tokens)",
+                            virtual_length.max_tokens, max_tokens));
   if (!(0.0 <= depths.min && depths.min <= depths.max && depths.max <= 1.0))
     throw Error(fmt::format("passkey depths {} to {}: expected 0 <= minimum <= maximum <= 1", depths.min, depths.max));
   if (keys.min < 0 || keys.max < keys.min || keys.max > 999999999999999)
@@ -61,7 +79,7 @@ PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens,
 
 PasskeyExample PasskeyExamples::example(uint64_t index) const {
   const uint64_t h = seed_for(seed_, index);
-  const uint64_t h2 = splitmix64(h), h3 = splitmix64(h2);
+  const uint64_t h2 = splitmix64(h), h3 = splitmix64(h2), h4 = splitmix64(h3);
   const auto length = min_tokens_ + static_cast<int64_t>(h % static_cast<uint64_t>(max_tokens_ - min_tokens_ + 1));
   const double unit = static_cast<double>(h2 >> 11) / static_cast<double>(uint64_t{1} << 53);  // [0, 1)
   const double depth = depths_.min + (depths_.max - depths_.min) * unit;
@@ -70,13 +88,35 @@ PasskeyExample PasskeyExamples::example(uint64_t index) const {
   const auto prompt = passkey_prompt(
       static_cast<int64_t>(std::floor(static_cast<double>(length) * bytes_per_token_)) - reserved_bytes_, depth, key);
   PasskeyExample e;
-  e.tokens = encode_whole(prompt, tokenizer_);
+  std::vector<Span> filler;
+  e.tokens = encode_whole(prompt, tokenizer_, &filler);
   e.answer_tokens = static_cast<int64_t>(encode_passkey_answer(prompt, tokenizer_).size());
+  if (virtual_.max_tokens > 0) {
+    const auto L = virtual_.segment_len;
+    const auto inputs = static_cast<int64_t>(e.tokens.size()) - 1;
+    const auto segments = (inputs + L - 1) / L;
+    std::vector<bool> filler_only(static_cast<size_t>(segments), false);
+    int64_t filler_segments = 0;
+    for (int64_t s = 0; s < segments; ++s) {
+      const auto begin = s * L, end = std::min(inputs, begin + L);
+      for (const auto& span : filler)
+        if (span.begin <= begin && end <= span.end && end - begin == L) filler_only[static_cast<size_t>(s)] = true;
+      filler_segments += filler_only[static_cast<size_t>(s)] ? 1 : 0;
+    }
+    const double u = static_cast<double>(h4 >> 11) / static_cast<double>(uint64_t{1} << 53);  // [0, 1)
+    const double real = static_cast<double>(inputs);
+    const double target = real * std::exp(u * std::log(static_cast<double>(virtual_.max_tokens) / real));
+    const double weight =
+        filler_segments == 0 ? 1.0 : 1.0 + (target - real) / static_cast<double>(filler_segments * L);
+    for (int64_t s = 0; s < segments; ++s)
+      e.segment_weights.push_back(filler_only[static_cast<size_t>(s)] ? static_cast<float>(weight) : 1.0f);
+  }
   return e;
 }
 
 Batch PasskeyExamples::batch(uint64_t first, int64_t count) const {
   std::vector<std::vector<int64_t>> tokens;
+  std::vector<std::vector<float>> weights;
   std::vector<int64_t> answer_tokens;
   int64_t longest = 0;
   for (int64_t i = 0; i < count; ++i) {
@@ -84,9 +124,20 @@ Batch PasskeyExamples::batch(uint64_t first, int64_t count) const {
     longest = std::max<int64_t>(longest, static_cast<int64_t>(e.tokens.size()) - 1);
     answer_tokens.push_back(e.answer_tokens);
     tokens.push_back(std::move(e.tokens));
+    weights.push_back(std::move(e.segment_weights));
   }
   // The corpus batch, then every target before the answer masked.
   auto b = make_batch(tokens, longest);
+  if (virtual_.max_tokens > 0) {
+    const auto L = virtual_.segment_len;
+    b.write_weights = torch::ones({count, (longest + L - 1) / L}, torch::kFloat32);  // (B, S)
+    for (int64_t i = 0; i < count; ++i) {
+      const auto& w = weights[static_cast<size_t>(i)];
+      if (!w.empty())
+        b.write_weights[i].narrow(0, 0, static_cast<int64_t>(w.size()))
+            .copy_(torch::from_blob(const_cast<float*>(w.data()), {static_cast<int64_t>(w.size())}, torch::kFloat32));
+    }
+  }
   b.target_tokens = 0;
   for (int64_t i = 0; i < count; ++i) {
     const auto n = static_cast<int64_t>(tokens[static_cast<size_t>(i)].size()) - 1;

@@ -25,6 +25,9 @@ std::vector<int64_t> encode_passkey_answer(const PasskeyPrompt& prompt, const To
 struct PasskeyExample {
   std::vector<int64_t> tokens;  // prompt, then answer
   int64_t answer_tokens = 0;    // the last answer_tokens of `tokens`
+  // With a virtual length: one weight per segment of the inputs (tokens minus the last), > 1 on
+  // segments of filler alone, 1 elsewhere (ModelState::weigh_next_write). Empty without one.
+  std::vector<float> segment_weights;
 };
 
 struct DepthRange {
@@ -36,15 +39,27 @@ struct KeyRange {
   int64_t min = kPasskeyMin, max = kPasskeyMax;
 };
 
+// Prompts read as if they were longer than the window: a million-token prompt is a few segments
+// holding the instruction, the key line and the question, and thousands of segments of the same
+// filler. An example of n tokens gets a virtual length drawn log-uniformly from [n, max_tokens], and
+// its filler-only segments are written into the memory with one weight that makes up the
+// difference (memory::write). Under the linear rule that is exactly what more of the same filler
+// segment would write; the filler's phase in the segment and the delta rule make it approximate.
+struct VirtualLength {
+  int64_t max_tokens = 0;  // 0: off
+  int64_t segment_len = 0;
+};
+
 class PasskeyExamples : public ExampleSource {
  public:
   // Prompt + answer lengths are drawn uniformly from [min_tokens, max_tokens] (in tokens of `tokenizer`,
   // approximately for SentencePiece); depth from `depths`; keys from `keys`.
   PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens, int64_t max_tokens, uint64_t seed,
-                  DepthRange depths = {}, KeyRange keys = {});
+                  DepthRange depths = {}, KeyRange keys = {}, VirtualLength virtual_length = {});
 
   PasskeyExample example(uint64_t index) const;
-  // Padded to the longest example of the batch; every target but the answers' is masked.
+  // Padded to the longest example of the batch; every target but the answers' is masked. With a virtual
+  // length, write_weights holds each example's segment weights (1 on padding).
   Batch batch(uint64_t first, int64_t count) const override;
 
  private:
@@ -53,6 +68,7 @@ class PasskeyExamples : public ExampleSource {
   uint64_t seed_;
   DepthRange depths_;
   KeyRange keys_;
+  VirtualLength virtual_;
   int64_t reserved_bytes_;  // bytes of each example's length kept for its answer and a long key
   double bytes_per_token_;
 };

@@ -19,6 +19,9 @@ struct Batch {
   torch::Tensor targets;  // (B, W) int64; padding positions hold kIgnoreTarget
   int64_t target_tokens = 0;  // targets that count in the loss
   int64_t input_tokens = 0;   // inputs that are not padding
+  // (B, S) fp32, one per segment of the inputs, or undefined: how many segments like it each one
+  // stands for in the compressive memory (passkey training's virtual length).
+  torch::Tensor write_weights;
 };
 
 // Pads examples (each of 2..W+1 tokens) to W inputs; a shorter example's padding is masked.

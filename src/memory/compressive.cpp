@@ -21,7 +21,7 @@ torch::Tensor read(const torch::Tensor& sigma_q, const torch::Tensor& M, const t
 
 std::pair<torch::Tensor, torch::Tensor> write(const torch::Tensor& sigma_k, const torch::Tensor& v,
                                               const torch::Tensor& M, const torch::Tensor& z,
-                                              double eps, bool delta_rule) {
+                                              double eps, bool delta_rule, const torch::Tensor& weight) {
   compat::NoAutocast fp32_memory;
   const auto sk = sigma_k.to(M.scalar_type());  // (B, H, N, dk)
   auto value = v.to(M.scalar_type());           // (B, H, N, dv)
@@ -29,9 +29,14 @@ std::pair<torch::Tensor, torch::Tensor> write(const torch::Tensor& sigma_k, cons
     // Only what the memory does not already return for these keys gets written.
     value = value - read(sk, M, z, eps);  // (B, H, N, dv)
   }
-  auto new_M = M + compat::batched_matmul(sk.transpose(-2, -1), value);  // (B, H, dk, dv)
-  auto new_z = z + sk.sum(-2);                                   // (B, H, dk)
-  return {new_M, new_z};
+  auto add_M = compat::batched_matmul(sk.transpose(-2, -1), value);  // (B, H, dk, dv)
+  auto add_z = sk.sum(-2);                                            // (B, H, dk)
+  if (weight.defined()) {
+    const auto w = weight.to(M.scalar_type()).view({-1, 1, 1});  // (B, 1, 1)
+    add_M = add_M * w.unsqueeze(-1);
+    add_z = add_z * w;
+  }
+  return {M + add_M, z + add_z};
 }
 
 }  // namespace infini::memory

@@ -21,10 +21,14 @@ torch::Tensor read(const torch::Tensor& sigma_q,  // (B, H, n, dk)
 //   linear: M + sigma(K)^T V
 //   delta:  M + sigma(K)^T (V - sigma(K) M / (sigma(K) z + eps))
 //   z + sum_t sigma(K_t) under both rules.
+// `weight`, when given, scales what each sequence adds to M and z: a segment that stands for
+// `weight` segments like it (passkey training's virtual length, data/passkey_examples.h). Under the
+// linear rule that equals writing it `weight` times; under the delta rule it is an approximation.
 std::pair<torch::Tensor, torch::Tensor> write(const torch::Tensor& sigma_k,  // (B, H, N, dk)
                                               const torch::Tensor& v,        // (B, H, N, dv)
                                               const torch::Tensor& M,        // (B, H, dk, dv)
                                               const torch::Tensor& z,        // (B, H, dk)
-                                              double eps, bool delta_rule);
+                                              double eps, bool delta_rule,
+                                              const torch::Tensor& weight = {});  // (B) or undefined
 
 }  // namespace infini::memory

@@ -53,6 +53,12 @@ ModelState ModelState::clone() const {
   return copy;
 }
 
+void ModelState::weigh_next_write(const torch::Tensor& weights) {
+  if (weights.dim() != 1 || weights.size(0) != batch_)
+    throw Error(fmt::format("write weights of shape {} for a batch of {}", fmt::join(weights.sizes(), "x"), batch_));
+  for (auto& l : layers_) l.next_write_weight = weights;
+}
+
 void ModelState::advance(int64_t n_tokens, int64_t segment_len) {
   tokens_seen_ += n_tokens;
   pos_in_segment_ = (pos_in_segment_ + n_tokens) % segment_len;

@@ -34,6 +34,10 @@ struct LayerMemory {
   // the XL cache L' <= segment_len rows, the previous segment's selected tokens.
   torch::Tensor seg_pos;  // (B, p') int64
   torch::Tensor xl_pos;   // (B, L') int64, positions in the previous segment (xl mode)
+
+  // Training only: how many segments like it the next finished segment stands for in the compressive
+  // memory (memory::write's weight); used by that write, then undefined again. Not part of state files.
+  torch::Tensor next_write_weight;  // (B) fp32 or undefined
 };
 
 class ModelState {
@@ -54,6 +58,9 @@ class ModelState {
   int64_t pos_in_segment() const { return pos_in_segment_; }
   int64_t tokens_seen() const { return tokens_seen_; }
   void advance(int64_t n_tokens, int64_t segment_len);
+  // The next segment boundary writes each sequence's segment into the memory `weights` times over
+  // (memory::write); passkey training uses it to read short prompts as if they were long.
+  void weigh_next_write(const torch::Tensor& weights);  // (B)
 
   std::vector<LayerMemory>& layers() { return layers_; }
   const std::vector<LayerMemory>& layers() const { return layers_; }

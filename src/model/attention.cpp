@@ -23,7 +23,8 @@ void finish_segment(const ModelConfig& c, LayerMemory& mem, const torch::Tensor&
   // A routed block may end a segment having taken no token: then there is nothing to write.
   if (c.has_compressive_memory() && k_seg.size(2) > 0)
     std::tie(mem.M, mem.z) = memory::write(memory::feature_map(k_seg), v_seg, mem.M, mem.z, c.memory_eps,
-                                           c.memory == MemoryMode::InfiniDelta);
+                                           c.memory == MemoryMode::InfiniDelta, mem.next_write_weight);
+  mem.next_write_weight = torch::Tensor();
   if (c.memory == MemoryMode::XL) {
     // Copies: a view would pin the whole qkv buffer, or alias the decoder's reusable cache.
     mem.xl_k = k_seg.detach().clone(at::MemoryFormat::Contiguous);

@@ -21,7 +21,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"checkpoint_every", checkpoint_every}, {"autocast_bf16", autocast_bf16},
           {"task", task}, {"passkey_min_tokens", passkey_min_tokens},
           {"passkey_min_depth", passkey_min_depth}, {"passkey_max_depth", passkey_max_depth},
-          {"passkey_key_min", passkey_key_min}, {"passkey_key_max", passkey_key_max}};
+          {"passkey_key_min", passkey_key_min}, {"passkey_key_max", passkey_key_max},
+          {"passkey_virtual_tokens", passkey_virtual_tokens}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string& origin) {
@@ -29,7 +30,8 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
   if (!j.is_object()) throw Error(fmt::format("{}: training options must be a JSON object", origin));
   const auto reference = o.to_json();
   const std::set<std::string> added_later = {"task", "passkey_min_tokens", "passkey_min_depth",
-                                             "passkey_max_depth", "passkey_key_min", "passkey_key_max"};  // older runs keep the defaults
+                                             "passkey_max_depth", "passkey_key_min", "passkey_key_max",
+                                             "passkey_virtual_tokens"};  // older runs keep the defaults
   for (const auto& item : reference.items())
     if (!j.contains(item.key()) && !added_later.count(item.key()))
       throw Error(fmt::format("{}: missing training field '{}'", origin, item.key()));
@@ -59,6 +61,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     if (j.contains("passkey_max_depth")) j.at("passkey_max_depth").get_to(o.passkey_max_depth);
     if (j.contains("passkey_key_min")) j.at("passkey_key_min").get_to(o.passkey_key_min);
     if (j.contains("passkey_key_max")) j.at("passkey_key_max").get_to(o.passkey_key_max);
+    if (j.contains("passkey_virtual_tokens")) j.at("passkey_virtual_tokens").get_to(o.passkey_virtual_tokens);
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: malformed training options ({})", origin, e.what()));
   }
@@ -77,6 +80,9 @@ void TrainOptions::validate(const std::string& origin) const {
     throw Error(fmt::format("{}: passkey keys {} to {} (passkey_key_min, passkey_key_max; --passkey-key-min, "
                             "--passkey-key-max): expected 0 <= minimum <= maximum",
                             origin, passkey_key_min, passkey_key_max));
+  if (passkey_virtual_tokens != 0 && passkey_virtual_tokens < window)
+    throw Error(fmt::format("{}: passkey virtual length {} (passkey_virtual_tokens; --passkey-virtual-tokens): expected "
+                            "0 (off) or at least the window ({})", origin, passkey_virtual_tokens, window));
 }
 
 double lr_factor(const TrainOptions& o, int64_t step) {

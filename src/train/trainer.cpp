@@ -111,13 +111,16 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
     const auto shortest = o.passkey_min_tokens > 0 ? o.passkey_min_tokens : o.window;
     const data::DepthRange depths{o.passkey_min_depth, o.passkey_max_depth};
     const data::KeyRange keys{o.passkey_key_min, o.passkey_key_max};
-    train_examples =
-        std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, o.seed, depths, keys);
-    val_examples =
-        std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, kValidationSeed, depths, keys);
+    const data::VirtualLength virtual_length{o.passkey_virtual_tokens, run.model->config().segment_len};
+    train_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, o.seed, depths, keys,
+                                                             virtual_length);
+    val_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, kValidationSeed,
+                                                           depths, keys, virtual_length);
     source = fmt::format("passkey prompts of {} to {} tokens, keys {} to {} at depth {} to {} (loss on the answer "
                          "only)", shortest, o.window, o.passkey_key_min, o.passkey_key_max, o.passkey_min_depth,
                          o.passkey_max_depth);
+    if (o.passkey_virtual_tokens > 0)
+      source += fmt::format(", read as if up to {} tokens long", o.passkey_virtual_tokens);
   } else {
     train_examples = std::make_unique<data::WindowSampler>(run.corpus.train, *run.tokenizer, o.window, o.seed);
     if (!run.corpus.validation.empty())
@@ -238,6 +241,33 @@ AdamW make_optimizer(InfiniTransformer& model, const TrainOptions& o) {
   return AdamW(std::move(groups));
 }
 
+namespace {
+
+// The forward pass over `inputs` (whole segments from a segment boundary, but for the last), one
+// segment at a time when `weights` (B, S) are given, so that each segment's memory write gets its
+// weight. The routed blocks' statistics of each pass go to `routing` (with their gradients).
+InfiniTransformerImpl::Output forward_weighted(InfiniTransformer& model, const torch::Tensor& inputs,  // (B, n)
+                                               const torch::Tensor& weights, ModelState state,
+                                               std::vector<RoutingStats>& routing) {
+  if (!weights.defined()) {
+    auto out = model->forward(inputs, std::move(state));
+    routing.push_back(out.routing);
+    return out;
+  }
+  const auto L = model->config().segment_len, n = inputs.size(1);
+  std::vector<torch::Tensor> logits;
+  for (int64_t offset = 0; offset < n; offset += L) {
+    state.weigh_next_write(weights.select(1, offset / L));
+    auto out = model->forward(inputs.narrow(1, offset, std::min(L, n - offset)), std::move(state));
+    logits.push_back(out.logits);
+    routing.push_back(out.routing);
+    state = std::move(out.state);
+  }
+  return {torch::cat(logits, 1), std::move(state), {}};
+}
+
+}  // namespace
+
 StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vector<data::Batch>& micro_batches,
                       const TrainOptions& o, int64_t step, dist::ProcessGroup* group) {
   const auto& c = model->config();
@@ -277,11 +307,19 @@ StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vec
       ModelState next;
       {
         compat::CpuAutocastBf16 autocast(o.autocast_bf16);
-        auto out = model->forward(b.inputs.narrow(1, offset, n), std::move(state));
+        // Chunks start at segment boundaries (chunk is a whole number of segments).
+        const auto weights = b.write_weights.defined()
+                                 ? b.write_weights.narrow(1, offset / c.segment_len, (n + c.segment_len - 1) / c.segment_len)
+                                 : torch::Tensor();  // (B, segments of the chunk)
+        std::vector<RoutingStats> passes;
+        auto out = forward_weighted(model, b.inputs.narrow(1, offset, n), weights, std::move(state), passes);
         loss = F::cross_entropy(out.logits.reshape({-1, c.vocab_size}).to(torch::kFloat32), targets.reshape({-1}), ce);
         next = std::move(out.state);
-        routing.merge(out.routing);
-        aux = out.routing.aux_loss(c, decisions_total);
+        for (const auto& pass : passes) {
+          routing.merge(pass);
+          const auto a = pass.aux_loss(c, decisions_total);
+          if (a.defined()) aux = aux.defined() ? aux + a : a;
+        }
       }
       // Scaled so the gradient is that of the mean over every target token of the step.
       (aux.defined() ? loss / norm + aux : loss / norm).backward();
@@ -329,7 +367,8 @@ ValidationResult evaluate(InfiniTransformer& model, const data::ExampleSource& s
   for (int64_t first = rank * batch; first < count; first += batch * world) {
     const auto b = source.batch(static_cast<uint64_t>(first), std::min(batch, count - first));
     compat::CpuAutocastBf16 autocast(autocast_bf16);
-    const auto out = model->forward(b.inputs, model->initial_state(b.inputs.size(0)));
+    std::vector<RoutingStats> passes;
+    const auto out = forward_weighted(model, b.inputs, b.write_weights, model->initial_state(b.inputs.size(0)), passes);
     const auto logits = out.logits.reshape({-1, model->config().vocab_size}).to(torch::kFloat32);  // (B W, V)
     const auto flat_targets = b.targets.reshape({-1});                                             // (B W)
     loss_sum += F::cross_entropy(logits, flat_targets, ce).item<double>();
@@ -369,9 +408,10 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::P
   if (lm && (spec.options.passkey_min_depth != defaults.passkey_min_depth ||
              spec.options.passkey_max_depth != defaults.passkey_max_depth ||
              spec.options.passkey_key_min != defaults.passkey_key_min ||
-             spec.options.passkey_key_max != defaults.passkey_key_max))
-    throw Error("--passkey-min-depth, --passkey-max-depth, --passkey-key-min and --passkey-key-max are for --task "
-                "passkey; leave them out with --task lm");
+             spec.options.passkey_key_max != defaults.passkey_key_max ||
+             spec.options.passkey_virtual_tokens != defaults.passkey_virtual_tokens))
+    throw Error("--passkey-min-depth, --passkey-max-depth, --passkey-key-min, --passkey-key-max and "
+                "--passkey-virtual-tokens are for --task passkey; leave them out with --task lm");
   spec.options.validate("infini train");
   if (!init.is_empty() && init->config().vocab_size < run.tokenizer->vocab_size())
     throw Error(fmt::format("{}: its tokenizer has {} ids but its config's vocab_size is {}; not a model folder "
