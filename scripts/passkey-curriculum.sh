@@ -13,6 +13,8 @@
 #   keys5-shutB  keys5 with block B's memory read shut (gate -30), scored only: which block carries what;
 #   shut0/keys5b 400 more steps from keys5, with block 0's memory shut (its bag of digits no longer earns
 #                partial credit) and, as the control, as it is; keys5b is also scored at 32K and 1M.
+#   virtual      600 steps from keys5b on 1024-1280-token prompts read as if 1K-1M tokens long
+#                (--passkey-virtual-tokens), also scored at 32K, 128K and 1M.
 # Each model is then scored by `infini passkey` at 512..8K tokens (OUT/NAME.passkey.json).
 #
 #   bash scripts/passkey-curriculum.sh [OUT]   (default runs/passkey-infini-delta)
@@ -72,4 +74,14 @@ done
   build/infini passkey --model "$out/keys5b" --lengths 32K,1M --depths 0,0.5 --trials 2 --json \
     --plot "$out/keys5b-1M.passkey.png" >"$out/keys5b-1M.passkey.json.tmp" 2>"$out/keys5b-1M.passkey.log"
   mv "$out/keys5b-1M.passkey.json.tmp" "$out/keys5b-1M.passkey.json"
+}
+# Virtual length: 1024-1280-token prompts read as if 1K-1M tokens long (--passkey-virtual-tokens), so
+# that the read is trained against a normaliser as large as at 1M tokens. Scored at 32K, 128K and 1M.
+stage virtual 600 --init "$out/keys5b" --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 \
+  --val-every 50 --seed 9
+score virtual
+[ -s "$out/virtual-long.passkey.json" ] || {
+  build/infini passkey --model "$out/virtual" --lengths 32K,128K,1M --depths 0,0.5,1 --trials 3 --json \
+    --plot "$out/virtual-long.passkey.png" >"$out/virtual-long.passkey.json.tmp" 2>"$out/virtual-long.passkey.log"
+  mv "$out/virtual-long.passkey.json.tmp" "$out/virtual-long.passkey.json"
 }
