@@ -14,7 +14,7 @@
 #   shut0/keys5b 400 more steps from keys5, with block 0's memory shut (its bag of digits no longer earns
 #                partial credit) and, as the control, as it is; keys5b is also scored at 32K and 1M.
 #   virtual      600 steps from keys5b on 1024-1280-token prompts read as if 1K-1M tokens long
-#                (--passkey-virtual-tokens), also scored at 32K, 128K and 1M.
+#                (--passkey-virtual-tokens), also scored at 32K, 128K and 1M; virtual2 continues it to 1,200.
 # Each model is then scored by `infini passkey` at 512..8K tokens (OUT/NAME.passkey.json).
 #
 #   bash scripts/passkey-curriculum.sh [OUT]   (default runs/passkey-infini-delta)
@@ -84,4 +84,13 @@ score virtual
   build/infini passkey --model "$out/virtual" --lengths 32K,128K,1M --depths 0,0.5,1 --trials 3 --json \
     --plot "$out/virtual-long.passkey.png" >"$out/virtual-long.passkey.json.tmp" 2>"$out/virtual-long.passkey.log"
   mv "$out/virtual-long.passkey.json.tmp" "$out/virtual-long.passkey.json"
+}
+# virtual2: the same run continued for 600 more steps (its schedule stretched to 1,200).
+[ -d "$out/virtual2" ] || cp -r "$out/virtual" "$out/virtual2"
+stage virtual2 1200
+score virtual2
+[ -s "$out/virtual2-long.passkey.json" ] || {
+  build/infini passkey --model "$out/virtual2" --lengths 32K,128K,1M --depths 0,0.5,1 --trials 3 --json \
+    --plot "$out/virtual2-long.passkey.png" >"$out/virtual2-long.passkey.json.tmp" 2>"$out/virtual2-long.passkey.log"
+  mv "$out/virtual2-long.passkey.json.tmp" "$out/virtual2-long.passkey.json"
 }
