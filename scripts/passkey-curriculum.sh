@@ -29,12 +29,13 @@ stage() {  # NAME STEPS, then `infini train` flags
   bash scripts/train-stage.sh "$out/$name" "$steps" --task passkey --val-windows 64 --checkpoint-every 50 \
     --lr 1e-3 --warmup 20 --batch 8 "$@"
 }
-score() {  # NAME
+score_table() {  # NAME MODEL LENGTHS DEPTHS TRIALS: one `infini passkey` table, OUT/NAME.passkey.json
   [ -s "$out/$1.passkey.json" ] && return 0
-  build/infini passkey --model "$out/$1" --lengths 512,1K,2K,8K --depths 0,0.5,1 --trials 10 --json \
+  build/infini passkey --model "$out/$2" --lengths "$3" --depths "$4" --trials "$5" --json \
     --plot "$out/$1.passkey.png" >"$out/$1.passkey.json.tmp" 2>"$out/$1.passkey.log"
   mv "$out/$1.passkey.json.tmp" "$out/$1.passkey.json"
 }
+score() { score_table "$1" "$1" 512,1K,2K,8K 0,0.5,1 10; }  # NAME: the short grid
 stage seg1 600 --init "$out/copy-gates0" --window 512 --passkey-min-tokens 512 --passkey-max-depth 0.1 \
   --val-every 25 --seed 5
 stage seg1 2000
@@ -70,27 +71,15 @@ for arm in shut0 keys5b; do
   score "$arm"
 done
 # The control at 32K and 1M tokens (two keys per cell: a 1M read takes about a minute and a half).
-[ -s "$out/keys5b-1M.passkey.json" ] || {
-  build/infini passkey --model "$out/keys5b" --lengths 32K,1M --depths 0,0.5 --trials 2 --json \
-    --plot "$out/keys5b-1M.passkey.png" >"$out/keys5b-1M.passkey.json.tmp" 2>"$out/keys5b-1M.passkey.log"
-  mv "$out/keys5b-1M.passkey.json.tmp" "$out/keys5b-1M.passkey.json"
-}
+score_table keys5b-1M keys5b 32K,1M 0,0.5 2
 # Virtual length: 1024-1280-token prompts read as if 1K-1M tokens long (--passkey-virtual-tokens), so
 # that the read is trained against a normaliser as large as at 1M tokens. Scored at 32K, 128K and 1M.
 stage virtual 600 --init "$out/keys5b" --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 \
   --val-every 50 --seed 9
 score virtual
-[ -s "$out/virtual-long.passkey.json" ] || {
-  build/infini passkey --model "$out/virtual" --lengths 32K,128K,1M --depths 0,0.5,1 --trials 3 --json \
-    --plot "$out/virtual-long.passkey.png" >"$out/virtual-long.passkey.json.tmp" 2>"$out/virtual-long.passkey.log"
-  mv "$out/virtual-long.passkey.json.tmp" "$out/virtual-long.passkey.json"
-}
+score_table virtual-long virtual 32K,128K,1M 0,0.5,1 3
 # virtual2: the same run continued for 600 more steps (its schedule stretched to 1,200).
 [ -d "$out/virtual2" ] || cp -r "$out/virtual" "$out/virtual2"
 stage virtual2 1200
 score virtual2
-[ -s "$out/virtual2-long.passkey.json" ] || {
-  build/infini passkey --model "$out/virtual2" --lengths 32K,128K,1M --depths 0,0.5,1 --trials 3 --json \
-    --plot "$out/virtual2-long.passkey.png" >"$out/virtual2-long.passkey.json.tmp" 2>"$out/virtual2-long.passkey.log"
-  mv "$out/virtual2-long.passkey.json.tmp" "$out/virtual2-long.passkey.json"
-}
+score_table virtual2-long virtual2 32K,128K,1M 0,0.5,1 3

@@ -11,12 +11,19 @@
 
 namespace infini::data {
 
+namespace {
+// The one place a prompt piece becomes ids, for training and `infini passkey` alike.
+std::vector<int64_t> encode_piece(const Tokenizer& tokenizer, std::string_view piece) {
+  return tokenizer.encode(piece, "the passkey prompt");
+}
+}  // namespace
+
 void encode_passkey_prefix(const PasskeyPrompt& p, const Tokenizer& tokenizer, const TokenSink& sink) {
-  write_passkey_prefix(p, [&](std::string_view piece) { sink(tokenizer.encode(piece, "the passkey prompt")); });
+  write_passkey_prefix(p, [&](std::string_view piece) { sink(encode_piece(tokenizer, piece)); });
 }
 
 void encode_passkey_suffix(const PasskeyPrompt& p, const Tokenizer& tokenizer, const TokenSink& sink) {
-  write_passkey_suffix(p, [&](std::string_view piece) { sink(tokenizer.encode(piece, "the passkey prompt")); });
+  write_passkey_suffix(p, [&](std::string_view piece) { sink(encode_piece(tokenizer, piece)); });
 }
 
 std::vector<int64_t> encode_passkey_answer(const PasskeyPrompt& p, const Tokenizer& tokenizer) {
@@ -33,7 +40,7 @@ struct Span {
 std::vector<int64_t> encode_whole(const PasskeyPrompt& p, const Tokenizer& tokenizer, std::vector<Span>* filler = nullptr) {
   std::vector<int64_t> ids;
   const PasskeyPieceSink append = [&](std::string_view text, bool is_filler) {
-    const auto piece = tokenizer.encode(text, "the passkey prompt");
+    const auto piece = encode_piece(tokenizer, text);
     const auto begin = static_cast<int64_t>(ids.size());
     ids.insert(ids.end(), piece.begin(), piece.end());
     if (!filler || !is_filler) return;
@@ -95,12 +102,13 @@ PasskeyExample PasskeyExamples::example(uint64_t index) const {
     const auto L = virtual_.segment_len;
     const auto inputs = static_cast<int64_t>(e.tokens.size()) - 1;
     const auto segments = (inputs + L - 1) / L;
+    // A whole segment inside one filler span (consecutive filler pieces are merged into one).
     std::vector<bool> filler_only(static_cast<size_t>(segments), false);
     int64_t filler_segments = 0;
     for (int64_t s = 0; s < segments; ++s) {
-      const auto begin = s * L, end = std::min(inputs, begin + L);
+      const auto begin = s * L, end = begin + L;
       for (const auto& span : filler)
-        if (span.begin <= begin && end <= span.end && end - begin == L) filler_only[static_cast<size_t>(s)] = true;
+        if (span.begin <= begin && end <= std::min(span.end, inputs)) filler_only[static_cast<size_t>(s)] = true;
       filler_segments += filler_only[static_cast<size_t>(s)] ? 1 : 0;
     }
     const double u = static_cast<double>(h4 >> 11) / static_cast<double>(uint64_t{1} << 53);  // [0, 1)
@@ -133,9 +141,7 @@ Batch PasskeyExamples::batch(uint64_t first, int64_t count) const {
     b.write_weights = torch::ones({count, (longest + L - 1) / L}, torch::kFloat32);  // (B, S)
     for (int64_t i = 0; i < count; ++i) {
       const auto& w = weights[static_cast<size_t>(i)];
-      if (!w.empty())
-        b.write_weights[i].narrow(0, 0, static_cast<int64_t>(w.size()))
-            .copy_(torch::from_blob(const_cast<float*>(w.data()), {static_cast<int64_t>(w.size())}, torch::kFloat32));
+      if (!w.empty()) b.write_weights[i].narrow(0, 0, static_cast<int64_t>(w.size())).copy_(torch::tensor(w));
     }
   }
   b.target_tokens = 0;
