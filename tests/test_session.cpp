@@ -96,7 +96,7 @@ TEST_P(SessionPerMode, ASnapshotRestoresForEachContinuation) {
     return std::pair{session.last_logits().clone(), session.position()};
   };
   const auto unbroken = [&](const std::vector<int64_t>& tail) {
-    Session s(model, /*fused_decode=*/false);
+    Session s(model, /*fused_decode=*/false, /*fused_prefill=*/false);
     auto all = prefix;
     all.insert(all.end(), tail.begin(), tail.end());
     s.feed(all);
@@ -122,7 +122,7 @@ TEST_P(SessionPerMode, FusedDecodeMatchesTheGeneralPath) {
   const auto tokens = some_tokens(26, model->config().vocab_size);
   const int threads = at::get_num_threads();
   at::set_num_threads(2);  // rows and heads split across threads
-  Session fused(model), general(model, /*fused_decode=*/false);
+  Session fused(model), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
   ASSERT_TRUE(fused.fused_decode());
   ASSERT_FALSE(general.fused_decode());
   const std::vector<size_t> pieces = {1, 3, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
@@ -160,6 +160,42 @@ TEST_P(SessionPerMode, FusedDecodeMatchesTheGeneralPath) {
   resumed.feed({tokens[25]});
   general.feed({tokens[25]});
   EXPECT_LT((resumed.last_logits() - general.last_logits()).abs().max().item<double>(), 1e-4);
+  at::set_num_threads(threads);
+}
+
+// The fused segment prefill against the general forward pass: whole segments of 80 tokens (a full
+// block of 64 queries and a partial one) between ragged pieces that stay on the general path, with
+// one thread and with more threads than heads. The XL cache stays on the general path.
+TEST_P(SessionPerMode, FusedPrefillMatchesTheGeneralPath) {
+  torch::manual_seed(12);
+  auto c = session_config(GetParam());
+  c.segment_len = 80;
+  c.init_std = 0.2;
+  InfiniTransformer model(c);
+  const auto tokens = some_tokens(337, c.vocab_size);
+  const int threads = at::get_num_threads();
+  for (const int t : {1, 3}) {
+    at::set_num_threads(t);
+    Session fused(model, /*fused_decode=*/false), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
+    ASSERT_EQ(fused.fused_prefill(), GetParam() != MemoryMode::XL);
+    ASSERT_FALSE(general.fused_prefill());
+    double worst = 0;
+    size_t at = 0;
+    for (const size_t n : {80, 80, 3, 77, 80, 17}) {  // segments 0, 1 and 3 whole
+      const std::vector<int64_t> piece(tokens.begin() + static_cast<int64_t>(at), tokens.begin() + static_cast<int64_t>(at + n));
+      fused.feed(piece);
+      general.feed(piece);
+      at += n;
+      worst = std::max(worst, (fused.last_logits() - general.last_logits()).abs().max().item<double>());
+    }
+    EXPECT_LT(worst, 1e-4) << t << " threads";
+    EXPECT_EQ(fused.position(), general.position());
+    for (size_t i = 0; i < general.state().layers().size(); ++i) {
+      const auto &f = fused.state().layers()[i], &g = general.state().layers()[i];
+      for (const auto& [a, b] : {std::pair{f.M, g.M}, {f.z, g.z}, {f.seg_k, g.seg_k}, {f.seg_v, g.seg_v}})
+        if (a.defined() || b.defined()) EXPECT_TRUE(a.allclose(b, 1e-4, 1e-5)) << "layer " << i << ", " << t << " threads";
+    }
+  }
   at::set_num_threads(threads);
 }
 

@@ -52,7 +52,7 @@ nlohmann::json run_session_bench(InfiniTransformer model, const SessionBenchOpti
   int64_t longest_length = 0;
   for (const auto length : o.lengths) {
     longest.reset();  // one session at a time, so each peak is that read's own
-    auto session = std::make_unique<Session>(model, o.fused_decode);
+    auto session = std::make_unique<Session>(model, o.fused_decode, o.fused_prefill);
     PeakRss rss;
     const auto t0 = clock::now();
     read_tokens(*session, length, vocab);
@@ -66,14 +66,16 @@ nlohmann::json run_session_bench(InfiniTransformer model, const SessionBenchOpti
     bool finite = true;
     for (const auto& l : session->state().layers())
       if (l.M.defined()) finite = finite && torch::isfinite(l.M).all().item<bool>() && torch::isfinite(l.z).all().item<bool>();
-    prefill.push_back({{"tokens", length},
+    prefill.push_back({{"path", session->fused_prefill() ? "fused" : "general"},
+                       {"tokens", length},
                        {"seconds", s},
                        {"tokens_per_second", static_cast<double>(length) / s},
                        {"peak_rss_bytes", rss.peak()},
                        {"state_bytes", session->state_bytes()},
                        {"memory_finite", finite},
                        {"z_max", z_max}});
-    fmt::print(stderr, "bench read {} tokens: {:.0f} tok/s, peak RSS {:.1f} MiB\n", length,
+    fmt::print(stderr, "bench read ({}) {} tokens: {:.0f} tok/s, peak RSS {:.1f} MiB\n",
+               session->fused_prefill() ? "fused" : "general", length,
                static_cast<double>(length) / s, static_cast<double>(rss.peak()) / (1 << 20));
     longest = std::move(session);
     longest_length = length;

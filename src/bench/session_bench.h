@@ -16,6 +16,7 @@ struct SessionBenchOptions {
   std::vector<int64_t> lengths = {16384, 131072, 1048576};  // tokens read, each by a fresh session
   int64_t decode_tokens = 256;  // generated after the longest read
   bool fused_decode = true;     // false: decode through the general forward pass, for comparison
+  bool fused_prefill = true;    // false: read whole segments through the general forward pass too
 };
 
 // The next of a fixed pseudo-random sequence of tokens in [0, vocab) (xorshift64 over `state`, which

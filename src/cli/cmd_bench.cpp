@@ -49,6 +49,10 @@ Runner add_bench(CLI::App& app) {
   sub->add_flag("--general-decode", [f](int64_t) { f->session.fused_decode = false; },
                 "decode through the general forward pass instead of the fused one-token step (for comparison)")
       ->needs(model);
+  sub->add_flag("--general-prefill", [f](int64_t) { f->session.fused_prefill = false; },
+                "read whole segments through the general forward pass instead of the fused segment prefill (for "
+                "comparison)")
+      ->needs(model);
   auto* vs = sub->add_option("--vs", f->vs,
                               "compare --model (A) with this model folder (B) side by side in alternating rounds: "
                               "decode time per token, training step time, FLOPs per token")

@@ -14,26 +14,6 @@
 namespace infini {
 namespace {
 
-// Rows [begin, end) of `rows` that thread t of n takes.
-std::pair<int64_t, int64_t> share(int64_t rows, int t, int n) { return {rows * t / n, rows * (t + 1) / n}; }
-
-// RMSNorm of x (D) into out, as RMSNormImpl computes it in fp32.
-void rms_norm(const float* x, const float* weight, float* out, int64_t D, double eps) {
-  const float inv = static_cast<float>(1.0 / std::sqrt(kernels::dot(x, x, D) / static_cast<double>(D) + eps));
-  for (int64_t i = 0; i < D; ++i) out[i] = (x[i] * inv) * weight[i];
-}
-
-// Rotate-half RoPE of one row x (d) with the angles of one position: [x1 c - x2 s, x2 c + x1 s].
-void rotate(const float* x, const float* c, const float* s, float* out, int64_t d) {
-  const auto half = d / 2;
-  for (int64_t i = 0; i < half; ++i) {
-    out[i] = x[i] * c[i] - x[i + half] * s[i];
-    out[i + half] = x[i + half] * c[i] + x[i] * s[i];
-  }
-}
-
-float elu_plus_one(float x) { return x > 0.0f ? x + 1.0f : std::exp(x); }
-
 const float* weight_of(std::vector<torch::Tensor>& held, const torch::Tensor& t) {
   held.push_back(t.detach().to(torch::kFloat32).contiguous());
   return held.back().data_ptr<float>();
@@ -153,7 +133,7 @@ std::pair<bool, float> TokenDecoder::route(size_t i, int thread, int threads) {
   const float r = kernels::dot(w.router, x_.data(), D);
   float logit = r;
   if (c.mod_predictor == CausalSelector::Mlp) {
-    const auto [j0, j1] = share(P, thread, threads);
+    const auto [j0, j1] = kernels::thread_share(P, thread, threads);
     for (int64_t j = j0; j < j1; ++j) {
       const float a = kernels::dot(w.pred_hidden + j * D, x_.data(), D) + w.pred_hidden_bias[j];
       pred_[static_cast<size_t>(j)] = a / (1.0f + std::exp(-a));
@@ -185,9 +165,9 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
   const int64_t slot = cache.count;
 
   // Q, K, V in one product.
-  rms_norm(x, w.attn_norm, s.normed.data(), D, c.norm_eps);
+  kernels::rms_norm(x, w.attn_norm, s.normed.data(), D, c.norm_eps);
   {
-    const auto [r0, r1] = share(H * (2 * dk + dv), thread, threads);
+    const auto [r0, r1] = kernels::thread_share(H * (2 * dk + dv), thread, threads);
     kernels::matvec_rows(w.qkv, D, s.normed.data(), qkv, r0, r1);
   }
 #pragma omp barrier
@@ -204,9 +184,9 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
     float* keys = cache.rotated_k.data_ptr<float>() + h * 2 * L * dk;  // (2L, dk)
     float* values = cache.values.data_ptr<float>() + h * 2 * L * dv;   // (2L, dv)
     std::copy(k, k + dk, cache.seg_k.data_ptr<float>() + (h * L + slot) * dk);
-    rotate(k, cos, sin, keys + (L + slot) * dk, dk);
+    kernels::rope_rotate(k, cos, sin, keys + (L + slot) * dk, dk);
     std::copy(v, v + dv, values + (L + slot) * dv);
-    rotate(q, cos, sin, s.q.data(), dk);
+    kernels::rope_rotate(q, cos, sin, s.q.data(), dk);
 
     const int64_t first = L - cache.xl_len, count = cache.xl_len + slot + 1;
     float top = -INFINITY;
@@ -224,7 +204,7 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
       // A_mem = sigma(q) M / (sigma(q) z + eps), then lerp(local, A_mem, sigmoid(beta)).
       const float* M = mem.M.data_ptr<float>() + h * dk * dv;  // (dk, dv)
       const float* z = mem.z.data_ptr<float>() + h * dk;       // (dk)
-      for (int64_t d = 0; d < dk; ++d) s.sigma_q[d] = elu_plus_one(q[d]);
+      for (int64_t d = 0; d < dk; ++d) s.sigma_q[d] = kernels::elu_plus_one(q[d]);
       std::fill(s.head.begin(), s.head.end(), 0.0f);
       for (int64_t d = 0; d < dk; ++d) kernels::axpy(s.sigma_q[d], M + d * dv, s.head.data(), dv);
       const float norm = kernels::dot(s.sigma_q.data(), z, dk) + static_cast<float>(c.memory_eps);
@@ -237,7 +217,7 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
   // Output projection and residual, each thread on its own rows of x. A routed layer keeps x as it
   // was and builds the MLP's input h = x + a apart, since its own residual is scaled by w(r).
   {
-    const auto [r0, r1] = share(D, thread, threads);
+    const auto [r0, r1] = kernels::thread_share(D, thread, threads);
     for (int64_t r = r0; r < r1; ++r) {
       const float a = kernels::dot(w.out + r * H * dv, attn_.data(), H * dv);
       if (routed) {
@@ -251,9 +231,9 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
 #pragma omp barrier
 
   // SwiGLU: a thread takes gate row f and up row F + f together, so it can finish act[f] itself.
-  rms_norm(routed ? h_.data() : x, w.mlp_norm, s.normed.data(), D, c.norm_eps);
+  kernels::rms_norm(routed ? h_.data() : x, w.mlp_norm, s.normed.data(), D, c.norm_eps);
   {
-    const auto [f0, f1] = share(F, thread, threads);
+    const auto [f0, f1] = kernels::thread_share(F, thread, threads);
     for (int64_t f = f0; f < f1; ++f) {
       const float g = kernels::dot(w.gate_up + f * D, s.normed.data(), D);
       const float u = kernels::dot(w.gate_up + (F + f) * D, s.normed.data(), D);
@@ -262,7 +242,7 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
   }
 #pragma omp barrier
   {
-    const auto [r0, r1] = share(D, thread, threads);
+    const auto [r0, r1] = kernels::thread_share(D, thread, threads);
     for (int64_t r = r0; r < r1; ++r) {
       const float m = kernels::dot(w.down + r * F, act_.data(), F);
       x[r] += routed ? weight * (attn_res_[r] + m) : m;
@@ -306,8 +286,8 @@ torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) {
       const bool took = run_layer(i, p, state.layers()[i], s, t, n);
       if (t == 0) took_[i] = took;
     }
-    rms_norm(x_.data(), final_norm_, s.normed.data(), D, c.norm_eps);
-    const auto [r0, r1] = share(V, t, n);
+    kernels::rms_norm(x_.data(), final_norm_, s.normed.data(), D, c.norm_eps);
+    const auto [r0, r1] = kernels::thread_share(V, t, n);
     kernels::matvec_rows(lm_head_, D, s.normed.data(), out, r0, r1);
   }
 

@@ -27,11 +27,13 @@ std::string model_identity(InfiniTransformer& model) {
   return fmt::format("{:016x}", h);
 }
 
-Session::Session(InfiniTransformer model, bool fused_decode)
+Session::Session(InfiniTransformer model, bool fused_decode, bool fused_prefill)
     : model_(std::move(model)), identity_(model_identity(model_)), state_(model_->initial_state(1)) {
   model_->eval();
   if (fused_decode && TokenDecoder::supports(model_->config(), model_->embed->weight.device()))
     decoder_ = std::make_unique<TokenDecoder>(model_);
+  if (fused_prefill && SegmentPrefill::supports(model_->config(), model_->embed->weight.device()))
+    prefill_ = std::make_unique<SegmentPrefill>(model_);
 }
 
 const ModelState& Session::state() const {
@@ -65,6 +67,14 @@ void Session::feed(const std::vector<int64_t>& tokens) {
       continue;
     }
     settle();
+    if (n == static_cast<size_t>(L) && prefill_) {
+      // A copy of the handles, as below: an exception keeps state_.
+      auto next = state_;
+      last_logits_ = prefill_->read(tokens.data() + i, next);
+      state_ = std::move(next);
+      i += n;
+      continue;
+    }
     const auto chunk = torch::from_blob(const_cast<int64_t*>(tokens.data() + i), {1, static_cast<int64_t>(n)},
                                         torch::kInt64);  // (1, n)
     // A copy of the handles (cheap; forward changes no tensor in place), so an exception keeps state_.

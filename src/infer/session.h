@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "infer/decoder.h"
+#include "infer/prefill.h"
 #include "memory/state.h"
 #include "model/transformer.h"
 
@@ -23,9 +24,10 @@ std::string model_identity(InfiniTransformer& model);
 
 class Session {
  public:
-  // One-token feeds go through the fused TokenDecoder when the model allows it (fp32 on the CPU);
-  // `fused_decode = false` keeps every feed on the general forward pass (for comparisons).
-  explicit Session(InfiniTransformer model, bool fused_decode = true);
+  // One-token feeds go through the fused TokenDecoder when the model allows it (fp32 on the CPU), and
+  // whole segments through the fused SegmentPrefill (a dense fp32 model on the CPU, without the XL
+  // cache); `false` keeps those feeds on the general forward pass (for comparisons).
+  explicit Session(InfiniTransformer model, bool fused_decode = true, bool fused_prefill = true);
 
   // Reads `tokens` after everything fed so far.
   void feed(const std::vector<int64_t>& tokens);
@@ -36,6 +38,7 @@ class Session {
   // Valid until the next feed, load or clear (one-token feeds update the state lazily).
   const ModelState& state() const;
   bool fused_decode() const { return decoder_ != nullptr; }
+  bool fused_prefill() const { return prefill_ != nullptr; }
   void clear();
 
   // Where the session stands, held in memory: read a shared prefix once, then restore() it before
@@ -61,6 +64,7 @@ class Session {
   // state_'s segment cache is stale while the decoder holds it (decoding_); settle() brings it back.
   mutable ModelState state_;
   std::unique_ptr<TokenDecoder> decoder_;
+  std::unique_ptr<SegmentPrefill> prefill_;
   mutable bool decoding_ = false;
   torch::Tensor last_logits_;  // (V)
 };

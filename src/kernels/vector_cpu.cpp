@@ -1,5 +1,7 @@
 #include "kernels/vector_cpu.h"
 
+#include <cmath>
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define INFINI_X86_DISPATCH 1
 #include <immintrin.h>
@@ -82,5 +84,18 @@ void axpy(float a, const float* x, float* y, int64_t n) {
 }
 
 bool vector_isa_avx2() { return kHasAvx2; }
+
+void rms_norm(const float* x, const float* weight, float* out, int64_t D, double eps) {
+  const float inv = static_cast<float>(1.0 / std::sqrt(dot(x, x, D) / static_cast<double>(D) + eps));
+  for (int64_t i = 0; i < D; ++i) out[i] = (x[i] * inv) * weight[i];
+}
+
+void rope_rotate(const float* x, const float* cos, const float* sin, float* out, int64_t d) {
+  const auto half = d / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    out[i] = x[i] * cos[i] - x[i + half] * sin[i];
+    out[i + half] = x[i + half] * cos[i] + x[i] * sin[i];
+  }
+}
 
 }  // namespace infini::kernels

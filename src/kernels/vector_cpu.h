@@ -1,10 +1,11 @@
-// Single-vector kernels for the one-token decode step (src/infer/decoder.h). At one token per step a
-// LibTorch op costs more in dispatch (4-6 us) than in arithmetic, so the step is written on raw fp32
-// pointers with these. On x86-64 they use AVX2+FMA when the CPU has it, chosen once at run time;
+// Single-vector kernels for the fused inference paths (src/infer/decoder.h, src/infer/prefill.h). At
+// one token per step a LibTorch op costs more in dispatch (4-6 us) than in arithmetic, so the step is
+// written on raw fp32 pointers with these. On x86-64 they use AVX2+FMA when the CPU has it, chosen once at run time;
 // elsewhere, portable loops.
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 namespace infini::kernels {
 
@@ -16,6 +17,20 @@ void matvec_rows(const float* W, int64_t cols, const float* x, float* y, int64_t
 
 // y += a * x
 void axpy(float a, const float* x, float* y, int64_t n);
+
+// Rows [begin, end) of `rows` that thread t of n takes.
+inline std::pair<int64_t, int64_t> thread_share(int64_t rows, int t, int n) {
+  return {rows * t / n, rows * (t + 1) / n};
+}
+
+// RMSNorm of one row x (D) into out, as RMSNormImpl computes it in fp32.
+void rms_norm(const float* x, const float* weight, float* out, int64_t D, double eps);
+
+// Rotate-half RoPE of one row x (d) with the angles of one position: [x1 c - x2 s, x2 c + x1 s].
+void rope_rotate(const float* x, const float* cos, const float* sin, float* out, int64_t d);
+
+// sigma(x) = ELU(x) + 1, the memory's feature map.
+inline float elu_plus_one(float x) { return x > 0.0f ? x + 1.0f : __builtin_expf(x); }
 
 // Whether the AVX2+FMA versions are in use (for benchmark reports).
 bool vector_isa_avx2();

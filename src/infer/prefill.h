@@ -1,0 +1,78 @@
+// Reading a whole segment, fused. Prefill spends most of its time in matrix products, but through the
+// general forward pass a segment also costs some 200 LibTorch ops: element-wise passes over the
+// activations, each split across the threads and joined again, a rotary embedding built from several
+// ops, and a causal softmax over the full score matrix. This path reads one segment of a dense model
+// in one parallel region per layer: the threads split the rows for the projections and the MLP and
+// the heads for attention and the memory read, with two barriers per layer. The products are LibTorch
+// (BLAS) calls on row blocks, single-threaded inside the region; the causal scores are computed in
+// blocks of 64 queries against only the keys they may see. RMSNorm, RoPE and the gate are loops on
+// raw fp32 pointers; softmax and SwiGLU are LibTorch's vectorised kernels on each thread's block. The
+// segment's memory write goes through the general code (finish_segment), so the state evolves exactly
+// as in training.
+//
+// It computes what InfiniTransformer::forward computes for one segment, and the consistency tests
+// check it against that path (tests/test_session.cpp).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "memory/state.h"
+#include "model/transformer.h"
+
+namespace infini {
+
+class SegmentPrefill {
+ public:
+  // fp32 on the CPU, batch 1, no routed block, and a memory that lives in M and z (or none): the
+  // XL cache and Mixture-of-Depths stay on the general path.
+  static bool supports(const ModelConfig& config, torch::Device device);
+
+  explicit SegmentPrefill(InfiniTransformer model);
+
+  // Reads one whole segment (config.segment_len tokens) after `state`, which stands at a segment
+  // start; writes it into the memory and returns the (V) fp32 logits of the token after the last.
+  torch::Tensor read(const int64_t* tokens, ModelState& state);
+
+ private:
+  struct LayerWeights {
+    torch::Tensor qkv, out, gate_up, down;  // (out_features, in_features), as nn::Linear holds them
+    const float* attn_norm;                 // (D)
+    const float* mlp_norm;                  // (D)
+    std::vector<float> gate;                // (H): sigmoid(beta), the memory read's share
+  };
+  struct Scratch {
+    torch::Tensor q, k;    // (L, dk) each: one head, rotated
+    torch::Tensor scores;  // (L, L): causal rows, computed a block of queries at a time
+    torch::Tensor read;    // (L, dv): sigma(q) M
+    torch::Tensor norm;    // (L): sigma(q) z
+  };
+
+  // One layer, run by every thread of the parallel region; `thread` of `threads` takes its rows and
+  // heads.
+  void run_layer(size_t i, const LayerMemory& mem, Scratch& s, int thread, int threads);
+  // Causal softmax attention of head h into its columns of attn_, then the gated memory read.
+  void attend(size_t i, int64_t h, const LayerMemory& mem, Scratch& s);
+
+  InfiniTransformer model_;
+  ModelConfig config_;
+  std::vector<torch::Tensor> held_;  // contiguous fp32 copies the pointers below point into
+  torch::Tensor embed_;              // (V, D)
+  torch::Tensor lm_head_;            // (V, D): the embedding when tied
+  const float* final_norm_ = nullptr;  // (D)
+  std::vector<LayerWeights> weights_;
+  std::vector<float> rope_cos_, rope_sin_;  // (L, dk/2): positions 0..L-1 of a segment
+
+  // Activations of the segment, shared by the threads.
+  torch::Tensor x_;        // (L, D): the residual stream
+  torch::Tensor normed_;   // (L, D)
+  torch::Tensor qkv_;      // (L, H*dk + H*dk + H*dv): un-rotated q and k, then v
+  torch::Tensor attn_;     // (L, H*dv): the heads' gated outputs
+  torch::Tensor gate_up_;  // (L, 2F)
+  torch::Tensor act_;      // (L, F): silu(gate) * up
+  std::vector<Scratch> scratch_;  // one per thread
+};
+
+}  // namespace infini
