@@ -1,4 +1,6 @@
 // The passkey prompt: the paper's text exactly, its length and the key's depth as asked.
+#include <cctype>
+
 #include <gtest/gtest.h>
 
 #include "data/passkey.h"
@@ -106,19 +108,50 @@ TEST(Passkey, TrainingExamplesTargetOnlyTheAnswer) {
   testing::expect_error([&] { PasskeyExamples(*tokenizer, 900, 800, 1); }, {"900 to 800"});
 }
 
+// Examples of 300-512 byte tokens with keys of `symbols` symbols: each fits the window, and its answer
+// is the key its key line holds twice. Returns the answers.
+std::vector<std::string> answers_of(const PasskeyExamples& examples, int64_t symbols) {
+  std::vector<std::string> answers;
+  for (uint64_t i = 0; i < 30; ++i) {
+    const auto e = examples.example(i);
+    EXPECT_LE(static_cast<int64_t>(e.tokens.size()), 512) << i;
+    EXPECT_EQ(e.answer_tokens, symbols + 1);  // the space and the key
+    const std::string text(e.tokens.begin(), e.tokens.end());
+    const auto answer = text.substr(text.size() - static_cast<size_t>(symbols));
+    EXPECT_NE(text.find("The pass key is " + answer + ". Remember it. " + answer + " is the pass key."),
+              std::string::npos) << text;
+    answers.push_back(answer);
+  }
+  return answers;
+}
+
 // Longer keys than the paper's: every key has the digits asked, and the prompt still fits the window.
 TEST(Passkey, KeyRangeSetsTheKeyLength) {
   const auto tokenizer = byte_tokenizer();
   const PasskeyExamples examples(*tokenizer, 300, 512, 9, {}, KeyRange{1000000000, 9999999999});
-  for (uint64_t i = 0; i < 30; ++i) {
-    const auto e = examples.example(i);
-    EXPECT_LE(static_cast<int64_t>(e.tokens.size()), 512) << i;
-    EXPECT_EQ(e.answer_tokens, 11);  // the space and 10 digits
-    const std::string text(e.tokens.begin(), e.tokens.end());
-    const auto answer = text.substr(text.size() - 10);
-    EXPECT_NE(text.find("The pass key is " + answer + ". Remember it. " + answer + " is the pass key."),
-              std::string::npos) << text;
+  for (const auto& answer : answers_of(examples, 10))
+    EXPECT_EQ(answer.find_first_not_of("0123456789"), std::string::npos) << answer;
+}
+
+// Keys written in base 62: 0-9, A-Z, a-z, most significant first; the examples use them in the key
+// line and the answer alike, and still fit the window.
+TEST(Passkey, AlnumKeysAreWrittenInBase62) {
+  PasskeyPrompt p;
+  p.alphabet = KeyAlphabet::Alnum;
+  for (const auto& [key, text] : std::vector<std::pair<int64_t, std::string>>{
+           {0, "0"}, {9, "9"}, {10, "A"}, {35, "Z"}, {36, "a"}, {61, "z"}, {62, "10"}, {3843, "zz"}, {3844, "100"}}) {
+    p.key = key;
+    EXPECT_EQ(p.key_text(), text) << key;
   }
+  p.key = 3844;
+  EXPECT_EQ(p.answer(), " 100");
+  const auto tokenizer = byte_tokenizer();
+  const int64_t lo = 3521614606208, hi = 218340105584895;  // 62^7 and 62^8 - 1: 8 symbols
+  const PasskeyExamples examples(*tokenizer, 300, 512, 9, {}, KeyRange{lo, hi, KeyAlphabet::Alnum});
+  int64_t letters = 0;
+  for (const auto& answer : answers_of(examples, 8))
+    for (const char ch : answer) letters += std::isalpha(static_cast<unsigned char>(ch)) ? 1 : 0;
+  EXPECT_GT(letters, 30 * 8 / 2);  // 52 of the 62 symbols are letters
 }
 
 // The depth range moves the key line: kept shallow, it stays in the first 256-token segment of a

@@ -262,12 +262,17 @@ TEST(Trainer, OptionsFromBeforeThePasskeyTaskLoad) {
   j.erase("passkey_max_depth");
   j.erase("passkey_key_min");
   j.erase("passkey_key_max");
+  j.erase("passkey_key_alphabet");
   const auto o = TrainOptions::from_json(j, "old.json");
   EXPECT_EQ(o.task, "lm");
   EXPECT_EQ(o.passkey_min_tokens, 0);
   EXPECT_EQ(o.passkey_min_depth, 0.0);
   EXPECT_EQ(o.passkey_max_depth, 1.0);
   EXPECT_EQ(o.passkey_key_max, 50000);
+  EXPECT_EQ(o.passkey_key_alphabet, "decimal");
+  auto runes = j;
+  runes["passkey_key_alphabet"] = "runes";
+  expect_error([&] { TrainOptions::from_json(runes, "runes.json"); }, {"runes.json", "'runes'", "--passkey-key-alphabet"});
   auto no_keys = j;
   no_keys["passkey_key_min"] = 10;
   no_keys["passkey_key_max"] = 9;

@@ -57,6 +57,10 @@ Runner add_train(CLI::App& app) {
       sub->add_option("--passkey-key-max", o.passkey_key_max,
                       "largest passkey (longer keys: more answer digits whose order the memory must keep)")
           ->check(CLI::Range(int64_t{0}, int64_t{999999999999999})),
+      sub->add_option("--passkey-key-alphabet", o.passkey_key_alphabet,
+                      "how keys are written: decimal (the paper's) or alnum (base 62, 0-9A-Za-z: symbols rarely "
+                      "repeat, so each one's predecessor says where it goes)")
+          ->check(CLI::IsMember({"decimal", "alnum"})),
       sub->add_option("--passkey-virtual-tokens", o.passkey_virtual_tokens,
                       "read each passkey prompt as if up to this many tokens long: filler-only segments are "
                       "written into the memory with a weight standing for the filler left out (0: off)")

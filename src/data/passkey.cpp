@@ -18,7 +18,7 @@ constexpr std::string_view kFiller =
     "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.";
 constexpr std::string_view kQuestion = "What is the pass key? The pass key is";
 
-std::string key_line(int64_t key) {
+std::string key_line(const std::string& key) {
   return fmt::format("The pass key is {}. Remember it. {} is the pass key.", key, key);
 }
 
@@ -47,13 +47,21 @@ void write_fillers(int64_t n, const std::function<void(std::string_view)>& sink)
 int64_t PasskeyPrompt::bytes() const {
   // Five lines, four newlines.
   return static_cast<int64_t>(kIntro.size()) + filler_bytes(fillers_before) +
-         static_cast<int64_t>(key_line(key).size()) + filler_bytes(fillers_after) +
+         static_cast<int64_t>(key_line(key_text()).size()) + filler_bytes(fillers_after) +
          static_cast<int64_t>(kQuestion.size()) + 4;
 }
 
-std::string PasskeyPrompt::answer() const { return fmt::format(" {}", key); }
+std::string PasskeyPrompt::key_text() const {
+  if (alphabet == KeyAlphabet::Decimal) return std::to_string(key);
+  constexpr std::string_view kSymbols = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  std::string text;
+  for (int64_t k = key; text.empty() || k > 0; k /= 62) text.insert(text.begin(), kSymbols[static_cast<size_t>(k % 62)]);
+  return text;
+}
 
-PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key) {
+std::string PasskeyPrompt::answer() const { return " " + key_text(); }
+
+PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key, KeyAlphabet alphabet) {
   if (!(depth >= 0.0 && depth <= 1.0)) throw Error(fmt::format("passkey depth {} is not in [0, 1]", depth));
   if (key < 0) throw Error(fmt::format("passkey {} is negative", key));
   PasskeyPrompt p;
@@ -62,6 +70,7 @@ PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key) {
   p.key = kPasskeyMax;
   const int64_t fixed = p.bytes();  // no filler yet
   p.key = key;
+  p.alphabet = alphabet;
   const int64_t per = static_cast<int64_t>(kFiller.size()) + 1;
   const int64_t total = std::max<int64_t>(0, (target_bytes - fixed + 1) / per);
   p.fillers_before = std::llround(depth * static_cast<double>(total));
@@ -77,7 +86,7 @@ void write_passkey_prefix_pieces(const PasskeyPrompt& p, const PasskeyPieceSink&
 }
 
 void write_passkey_suffix_pieces(const PasskeyPrompt& p, const PasskeyPieceSink& sink) {
-  sink(key_line(p.key), false);
+  sink(key_line(p.key_text()), false);
   sink("\n", false);
   write_fillers(p.fillers_after, [&](std::string_view piece) { sink(piece, true); });
   sink("\n", false);

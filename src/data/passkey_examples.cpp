@@ -72,9 +72,15 @@ PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens,
   // The answer (a space and the key) is left out of the prompt's bytes. passkey_prompt sizes the
   // filler for a 5-digit key; a longer one appears three times (twice in the key line, once in the
   // answer), so the prompt asks for that much less.
-  const auto digits = [](int64_t k) { return static_cast<int64_t>(std::to_string(k).size()); };
-  reserved_bytes_ = digits(kPasskeyMax) + 1 + 3 * std::max<int64_t>(0, digits(keys.max) - digits(kPasskeyMax));
-  const auto shortest = passkey_prompt(0, 0.0, keys.max);  // the fixed lines and one filler
+  const auto symbols = [&](int64_t k, KeyAlphabet a) {
+    PasskeyPrompt p;
+    p.key = k;
+    p.alphabet = a;
+    return static_cast<int64_t>(p.key_text().size());
+  };
+  const auto paper = symbols(kPasskeyMax, KeyAlphabet::Decimal);
+  reserved_bytes_ = paper + 1 + 3 * std::max<int64_t>(0, symbols(keys.max, keys.alphabet) - paper);
+  const auto shortest = passkey_prompt(0, 0.0, keys.max, keys.alphabet);  // the fixed lines and one filler
   const auto floor_tokens = static_cast<int64_t>(encode_whole(shortest, tokenizer).size());
   if (min_tokens < floor_tokens || max_tokens < min_tokens)
     throw Error(fmt::format("passkey examples of {} to {} tokens: the shortest prompt with its answer has {} "
@@ -93,7 +99,8 @@ PasskeyExample PasskeyExamples::example(uint64_t index) const {
   const auto key = keys_.min + static_cast<int64_t>(h3 % static_cast<uint64_t>(keys_.max - keys_.min + 1));
   // The prompt comes out at most the bytes asked (data/passkey.h), answer included.
   const auto prompt = passkey_prompt(
-      static_cast<int64_t>(std::floor(static_cast<double>(length) * bytes_per_token_)) - reserved_bytes_, depth, key);
+      static_cast<int64_t>(std::floor(static_cast<double>(length) * bytes_per_token_)) - reserved_bytes_, depth, key,
+      keys_.alphabet);
   PasskeyExample e;
   std::vector<Span> filler;
   e.tokens = encode_whole(prompt, tokenizer_, &filler);

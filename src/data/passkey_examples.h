@@ -37,6 +37,7 @@ struct DepthRange {
 // Longer keys than the paper's give more answer tokens per example whose order the memory must keep.
 struct KeyRange {
   int64_t min = kPasskeyMin, max = kPasskeyMax;
+  KeyAlphabet alphabet = KeyAlphabet::Decimal;
 };
 
 // Prompts read as if they were longer than the window: a million-token prompt is a few segments

@@ -22,6 +22,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"task", task}, {"passkey_min_tokens", passkey_min_tokens},
           {"passkey_min_depth", passkey_min_depth}, {"passkey_max_depth", passkey_max_depth},
           {"passkey_key_min", passkey_key_min}, {"passkey_key_max", passkey_key_max},
+          {"passkey_key_alphabet", passkey_key_alphabet},
           {"passkey_virtual_tokens", passkey_virtual_tokens}};
 }
 
@@ -31,7 +32,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
   const auto reference = o.to_json();
   const std::set<std::string> added_later = {"task", "passkey_min_tokens", "passkey_min_depth",
                                              "passkey_max_depth", "passkey_key_min", "passkey_key_max",
-                                             "passkey_virtual_tokens"};  // older runs keep the defaults
+                                             "passkey_key_alphabet", "passkey_virtual_tokens"};  // older runs keep the defaults
   for (const auto& item : reference.items())
     if (!j.contains(item.key()) && !added_later.count(item.key()))
       throw Error(fmt::format("{}: missing training field '{}'", origin, item.key()));
@@ -61,6 +62,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     if (j.contains("passkey_max_depth")) j.at("passkey_max_depth").get_to(o.passkey_max_depth);
     if (j.contains("passkey_key_min")) j.at("passkey_key_min").get_to(o.passkey_key_min);
     if (j.contains("passkey_key_max")) j.at("passkey_key_max").get_to(o.passkey_key_max);
+    if (j.contains("passkey_key_alphabet")) j.at("passkey_key_alphabet").get_to(o.passkey_key_alphabet);
     if (j.contains("passkey_virtual_tokens")) j.at("passkey_virtual_tokens").get_to(o.passkey_virtual_tokens);
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: malformed training options ({})", origin, e.what()));
@@ -80,6 +82,9 @@ void TrainOptions::validate(const std::string& origin) const {
     throw Error(fmt::format("{}: passkey keys {} to {} (passkey_key_min, passkey_key_max; --passkey-key-min, "
                             "--passkey-key-max): expected 0 <= minimum <= maximum",
                             origin, passkey_key_min, passkey_key_max));
+  if (passkey_key_alphabet != "decimal" && passkey_key_alphabet != "alnum")
+    throw Error(fmt::format("{}: passkey key alphabet '{}' (passkey_key_alphabet; --passkey-key-alphabet): expected "
+                            "'decimal' or 'alnum'", origin, passkey_key_alphabet));
   if (passkey_virtual_tokens != 0 && passkey_virtual_tokens < window)
     throw Error(fmt::format("{}: passkey virtual length {} (passkey_virtual_tokens; --passkey-virtual-tokens): expected "
                             "0 (off) or at least the window ({})", origin, passkey_virtual_tokens, window));

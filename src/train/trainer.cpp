@@ -110,15 +110,16 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
   if (o.task == "passkey") {
     const auto shortest = o.passkey_min_tokens > 0 ? o.passkey_min_tokens : o.window;
     const data::DepthRange depths{o.passkey_min_depth, o.passkey_max_depth};
-    const data::KeyRange keys{o.passkey_key_min, o.passkey_key_max};
+    const data::KeyRange keys{o.passkey_key_min, o.passkey_key_max,
+                              o.passkey_key_alphabet == "alnum" ? data::KeyAlphabet::Alnum : data::KeyAlphabet::Decimal};
     const data::VirtualLength virtual_length{o.passkey_virtual_tokens, run.model->config().segment_len};
     train_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, o.seed, depths, keys,
                                                              virtual_length);
     val_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, kValidationSeed,
                                                            depths, keys, virtual_length);
-    source = fmt::format("passkey prompts of {} to {} tokens, keys {} to {} at depth {} to {} (loss on the answer "
-                         "only)", shortest, o.window, o.passkey_key_min, o.passkey_key_max, o.passkey_min_depth,
-                         o.passkey_max_depth);
+    source = fmt::format("passkey prompts of {} to {} tokens, keys {} to {} ({}) at depth {} to {} (loss on the "
+                         "answer only)", shortest, o.window, o.passkey_key_min, o.passkey_key_max,
+                         o.passkey_key_alphabet, o.passkey_min_depth, o.passkey_max_depth);
     if (o.passkey_virtual_tokens > 0)
       source += fmt::format(", read as if up to {} tokens long", o.passkey_virtual_tokens);
   } else {
@@ -409,9 +410,11 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::P
              spec.options.passkey_max_depth != defaults.passkey_max_depth ||
              spec.options.passkey_key_min != defaults.passkey_key_min ||
              spec.options.passkey_key_max != defaults.passkey_key_max ||
+             spec.options.passkey_key_alphabet != defaults.passkey_key_alphabet ||
              spec.options.passkey_virtual_tokens != defaults.passkey_virtual_tokens))
-    throw Error("--passkey-min-depth, --passkey-max-depth, --passkey-key-min, --passkey-key-max and "
-                "--passkey-virtual-tokens are for --task passkey; leave them out with --task lm");
+    throw Error("--passkey-min-depth, --passkey-max-depth, --passkey-key-min, --passkey-key-max, "
+                "--passkey-key-alphabet and --passkey-virtual-tokens are for --task passkey; leave them out with "
+                "--task lm");
   spec.options.validate("infini train");
   if (!init.is_empty() && init->config().vocab_size < run.tokenizer->vocab_size())
     throw Error(fmt::format("{}: its tokenizer has {} ids but its config's vocab_size is {}; not a model folder "
