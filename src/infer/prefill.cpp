@@ -117,37 +117,40 @@ void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, Scratch
   }
 }
 
-void SegmentPrefill::run_layer(size_t i, const LayerMemory& mem, Scratch& s, int thread, int threads) {
+template <typename Work>
+void SegmentPrefill::in_parallel(int threads, const Work& work) {
+  const at::ThreadLocalState caller;  // InferenceMode and grad mode, for the worker threads
+#pragma omp parallel num_threads(threads)
+  {
+    at::ThreadLocalStateGuard same_mode(caller);
+    work(omp_get_thread_num(), omp_get_num_threads());
+  }
+}
+
+void SegmentPrefill::run_layer(size_t i, const LayerMemory& mem, int threads) {
   const auto& c = config_;
   const auto& w = weights_[i];
   const int64_t L = c.segment_len, D = c.d_model, H = c.n_heads, F = c.d_ff;
-  const auto [r0, r1] = kernels::thread_share(L, thread, threads);
-  const auto rows = [&](const torch::Tensor& t) { return t.narrow(0, r0, r1 - r0); };
   float* x = x_.data_ptr<float>();
   float* normed = normed_.data_ptr<float>();
-
-  // Q, K, V for this thread's rows.
-  for (int64_t r = r0; r < r1; ++r) kernels::rms_norm(x + r * D, w.attn_norm, normed + r * D, D, c.norm_eps);
-  if (r1 > r0) {
-    auto qkv = rows(qkv_);
-    torch::mm_out(qkv, rows(normed_), w.qkv.t());
-  }
-#pragma omp barrier
-
-  for (int64_t h = thread; h < H; h += threads) attend(i, h, mem, s);
-#pragma omp barrier
-
-  // Output projection, residual, then the MLP: all on this thread's rows.
-  if (r1 == r0) return;
-  auto x_rows = rows(x_);
-  x_rows.addmm_(rows(attn_), w.out.t());
-  for (int64_t r = r0; r < r1; ++r) kernels::rms_norm(x + r * D, w.mlp_norm, normed + r * D, D, c.norm_eps);
-  auto gate_up = rows(gate_up_);
-  torch::mm_out(gate_up, rows(normed_), w.gate_up.t());
-  auto act = rows(act_);
-  torch::silu_out(act, gate_up.narrow(1, 0, F));
-  act.mul_(gate_up.narrow(1, F, F));
-  x_rows.addmm_(rows(act_), w.down.t());
+  const auto norm_rows = [&](const float* weight) {
+    in_parallel(threads, [&](int t, int n) {
+      const auto [r0, r1] = kernels::thread_share(L, t, n);
+      for (int64_t r = r0; r < r1; ++r) kernels::rms_norm(x + r * D, weight, normed + r * D, D, c.norm_eps);
+    });
+  };
+  // The products outside the parallel regions: BLAS splits each across the threads itself.
+  norm_rows(w.attn_norm);
+  torch::mm_out(qkv_, normed_, w.qkv.t());
+  in_parallel(threads, [&](int t, int n) {
+    for (int64_t h = t; h < H; h += n) attend(i, h, mem, scratch_[static_cast<size_t>(t)]);
+  });
+  x_.addmm_(attn_, w.out.t());
+  norm_rows(w.mlp_norm);
+  torch::mm_out(gate_up_, normed_, w.gate_up.t());
+  torch::silu_out(act_, gate_up_.narrow(1, 0, F));
+  act_.mul_(gate_up_.narrow(1, F, F));
+  x_.addmm_(act_, w.down.t());
 }
 
 torch::Tensor SegmentPrefill::read(const int64_t* tokens, ModelState& state) {
@@ -169,19 +172,13 @@ torch::Tensor SegmentPrefill::read(const int64_t* tokens, ModelState& state) {
       s = {torch::empty({L, dk}, f32), torch::empty({L, dk}, f32), torch::empty({L, L}, f32),
            torch::empty({L, dv}, f32), torch::empty({L}, f32)};
   }
-  const at::ThreadLocalState caller;  // InferenceMode and grad mode, for the worker threads
   for (size_t i = 0; i < weights_.size(); ++i) {
     auto& mem = state.layers()[i];
     if (mem.M.defined() && !(mem.M.is_contiguous() && mem.z.is_contiguous())) {
       mem.M = mem.M.contiguous();
       mem.z = mem.z.contiguous();
     }
-#pragma omp parallel num_threads(threads)
-    {
-      at::ThreadLocalStateGuard same_mode(caller);
-      run_layer(i, mem, scratch_[static_cast<size_t>(omp_get_thread_num())], omp_get_thread_num(),
-                omp_get_num_threads());
-    }
+    run_layer(i, mem, threads);
     // The segment is complete in this layer: the general code writes it into the memory.
     const auto k_seg = qkv_.narrow(1, H * dk, H * dk).view({1, L, H, dk}).transpose(1, 2);  // (1, H, L, dk)
     const auto v_seg = qkv_.narrow(1, 2 * H * dk, H * dv).view({1, L, H, dv}).transpose(1, 2);  // (1, H, L, dv)

@@ -1,14 +1,12 @@
 // Reading a whole segment, fused. Prefill spends most of its time in matrix products, but through the
 // general forward pass a segment also costs some 200 LibTorch ops: element-wise passes over the
-// activations, each split across the threads and joined again, a rotary embedding built from several
-// ops, and a causal softmax over the full score matrix. This path reads one segment of a dense model
-// in one parallel region per layer: the threads split the rows for the projections and the MLP and
-// the heads for attention and the memory read, with two barriers per layer. The products are LibTorch
-// (BLAS) calls on row blocks, single-threaded inside the region; the causal scores are computed in
-// blocks of 64 queries against only the keys they may see. RMSNorm, RoPE and the gate are loops on
-// raw fp32 pointers; softmax and SwiGLU are LibTorch's vectorised kernels on each thread's block. The
-// segment's memory write goes through the general code (finish_segment), so the state evolves exactly
-// as in training.
+// activations, a rotary embedding built from several ops, and a causal softmax over the full score
+// matrix. This path keeps the big products as single BLAS calls over the segment's rows (BLAS splits
+// them across the threads) and does the rest in few passes: RMSNorm in one parallel region over the
+// rows; attention and the memory read in one parallel region over the heads, with RoPE as a loop
+// on raw fp32 pointers, the causal scores computed in blocks of 64 queries against only the keys
+// they may see, and the gate applied in place. The segment's memory write goes through the general
+// code (finish_segment), so the state evolves exactly as in training.
 //
 // It computes what InfiniTransformer::forward computes for one segment, and the consistency tests
 // check it against that path (tests/test_session.cpp).
@@ -50,9 +48,11 @@ class SegmentPrefill {
     torch::Tensor norm;    // (L): sigma(q) z
   };
 
-  // One layer, run by every thread of the parallel region; `thread` of `threads` takes its rows and
-  // heads.
-  void run_layer(size_t i, const LayerMemory& mem, Scratch& s, int thread, int threads);
+  // One layer over the segment in x_.
+  void run_layer(size_t i, const LayerMemory& mem, int threads);
+  // work(thread, threads) on every thread of one parallel region.
+  template <typename Work>
+  static void in_parallel(int threads, const Work& work);
   // Causal softmax attention of head h into its columns of attn_, then the gated memory read.
   void attend(size_t i, int64_t h, const LayerMemory& mem, Scratch& s);
 
