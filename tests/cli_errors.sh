@@ -89,6 +89,8 @@ expect_fail "--key-min 9 is larger than --key-max 3" "$bin" passkey --model "$tm
 expect_fail "the folder $tmp/no-such-folder does not exist" "$bin" passkey --model "$tmp/run" --plot "$tmp/no-such-folder/p.png"
 expect_fail "--passkey-min-tokens" "$bin" train --task passkey --window 400 --passkey-min-tokens 500 --out "$tmp/o"
 expect_fail "--passkey-min-tokens is for --task passkey" "$bin" train --data "$tmp/short.txt" --passkey-min-tokens 500 --out "$tmp/o"
+expect_fail "--passkey-key-alphabet" "$bin" train --task passkey --window 512 --passkey-key-alphabet runes --out "$tmp/o"
+expect_fail "--passkey-key-alphabet and --passkey-virtual-tokens are for --task passkey" "$bin" train --data "$tmp/short.txt" --passkey-key-alphabet alnum --out "$tmp/o"
 expect_fail "not a model folder" "$bin" passkey --model "$tmp/nope"
 expect_fail "leave out --data" "$bin" train --task passkey --data "$tmp/short.txt" --out "$tmp/o"
 expect_fail "--task" "$bin" train --task copy --out "$tmp/o"
