@@ -3,10 +3,10 @@
 # keys the memory returns the key's digits but not their order (docs/PASSKEY.md); a digit's
 # predecessor is often ambiguous (11225), and every example holds only four ordered digits. Keys in
 # base 62 (--passkey-key-alphabet alnum) have a unique predecessor for nearly every symbol.
-# From the recipe's seg1 model (scripts/passkey-recipe.sh), two arms of 900 steps in seg1's format
+# From the recipe's seg1 model (scripts/passkey-recipe.sh), two arms of 600 steps in seg1's format
 # (512-token prompts, the key line in segment 0, the question in segment 1):
-#   order-decimal  900 steps with the paper's decimal keys: the control;
-#   order-alnum    600 steps with 5-6-symbol base-62 keys, then order-alnum-decimal: 300 steps with
+#   order-decimal  600 steps with the paper's decimal keys: the control;
+#   order-alnum    400 steps with 5-6-symbol base-62 keys, then order-alnum-decimal: 200 steps with
 #                  decimal keys.
 # Each model is then scored by `infini passkey` at 512..8K tokens (OUT/NAME.passkey.json).
 #
@@ -27,11 +27,11 @@ score() {  # NAME: the short grid, 10 keys per cell
     --plot "$out/$1.passkey.png" >"$out/$1.passkey.json.tmp" 2>"$out/$1.passkey.log"
   mv "$out/$1.passkey.json.tmp" "$out/$1.passkey.json"
 }
-stage order-decimal 900 --init "$out/seg1" --seed 11
+stage order-decimal 600 --init "$out/seg1" --seed 11
 score order-decimal
 # 62^4 .. 62^6 - 1: keys of 5 or 6 symbols.
-stage order-alnum 600 --init "$out/seg1" --seed 11 --passkey-key-alphabet alnum --passkey-key-min 14776336 \
+stage order-alnum 400 --init "$out/seg1" --seed 11 --passkey-key-alphabet alnum --passkey-key-min 14776336 \
   --passkey-key-max 56800235583
-stage order-alnum-decimal 300 --init "$out/order-alnum" --seed 12
+stage order-alnum-decimal 200 --init "$out/order-alnum" --seed 12
 score order-alnum-decimal
 python3 scripts/passkey-answers.py "$out/order-decimal.passkey.json" "$out/order-alnum-decimal.passkey.json"
