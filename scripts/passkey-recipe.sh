@@ -7,10 +7,12 @@
 #   3. seg1: the copy model with the memory gates of blocks 1-3 opened to 0.5, on 512-token prompts
 #      whose key line is always in segment 0 and the question in segment 1, so that only the
 #      compressive memory can answer;
-#   4. virtual: 1024-1280-token prompts at any depth (the key 0-4 segments back, or in the question's
+#   4. mix: 512-1024-token prompts at any depth (the key 0-3 segments back, or in the question's
+#      segment), so that copying within the question's segment, which seg1 trains away, comes back;
+#   5. virtual: 1024-1280-token prompts at any depth (the key 0-4 segments back, or in the question's
 #      segment) read as if 1K-1M tokens long (--passkey-virtual-tokens), so that the memory's read is
 #      trained against the filler of a million tokens;
-#   5. `infini passkey` at 32K..1M tokens, depths 0, 0.5 and 1 (not part of the recipe's time).
+#   6. `infini passkey` at 32K..1M tokens, depths 0, 0.5 and 1 (not part of the recipe's time).
 # The final model is OUT/virtual.
 #
 #   bash scripts/passkey-recipe.sh [MODE] [OUT] [TRIALS] [LENGTHS]
@@ -46,7 +48,10 @@ timed copy bash scripts/train-stage.sh "$out/copy" 200 --init "$out/lm" --task p
 timed seg1 bash scripts/train-stage.sh "$out/seg1" 1000 --init "$out/copy-gates0" --task passkey \
   --window 512 --passkey-min-tokens 512 --passkey-max-depth 0.1 --batch 8 --lr 1e-3 --warmup 20 --val-every 50 \
   --val-windows 64 --checkpoint-every 50 --seed 5
-timed virtual bash scripts/train-stage.sh "$out/virtual" 1000 --init "$out/seg1" --task passkey \
+timed mix bash scripts/train-stage.sh "$out/mix" 600 --init "$out/seg1" --task passkey \
+  --window 1024 --passkey-min-tokens 512 --batch 8 --lr 1e-3 --warmup 20 --val-every 50 --val-windows 64 \
+  --checkpoint-every 50 --seed 6
+timed virtual bash scripts/train-stage.sh "$out/virtual" 1000 --init "$out/mix" --task passkey \
   --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --batch 8 --lr 1e-3 --warmup 20 \
   --val-every 50 --val-windows 64 --checkpoint-every 50 --seed 9
 timed eval sh -c "build/infini passkey --model '$out/virtual' --lengths $lengths --depths 0,0.5,1 \
