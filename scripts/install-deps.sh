@@ -5,6 +5,7 @@ packages=(
   g++ make cmake                      # toolchain
   libtorch-dev                        # LibTorch 1.13 (CPU): tensors and autograd
   libopenblas0-openmp                 # its BLAS: without it Debian falls back to the reference BLAS
+  libblas-dev                         # BLAS to link against: the fused prefill calls sgemm directly
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libsentencepiece-dev                # subword tokenizers
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -8,8 +8,8 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include "kernels/gemm_cpu.h"
 #include "kernels/vector_cpu.h"
-#include "memory/compressive.h"
 #include "model/attention.h"
 #include "model/rope.h"
 #include "util/error.h"
@@ -73,48 +73,82 @@ SegmentPrefill::SegmentPrefill(InfiniTransformer model) : model_(std::move(model
   act_ = torch::empty({L, F}, f32);
 }
 
-void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, Scratch& s) {
+void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, float* M_next, float* z_next,
+                            Scratch& s) {
   const auto& c = config_;
   const int64_t L = c.segment_len, H = c.n_heads, dk = c.d_key, dv = c.d_value, N = H * (2 * dk + dv);
-  const float* qkv = qkv_.data_ptr<float>();
-  float* q = s.q.data_ptr<float>();
-  float* k = s.k.data_ptr<float>();
+  const bool memory = c.has_compressive_memory();
+  const float* qkv = qkv_.data_ptr<float>();  // (L, N): rows of [q heads | k heads | v heads]
   for (int64_t r = 0; r < L; ++r) {
+    const float* q_row = qkv + r * N + h * dk;        // (dk)
+    const float* k_row = qkv + r * N + (H + h) * dk;  // (dk)
     const float* cos = rope_cos_.data() + r * (dk / 2);
     const float* sin = rope_sin_.data() + r * (dk / 2);
-    kernels::rope_rotate(qkv + r * N + h * dk, cos, sin, q + r * dk, dk);
-    kernels::rope_rotate(qkv + r * N + (H + h) * dk, cos, sin, k + r * dk, dk);
+    kernels::rope_rotate(q_row, cos, sin, s.q.data() + r * dk, dk);
+    kernels::rope_rotate(k_row, cos, sin, s.k.data() + r * dk, dk);
+    if (memory) {  // the memory sees q and k without RoPE
+      kernels::elu_plus_one(q_row, s.sq.data() + r * dk, dk);
+      kernels::elu_plus_one(k_row, s.sk.data() + r * dk, dk);
+    }
   }
-  const auto v = qkv_.narrow(1, 2 * H * dk + h * dv, dv);  // (L, dv)
-  auto out = attn_.narrow(1, h * dv, dv);                   // (L, dv)
-  const double scale = 1.0 / std::sqrt(static_cast<double>(dk));
-  float* scores = s.scores.data_ptr<float>();
+  const float* v = qkv + 2 * H * dk + h * dv;  // (L, dv), row stride N
+  float* out = attn_.data_ptr<float>() + h * dv;  // (L, dv), row stride H * dv
+  const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dk)));
   for (int64_t b0 = 0; b0 < L; b0 += kQueryBlock) {
     const auto nb = std::min(kQueryBlock, L - b0), seen = b0 + nb;
-    auto block = s.scores.narrow(0, b0, nb).narrow(1, 0, seen);  // (nb, seen)
-    torch::addmm_out(block, block, s.q.narrow(0, b0, nb), s.k.narrow(0, 0, seen).t(), 0.0, scale);
-    // Query r sees keys 0..r: the block's later keys are masked out.
-    for (int64_t r = b0; r < seen; ++r) std::fill(scores + r * L + r + 1, scores + r * L + seen, -INFINITY);
-    torch::softmax_out(block, block, -1);
-    auto out_block = out.narrow(0, b0, nb);
-    torch::mm_out(out_block, block, v.narrow(0, 0, seen));
+    float* block = s.scores.data() + b0 * L;  // (nb, seen), row stride L
+    kernels::gemm(false, true, nb, seen, dk, scale, s.q.data() + b0 * dk, dk, s.k.data(), dk, 0.0f, block, L);
+    // Query r sees keys 0..r: the block's later keys get weight 0.
+    for (int64_t r = b0; r < seen; ++r) {
+      float* row = s.scores.data() + r * L;
+      kernels::softmax(row, r + 1);
+      std::fill(row + r + 1, row + seen, 0.0f);
+    }
+    kernels::gemm(false, false, nb, dv, seen, 1.0f, block, L, v, N, 0.0f, out + b0 * H * dv, H * dv);
   }
-  if (!c.has_compressive_memory()) return;
+  if (!memory) return;
   // A_mem = sigma(q) M / (sigma(q) z + eps), read from the memory as it stood at the segment's start;
   // then lerp(local, A_mem, sigmoid(beta)).
-  const auto sigma_q = memory::feature_map(qkv_.narrow(1, h * dk, dk));  // (L, dk), un-rotated q
-  torch::mm_out(s.read, sigma_q, mem.M[0][h]);                            // (L, dv)
-  torch::mv_out(s.norm, sigma_q, mem.z[0][h]);                            // (L)
-  const float* read = s.read.data_ptr<float>();
-  const float* norm = s.norm.data_ptr<float>();
-  const float g = weights_[i].gate[static_cast<size_t>(h)];
+  const float* M = mem.M.data_ptr<float>() + h * dk * dv;  // (dk, dv)
+  const float* z = mem.z.data_ptr<float>() + h * dk;       // (dk)
   const auto eps = static_cast<float>(c.memory_eps);
-  float* o = attn_.data_ptr<float>() + h * dv;
+  kernels::gemm(false, false, L, dv, dk, 1.0f, s.sq.data(), dk, M, dv, 0.0f, s.read.data(), dv);
+  const float g = weights_[i].gate[static_cast<size_t>(h)];
   for (int64_t r = 0; r < L; ++r) {
-    const float inv = 1.0f / (norm[r] + eps);
-    float* o_row = o + r * H * dv;
-    for (int64_t e = 0; e < dv; ++e) o_row[e] += g * (read[r * dv + e] * inv - o_row[e]);
+    const float inv = 1.0f / (kernels::dot(s.sq.data() + r * dk, z, dk) + eps);
+    const float* read = s.read.data() + r * dv;
+    float* o_row = out + r * H * dv;
+    for (int64_t e = 0; e < dv; ++e) o_row[e] += g * (read[e] * inv - o_row[e]);
   }
+  write_memory(M, z, M_next + h * dk * dv, z_next + h * dk, s, h);
+}
+
+void SegmentPrefill::write_memory(const float* M, const float* z, float* M_next, float* z_next, Scratch& s,
+                                  int64_t h) const {
+  // memory::write's update: M += sigma(k)^T V', z += sum_rows sigma(k), where V' is v under the
+  // linear rule and v - sigma(k) M / (sigma(k) z + eps) under the delta rule.
+  const auto& c = config_;
+  const int64_t L = c.segment_len, H = c.n_heads, dk = c.d_key, dv = c.d_value, N = H * (2 * dk + dv);
+  const float* v = qkv_.data_ptr<float>() + 2 * H * dk + h * dv;  // (L, dv), row stride N
+  const float* values = v;
+  int64_t ld = N;
+  if (c.memory == MemoryMode::InfiniDelta) {
+    const auto eps = static_cast<float>(c.memory_eps);
+    kernels::gemm(false, false, L, dv, dk, 1.0f, s.sk.data(), dk, M, dv, 0.0f, s.read.data(), dv);
+    for (int64_t r = 0; r < L; ++r) {
+      const float inv = 1.0f / (kernels::dot(s.sk.data() + r * dk, z, dk) + eps);
+      float* row = s.read.data() + r * dv;
+      for (int64_t e = 0; e < dv; ++e) row[e] = v[r * N + e] - row[e] * inv;
+    }
+    values = s.read.data();
+    ld = dv;
+  }
+  std::copy(M, M + dk * dv, M_next);
+  kernels::gemm(true, false, dk, dv, L, 1.0f, s.sk.data(), dk, values, ld, 1.0f, M_next, dv);
+  // The column sums first, then one addition to z: z outgrows the rows by orders of magnitude.
+  std::fill(s.sk_sum.begin(), s.sk_sum.end(), 0.0f);
+  for (int64_t r = 0; r < L; ++r) kernels::axpy(1.0f, s.sk.data() + r * dk, s.sk_sum.data(), dk);
+  for (int64_t d = 0; d < dk; ++d) z_next[d] = z[d] + s.sk_sum[static_cast<size_t>(d)];
 }
 
 template <typename Work>
@@ -127,7 +161,7 @@ void SegmentPrefill::in_parallel(int threads, const Work& work) {
   }
 }
 
-void SegmentPrefill::run_layer(size_t i, const LayerMemory& mem, int threads) {
+void SegmentPrefill::run_layer(size_t i, const LayerMemory& mem, float* M_next, float* z_next, int threads) {
   const auto& c = config_;
   const auto& w = weights_[i];
   const int64_t L = c.segment_len, D = c.d_model, H = c.n_heads, F = c.d_ff;
@@ -143,13 +177,17 @@ void SegmentPrefill::run_layer(size_t i, const LayerMemory& mem, int threads) {
   norm_rows(w.attn_norm);
   torch::mm_out(qkv_, normed_, w.qkv.t());
   in_parallel(threads, [&](int t, int n) {
-    for (int64_t h = t; h < H; h += n) attend(i, h, mem, scratch_[static_cast<size_t>(t)]);
+    for (int64_t h = t; h < H; h += n) attend(i, h, mem, M_next, z_next, scratch_[static_cast<size_t>(t)]);
   });
   x_.addmm_(attn_, w.out.t());
   norm_rows(w.mlp_norm);
   torch::mm_out(gate_up_, normed_, w.gate_up.t());
-  torch::silu_out(act_, gate_up_.narrow(1, 0, F));
-  act_.mul_(gate_up_.narrow(1, F, F));
+  const float* gate_up = gate_up_.data_ptr<float>();
+  float* act = act_.data_ptr<float>();
+  in_parallel(threads, [&](int t, int n) {
+    const auto [r0, r1] = kernels::thread_share(L, t, n);
+    for (int64_t r = r0; r < r1; ++r) kernels::silu_mul(gate_up + r * 2 * F, gate_up + r * 2 * F + F, act + r * F, F);
+  });
   x_.addmm_(act_, w.down.t());
 }
 
@@ -158,6 +196,8 @@ torch::Tensor SegmentPrefill::read(const int64_t* tokens, ModelState& state) {
   const int64_t L = c.segment_len, D = c.d_model, H = c.n_heads, dk = c.d_key, dv = c.d_value, V = c.vocab_size;
   if (state.batch() != 1 || state.pos_in_segment() != 0)
     throw Error("the fused segment prefill reads one sequence from a segment start");
+  if (!state.layers().empty() && state.layers()[0].next_write_weight.defined())
+    throw Error("the fused segment prefill does not weigh memory writes (a training feature)");
   for (int64_t j = 0; j < L; ++j)
     if (tokens[j] < 0 || tokens[j] >= V)
       throw Error(fmt::format("token {} is outside the vocabulary (0..{})", tokens[j], V - 1));
@@ -166,11 +206,17 @@ torch::Tensor SegmentPrefill::read(const int64_t* tokens, ModelState& state) {
 
   const int threads = std::max(1, at::get_num_threads());
   if (scratch_.size() < static_cast<size_t>(threads)) {
-    const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
     scratch_.resize(static_cast<size_t>(threads));
-    for (auto& s : scratch_)
-      s = {torch::empty({L, dk}, f32), torch::empty({L, dk}, f32), torch::empty({L, L}, f32),
-           torch::empty({L, dv}, f32), torch::empty({L}, f32)};
+    const auto n = [](int64_t rows, int64_t cols) { return static_cast<size_t>(rows * cols); };
+    for (auto& s : scratch_) {
+      s.q.resize(n(L, dk));
+      s.k.resize(n(L, dk));
+      s.sq.resize(n(L, dk));
+      s.sk.resize(n(L, dk));
+      s.scores.resize(n(L, L));
+      s.read.resize(n(L, dv));
+      s.sk_sum.resize(n(1, dk));
+    }
   }
   for (size_t i = 0; i < weights_.size(); ++i) {
     auto& mem = state.layers()[i];
@@ -178,11 +224,21 @@ torch::Tensor SegmentPrefill::read(const int64_t* tokens, ModelState& state) {
       mem.M = mem.M.contiguous();
       mem.z = mem.z.contiguous();
     }
-    run_layer(i, mem, threads);
-    // The segment is complete in this layer: the general code writes it into the memory.
-    const auto k_seg = qkv_.narrow(1, H * dk, H * dk).view({1, L, H, dk}).transpose(1, 2);  // (1, H, L, dk)
-    const auto v_seg = qkv_.narrow(1, 2 * H * dk, H * dv).view({1, L, H, dv}).transpose(1, 2);  // (1, H, L, dv)
-    finish_segment(c, mem, k_seg, v_seg, torch::Tensor());
+    // New tensors for the written memory: a saved or copied state may share the old ones.
+    torch::Tensor M_next, z_next;  // (1, H, dk, dv), (1, H, dk)
+    if (c.has_compressive_memory()) {
+      M_next = torch::empty_like(mem.M);
+      z_next = torch::empty_like(mem.z);
+    }
+    run_layer(i, mem, c.has_compressive_memory() ? M_next.data_ptr<float>() : nullptr,
+              c.has_compressive_memory() ? z_next.data_ptr<float>() : nullptr, threads);
+    if (c.has_compressive_memory()) {
+      mem.M = M_next;
+      mem.z = z_next;
+    }
+    // The memory is written; with no rows to write, the general code only closes the segment (its
+    // cache and write weight), as it does for a routed block that took no token.
+    finish_segment(c, mem, torch::empty({1, H, 0, dk}), torch::empty({1, H, 0, dv}), torch::Tensor());
   }
   state.advance(L, L);
 

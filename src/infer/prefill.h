@@ -1,15 +1,15 @@
 // Reading a whole segment, fused. Prefill spends most of its time in matrix products, but through the
 // general forward pass a segment also costs some 200 LibTorch ops: element-wise passes over the
 // activations, a rotary embedding built from several ops, and a causal softmax over the full score
-// matrix. This path keeps the big products as single BLAS calls over the segment's rows (BLAS splits
-// them across the threads) and does the rest in few passes: RMSNorm in one parallel region over the
-// rows; attention and the memory read in one parallel region over the heads, with RoPE as a loop
-// on raw fp32 pointers, the causal scores computed in blocks of 64 queries against only the keys
-// they may see, and the gate applied in place. The segment's memory write goes through the general
-// code (finish_segment), so the state evolves exactly as in training.
+// matrix. This path keeps the four big products of each block as single BLAS calls over the
+// segment's rows (BLAS splits them across the threads) and does the rest in few passes on raw fp32
+// pointers: RMSNorm and SwiGLU in parallel regions over the rows; and, in one region over the heads,
+// RoPE, the causal scores in blocks of 64 queries against only the keys they may see, the softmax,
+// the memory read, the gate, and the segment's write into the memory, with the small products as
+// direct BLAS calls (kernels/gemm_cpu.h) and exp vectorised (kernels/vector_cpu.h).
 //
 // It computes what InfiniTransformer::forward computes for one segment, and the consistency tests
-// check it against that path (tests/test_session.cpp).
+// check it against that path (tests/test_session.cpp): logits, M, z and the caches.
 #pragma once
 
 #include <cstdint>
@@ -41,20 +41,24 @@ class SegmentPrefill {
     const float* mlp_norm;                  // (D)
     std::vector<float> gate;                // (H): sigmoid(beta), the memory read's share
   };
-  struct Scratch {
-    torch::Tensor q, k;    // (L, dk) each: one head, rotated
-    torch::Tensor scores;  // (L, L): causal rows, computed a block of queries at a time
-    torch::Tensor read;    // (L, dv): sigma(q) M
-    torch::Tensor norm;    // (L): sigma(q) z
+  struct Scratch {  // one head's intermediates, row-major
+    std::vector<float> q, k;      // (L, dk) each: rotated
+    std::vector<float> sq, sk;    // (L, dk) each: sigma(q), sigma(k) of the un-rotated q and k
+    std::vector<float> scores;    // (L, L): causal rows, computed a block of queries at a time
+    std::vector<float> read;      // (L, dv): sigma(q) M / (sigma(q) z + eps); then the delta rule's new values
+    std::vector<float> sk_sum;    // (dk): sum over the rows of sigma(k)
   };
 
-  // One layer over the segment in x_.
-  void run_layer(size_t i, const LayerMemory& mem, int threads);
+  // One layer over the segment in x_; the segment's memory write goes to M_next and z_next.
+  void run_layer(size_t i, const LayerMemory& mem, float* M_next, float* z_next, int threads);
   // work(thread, threads) on every thread of one parallel region.
   template <typename Work>
   static void in_parallel(int threads, const Work& work);
-  // Causal softmax attention of head h into its columns of attn_, then the gated memory read.
-  void attend(size_t i, int64_t h, const LayerMemory& mem, Scratch& s);
+  // Causal softmax attention of head h into its columns of attn_, then the gated memory read, then
+  // the head's memory write (M, z as of the segment's start -> M_next, z_next).
+  void attend(size_t i, int64_t h, const LayerMemory& mem, float* M_next, float* z_next, Scratch& s);
+  // M_next, z_next (one head) = M, z + the segment's update, under the linear or the delta rule.
+  void write_memory(const float* M, const float* z, float* M_next, float* z_next, Scratch& s, int64_t h) const;
 
   InfiniTransformer model_;
   ModelConfig config_;

@@ -1,5 +1,6 @@
 #include "kernels/vector_cpu.h"
 
+#include <algorithm>
 #include <cmath>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -58,6 +59,84 @@ __attribute__((target("avx2,fma"))) void axpy_avx2(float a, const float* x, floa
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// exp(x) to about 2 ulp, Cephes's way: x = n ln2 + r with |r| <= ln2/2, a degree-7 polynomial for
+// exp(r), and 2^n built in the exponent bits. Inputs are clamped to where expf is finite and normal.
+__attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+  const __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+__attribute__((target("avx2,fma"))) void elu_plus_one_avx2(const float* x, float* out, int64_t n) {
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    // x > 0: x + 1; else exp(x)
+    _mm256_storeu_ps(out + i, _mm256_blendv_ps(exp_avx2(v), _mm256_add_ps(v, one), _mm256_cmp_ps(v, zero, _CMP_GT_OQ)));
+  }
+  for (; i < n; ++i) out[i] = elu_plus_one(x[i]);
+}
+
+__attribute__((target("avx2,fma"))) void softmax_avx2(float* x, int64_t n) {
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  float max = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+  for (; i < n; ++i) max = std::max(max, x[i]);
+  const __m256 vm = _mm256_set1_ps(max);
+  __m256 vsum = _mm256_setzero_ps();
+  for (i = 0; i + 8 <= n; i += 8) {
+    const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+    _mm256_storeu_ps(x + i, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  float sum = hsum(vsum);
+  for (; i < n; ++i) sum += (x[i] = std::exp(x[i] - max));
+  const __m256 inv = _mm256_set1_ps(1.0f / sum);
+  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+  for (; i < n; ++i) x[i] *= 1.0f / sum;
+}
+
+__attribute__((target("avx2,fma"))) void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 sig = _mm256_div_ps(one, _mm256_add_ps(one, exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), g))));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(g, sig), _mm256_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+__attribute__((target("avx2,fma"))) void rope_rotate_avx2(const float* x, const float* cos, const float* sin,
+                                                        float* out, int64_t d) {
+  const auto half = d / 2;
+  int64_t i = 0;
+  for (; i + 8 <= half; i += 8) {
+    const __m256 x1 = _mm256_loadu_ps(x + i), x2 = _mm256_loadu_ps(x + half + i);
+    const __m256 c = _mm256_loadu_ps(cos + i), s = _mm256_loadu_ps(sin + i);
+    _mm256_storeu_ps(out + i, _mm256_sub_ps(_mm256_mul_ps(x1, c), _mm256_mul_ps(x2, s)));
+    _mm256_storeu_ps(out + half + i, _mm256_add_ps(_mm256_mul_ps(x2, c), _mm256_mul_ps(x1, s)));
+  }
+  for (; i < half; ++i) {
+    out[i] = x[i] * cos[i] - x[i + half] * sin[i];
+    out[i + half] = x[i + half] * cos[i] + x[i] * sin[i];
+  }
+}
+
 const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
 constexpr bool kHasAvx2 = false;
@@ -85,12 +164,39 @@ void axpy(float a, const float* x, float* y, int64_t n) {
 
 bool vector_isa_avx2() { return kHasAvx2; }
 
+void elu_plus_one(const float* x, float* out, int64_t n) {
+#ifdef INFINI_X86_DISPATCH
+  if (kHasAvx2) return elu_plus_one_avx2(x, out, n);
+#endif
+  for (int64_t i = 0; i < n; ++i) out[i] = elu_plus_one(x[i]);
+}
+
+void softmax(float* x, int64_t n) {
+#ifdef INFINI_X86_DISPATCH
+  if (kHasAvx2) return softmax_avx2(x, n);
+#endif
+  float max = -INFINITY, sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  for (int64_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - max));
+  for (int64_t i = 0; i < n; ++i) x[i] /= sum;
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+#ifdef INFINI_X86_DISPATCH
+  if (kHasAvx2) return silu_mul_avx2(gate, up, out, n);
+#endif
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
 void rms_norm(const float* x, const float* weight, float* out, int64_t D, double eps) {
   const float inv = static_cast<float>(1.0 / std::sqrt(dot(x, x, D) / static_cast<double>(D) + eps));
   for (int64_t i = 0; i < D; ++i) out[i] = (x[i] * inv) * weight[i];
 }
 
 void rope_rotate(const float* x, const float* cos, const float* sin, float* out, int64_t d) {
+#ifdef INFINI_X86_DISPATCH
+  if (kHasAvx2) return rope_rotate_avx2(x, cos, sin, out, d);
+#endif
   const auto half = d / 2;
   for (int64_t i = 0; i < half; ++i) {
     out[i] = x[i] * cos[i] - x[i + half] * sin[i];

@@ -32,6 +32,14 @@ void rope_rotate(const float* x, const float* cos, const float* sin, float* out,
 // sigma(x) = ELU(x) + 1, the memory's feature map.
 inline float elu_plus_one(float x) { return x > 0.0f ? x + 1.0f : __builtin_expf(x); }
 
+// Row versions for whole segments, where a scalar exp would cost more than the products around it.
+// out[i] = ELU(x[i]) + 1.
+void elu_plus_one(const float* x, float* out, int64_t n);
+// x = softmax(x), in place.
+void softmax(float* x, int64_t n);
+// out[i] = silu(gate[i]) * up[i]: SwiGLU's gated product.
+void silu_mul(const float* gate, const float* up, float* out, int64_t n);
+
 // Whether the AVX2+FMA versions are in use (for benchmark reports).
 bool vector_isa_avx2();
 
