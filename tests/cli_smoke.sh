@@ -46,7 +46,7 @@ echo "read-once-ask-many: '$from_state'"
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert [p["tokens"] for p in r["prefill"]] == [160, 800], r["prefill"]
-assert all(p["tokens_per_second"] > 0 and p["peak_rss_bytes"] > 0 and p["memory_finite"] for p in r["prefill"])
+assert all(p["tokens_per_second"] > 0 and p["peak_rss_bytes"] > 0 and p["memory_finite"] and 0 < p["mfu"] < 1 for p in r["prefill"])
 assert r["prefill"][0]["state_bytes"] == r["prefill"][1]["state_bytes"]  # both at a segment boundary: equal
 assert r["decode"]["context_tokens"] == 800 and r["decode"]["tokens_per_second"] > 0
 print("session bench: prefill %.0f tok/s, decode %.0f tok/s" % (r["prefill"][1]["tokens_per_second"],

@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
+#include "bench/flops.h"
 #include "infer/session.h"
 #include "util/peak_rss.h"
 #include "util/runtime.h"
@@ -50,6 +51,10 @@ nlohmann::json run_session_bench(InfiniTransformer model, const SessionBenchOpti
   nlohmann::json prefill = nlohmann::json::array();
   std::unique_ptr<Session> longest;
   int64_t longest_length = 0;
+  // Prefill as MFU: the model's forward FLOPs per token (bench/flops.h, the training MFU's count) at
+  // the read rate, over this machine's matmul peak measured now, so runs at other hours compare.
+  const double peak = measure_matmul_peak();
+  const double flops_per_token = forward_flops_per_token(model->config());
   for (const auto length : o.lengths) {
     longest.reset();  // one session at a time, so each peak is that read's own
     auto session = std::make_unique<Session>(model, o.fused_decode, o.fused_prefill);
@@ -70,13 +75,15 @@ nlohmann::json run_session_bench(InfiniTransformer model, const SessionBenchOpti
                        {"tokens", length},
                        {"seconds", s},
                        {"tokens_per_second", static_cast<double>(length) / s},
+                       {"mfu", static_cast<double>(length) / s * flops_per_token / peak},
                        {"peak_rss_bytes", rss.peak()},
                        {"state_bytes", session->state_bytes()},
                        {"memory_finite", finite},
                        {"z_max", z_max}});
-    fmt::print(stderr, "bench read ({}) {} tokens: {:.0f} tok/s, peak RSS {:.1f} MiB\n",
-               session->fused_prefill() ? "fused" : "general", length,
-               static_cast<double>(length) / s, static_cast<double>(rss.peak()) / (1 << 20));
+    fmt::print(stderr, "bench read ({}) {} tokens: {:.0f} tok/s, MFU {:.1f}%, peak RSS {:.1f} MiB\n",
+               session->fused_prefill() ? "fused" : "general", length, static_cast<double>(length) / s,
+               100 * static_cast<double>(length) / s * flops_per_token / peak,
+               static_cast<double>(rss.peak()) / (1 << 20));
     longest = std::move(session);
     longest_length = length;
   }
@@ -94,6 +101,8 @@ nlohmann::json run_session_bench(InfiniTransformer model, const SessionBenchOpti
   return {{"config", model->config().to_json()},
           {"threads", at::get_num_threads()},
           {"blas", loaded_blas()},
+          {"matmul_peak_flops", peak},
+          {"forward_flops_per_token", flops_per_token},
           {"prefill", prefill},
           {"decode", decode}};
 }
