@@ -16,7 +16,8 @@
 # The final model is OUT/virtual.
 #
 #   bash scripts/passkey-recipe.sh [MODE] [OUT] [TRIALS] [LENGTHS]
-#   (defaults: infini-delta, runs/passkey-recipe-MODE, 20, 32K,128K,256K,512K,1M)
+#   (MODE: infini-delta, infini-linear, or mod-infini-delta etc. for the Mixture-of-Depths config;
+#   defaults: infini-delta, runs/passkey-recipe-MODE, 20, 32K,128K,256K,512K,1M)
 #
 # Stages are resumable (scripts/train-stage.sh); OUT/times.txt records each stage's wall time.
 set -euo pipefail
@@ -36,9 +37,11 @@ timed() {  # NAME, then the command
   "$@"
   echo "$name $(($(date +%s) - t0)) s" >>"$out/times.txt"
 }
-sed -e "s/\"memory\": *\"[a-z-]*\"/\"memory\": \"$mode\"/" -e "s/\"gate_init\": *[-0-9.e]*/\"gate_init\": -3.0/" \
-  configs/reference.json >"$out/config.json"
-grep -q "\"memory\": \"$mode\"" "$out/config.json"
+base=configs/reference.json memory=$mode
+case $mode in mod-*) base=configs/reference-mod.json memory=${mode#mod-} ;; esac
+sed -e "s/\"memory\": *\"[a-z-]*\"/\"memory\": \"$memory\"/" -e "s/\"gate_init\": *[-0-9.e]*/\"gate_init\": -3.0/" \
+  "$base" >"$out/config.json"
+grep -q "\"memory\": \"$memory\"" "$out/config.json"
 timed lm bash scripts/train-stage.sh "$out/lm" 600 --config "$out/config.json" --data data/corpus \
   --batch 4 --window 2048 --lr 2e-3 --warmup 50 --val-every 50 --val-windows 32 --checkpoint-every 50 --seed 1234
 timed copy bash scripts/train-stage.sh "$out/copy" 200 --init "$out/lm" --task passkey \
