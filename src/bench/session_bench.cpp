@@ -71,18 +71,19 @@ nlohmann::json run_session_bench(InfiniTransformer model, const SessionBenchOpti
     bool finite = true;
     for (const auto& l : session->state().layers())
       if (l.M.defined()) finite = finite && torch::isfinite(l.M).all().item<bool>() && torch::isfinite(l.z).all().item<bool>();
+    const double mfu = static_cast<double>(length) / s * flops_per_token / peak;
     prefill.push_back({{"path", session->fused_prefill() ? "fused" : "general"},
                        {"tokens", length},
                        {"seconds", s},
                        {"tokens_per_second", static_cast<double>(length) / s},
-                       {"mfu", static_cast<double>(length) / s * flops_per_token / peak},
+                       {"mfu", mfu},
                        {"peak_rss_bytes", rss.peak()},
                        {"state_bytes", session->state_bytes()},
                        {"memory_finite", finite},
                        {"z_max", z_max}});
     fmt::print(stderr, "bench read ({}) {} tokens: {:.0f} tok/s, MFU {:.1f}%, peak RSS {:.1f} MiB\n",
                session->fused_prefill() ? "fused" : "general", length, static_cast<double>(length) / s,
-               100 * static_cast<double>(length) / s * flops_per_token / peak,
+               100 * mfu,
                static_cast<double>(rss.peak()) / (1 << 20));
     longest = std::move(session);
     longest_length = length;

@@ -189,22 +189,17 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
     kernels::rope_rotate(q, cos, sin, s.q.data(), dk);
 
     const int64_t first = L - cache.xl_len, count = cache.xl_len + slot + 1;
-    float top = -INFINITY;
-    for (int64_t j = 0; j < count; ++j) {
-      s.scores[j] = scale * kernels::dot(s.q.data(), keys + (first + j) * dk, dk);
-      top = std::max(top, s.scores[j]);
-    }
-    float total = 0.0f;
-    for (int64_t j = 0; j < count; ++j) total += (s.scores[j] = std::exp(s.scores[j] - top));
+    for (int64_t j = 0; j < count; ++j) s.scores[j] = scale * kernels::dot(s.q.data(), keys + (first + j) * dk, dk);
+    kernels::softmax(s.scores.data(), count);
     float* out = attn_.data() + h * dv;  // (dv)
     std::fill(out, out + dv, 0.0f);
-    for (int64_t j = 0; j < count; ++j) kernels::axpy(s.scores[j] / total, values + (first + j) * dv, out, dv);
+    for (int64_t j = 0; j < count; ++j) kernels::axpy(s.scores[j], values + (first + j) * dv, out, dv);
 
     if (c.has_compressive_memory()) {
       // A_mem = sigma(q) M / (sigma(q) z + eps), then lerp(local, A_mem, sigmoid(beta)).
       const float* M = mem.M.data_ptr<float>() + h * dk * dv;  // (dk, dv)
       const float* z = mem.z.data_ptr<float>() + h * dk;       // (dk)
-      for (int64_t d = 0; d < dk; ++d) s.sigma_q[d] = kernels::elu_plus_one(q[d]);
+      kernels::elu_plus_one(q, s.sigma_q.data(), dk);
       std::fill(s.head.begin(), s.head.end(), 0.0f);
       for (int64_t d = 0; d < dk; ++d) kernels::axpy(s.sigma_q[d], M + d * dv, s.head.data(), dv);
       const float norm = kernels::dot(s.sigma_q.data(), z, dk) + static_cast<float>(c.memory_eps);

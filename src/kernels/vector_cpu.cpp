@@ -36,6 +36,12 @@ __attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
+__attribute__((target("avx2,fma"))) inline float hmax(__m256 v) {
+  const __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_max_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
 // 32 floats per iteration in four accumulators: enough independent FMAs to hide their latency.
 __attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* b, int64_t n) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
@@ -77,7 +83,9 @@ __attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-__attribute__((target("avx2,fma"))) void elu_plus_one_avx2(const float* x, float* out, int64_t n) {
+// The element-wise AVX2 kernels below do whole blocks of 8 and return how many elements they did;
+// the portable loops of the public functions finish the rest.
+__attribute__((target("avx2,fma"))) int64_t elu_plus_one_avx2(const float* x, float* out, int64_t n) {
   const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -85,16 +93,14 @@ __attribute__((target("avx2,fma"))) void elu_plus_one_avx2(const float* x, float
     // x > 0: x + 1; else exp(x)
     _mm256_storeu_ps(out + i, _mm256_blendv_ps(exp_avx2(v), _mm256_add_ps(v, one), _mm256_cmp_ps(v, zero, _CMP_GT_OQ)));
   }
-  for (; i < n; ++i) out[i] = elu_plus_one(x[i]);
+  return i;
 }
 
 __attribute__((target("avx2,fma"))) void softmax_avx2(float* x, int64_t n) {
   __m256 vmax = _mm256_set1_ps(-INFINITY);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
-  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
-  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-  float max = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+  float max = hmax(vmax);
   for (; i < n; ++i) max = std::max(max, x[i]);
   const __m256 vm = _mm256_set1_ps(max);
   __m256 vsum = _mm256_setzero_ps();
@@ -110,7 +116,7 @@ __attribute__((target("avx2,fma"))) void softmax_avx2(float* x, int64_t n) {
   for (; i < n; ++i) x[i] *= 1.0f / sum;
 }
 
-__attribute__((target("avx2,fma"))) void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n) {
+__attribute__((target("avx2,fma"))) int64_t silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n) {
   const __m256 one = _mm256_set1_ps(1.0f);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -118,12 +124,12 @@ __attribute__((target("avx2,fma"))) void silu_mul_avx2(const float* gate, const 
     const __m256 sig = _mm256_div_ps(one, _mm256_add_ps(one, exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), g))));
     _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(g, sig), _mm256_loadu_ps(up + i)));
   }
-  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  return i;
 }
 
-__attribute__((target("avx2,fma"))) void rope_rotate_avx2(const float* x, const float* cos, const float* sin,
-                                                        float* out, int64_t d) {
-  const auto half = d / 2;
+// Rotates the first pairs (i, i + half) in blocks of 8 and returns how many it did.
+__attribute__((target("avx2,fma"))) int64_t rope_rotate_avx2(const float* x, const float* cos, const float* sin,
+                                                           float* out, int64_t half) {
   int64_t i = 0;
   for (; i + 8 <= half; i += 8) {
     const __m256 x1 = _mm256_loadu_ps(x + i), x2 = _mm256_loadu_ps(x + half + i);
@@ -131,10 +137,7 @@ __attribute__((target("avx2,fma"))) void rope_rotate_avx2(const float* x, const 
     _mm256_storeu_ps(out + i, _mm256_sub_ps(_mm256_mul_ps(x1, c), _mm256_mul_ps(x2, s)));
     _mm256_storeu_ps(out + half + i, _mm256_add_ps(_mm256_mul_ps(x2, c), _mm256_mul_ps(x1, s)));
   }
-  for (; i < half; ++i) {
-    out[i] = x[i] * cos[i] - x[i + half] * sin[i];
-    out[i + half] = x[i + half] * cos[i] + x[i] * sin[i];
-  }
+  return i;
 }
 
 const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -165,10 +168,11 @@ void axpy(float a, const float* x, float* y, int64_t n) {
 bool vector_isa_avx2() { return kHasAvx2; }
 
 void elu_plus_one(const float* x, float* out, int64_t n) {
+  int64_t i = 0;
 #ifdef INFINI_X86_DISPATCH
-  if (kHasAvx2) return elu_plus_one_avx2(x, out, n);
+  if (kHasAvx2) i = elu_plus_one_avx2(x, out, n);
 #endif
-  for (int64_t i = 0; i < n; ++i) out[i] = elu_plus_one(x[i]);
+  for (; i < n; ++i) out[i] = elu_plus_one(x[i]);
 }
 
 void softmax(float* x, int64_t n) {
@@ -182,10 +186,11 @@ void softmax(float* x, int64_t n) {
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  int64_t i = 0;
 #ifdef INFINI_X86_DISPATCH
-  if (kHasAvx2) return silu_mul_avx2(gate, up, out, n);
+  if (kHasAvx2) i = silu_mul_avx2(gate, up, out, n);
 #endif
-  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 void rms_norm(const float* x, const float* weight, float* out, int64_t D, double eps) {
@@ -194,11 +199,12 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t D, double
 }
 
 void rope_rotate(const float* x, const float* cos, const float* sin, float* out, int64_t d) {
-#ifdef INFINI_X86_DISPATCH
-  if (kHasAvx2) return rope_rotate_avx2(x, cos, sin, out, d);
-#endif
   const auto half = d / 2;
-  for (int64_t i = 0; i < half; ++i) {
+  int64_t i = 0;
+#ifdef INFINI_X86_DISPATCH
+  if (kHasAvx2) i = rope_rotate_avx2(x, cos, sin, out, half);
+#endif
+  for (; i < half; ++i) {
     out[i] = x[i] * cos[i] - x[i + half] * sin[i];
     out[i + half] = x[i + half] * cos[i] + x[i] * sin[i];
   }
