@@ -40,8 +40,9 @@ Runner add_bench(CLI::App& app) {
   sub->add_flag("--autocast-bf16", f->bench.autocast_bf16, "bf16 matmuls under CPU autocast (M and z stay fp32)");
   sub->add_option("--profile", f->bench.profile_path, "write a Chrome trace of the timed steps here");
   auto* model = sub->add_option("--model", f->model,
-                                 "measure a session of this model folder instead: prefill tokens/s and peak RSS "
-                                 "per --lengths, then decode tokens/s");
+                                 "measure a session of this model folder instead: prefill tokens/s, MFU (against "
+                                 "the matmul peak measured in the same run) and peak RSS per --lengths, then "
+                                 "decode tokens/s");
   sub->add_option("--lengths", f->session.lengths, "tokens read per prefill measurement (comma-separated)")
       ->delimiter(',')->check(at_least(1))->needs(model);
   sub->add_option("--decode-tokens", f->session.decode_tokens, "tokens generated after the longest read (with --vs: per model and round)")
