@@ -32,6 +32,25 @@ TEST(Kernels, RowFunctionsMatchLibTorch) {
   }
 }
 
+TEST(Kernels, MatvecRowsMatchesMv) {
+  torch::manual_seed(4);
+  // 11 rows: two blocks of four and a tail of three; widths with and without 16- and 8-wide tails.
+  for (const int64_t cols : {3, 8, 24, 203, 682}) {
+    auto W = torch::randn({11, cols});
+    auto x = torch::randn({cols});
+    const auto want = torch::mv(W, x);
+    for (const auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 11}, {1, 10}, {5, 6}, {4, 4}}) {
+      auto y = torch::full({11}, 7.0f);
+      kernels::matvec_rows(ptr(W), cols, ptr(x), ptr(y), r0, r1);
+      const auto got = y.narrow(0, r0, r1 - r0);
+      EXPECT_TRUE(got.allclose(want.narrow(0, r0, r1 - r0), 1e-5, 1e-5)) << cols << " cols, rows " << r0 << ".." << r1;
+      // Rows outside [r0, r1) are not written.
+      EXPECT_EQ((y.narrow(0, 0, r0) != 7.0f).sum().item<int64_t>(), 0);
+      EXPECT_EQ((y.narrow(0, r1, 11 - r1) != 7.0f).sum().item<int64_t>(), 0);
+    }
+  }
+}
+
 TEST(Kernels, RowMajorGemmMatchesMm) {
   torch::manual_seed(4);
   const int64_t m = 37, n = 19, k = 70;
