@@ -34,6 +34,11 @@ TEST(Config, RoundTripsThroughJson) {
   auto c = testing::tiny_config(MemoryMode::XL);
   c.tie_embeddings = true;
   EXPECT_EQ(ModelConfig::from_json(c.to_json(), "x").to_json(), c.to_json());
+  // The key shift is listed only when on, so configs without it keep their identity.
+  auto shifted = testing::tiny_config(MemoryMode::InfiniLinear);
+  EXPECT_FALSE(shifted.to_json().contains("memory_key_shift"));
+  shifted.memory_key_shift = true;
+  EXPECT_TRUE(ModelConfig::from_json(shifted.to_json(), "x").memory_key_shift);
 }
 
 TEST(Config, BadFieldsAreNamed) {
@@ -49,6 +54,10 @@ TEST(Config, BadFieldsAreNamed) {
                {"unknown field", "segmnet_len"});
   expect_error([] { ModelConfig::from_json(json{{"format_version", 9}}, "c.json"); }, {"format_version"});
   expect_error([] { ModelConfig::from_json(json::array(), "c.json"); }, {"JSON object"});
+  expect_error([] { ModelConfig::from_json(json{{"memory", "xl"}, {"memory_key_shift", true}}, "c.json"); },
+               {"c.json", "memory_key_shift", "compressive memory"});
+  expect_error([] { ModelConfig::from_json(json{{"memory_key_shift", 1}}, "c.json"); },
+               {"memory_key_shift", "true or false"});
 }
 
 TEST(Config, BadFilesAreNamed) {

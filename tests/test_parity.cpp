@@ -31,8 +31,16 @@ TEST_P(Parity, MatchesReference) {
   const auto& g = golden.tensors;
   const auto config = ModelConfig::from_json(nlohmann::json::parse(golden.metadata.at("config")), path);
   const bool routed = config.routed_blocks() > 0;
-  ASSERT_EQ(routed, p.config.rfind("mod-", 0) == 0);
-  ASSERT_EQ(to_string(config.memory), routed ? p.config.substr(4) : p.config);
+  // Names: [mod-][shift-]MEMORY.
+  std::string rest = p.config;
+  const auto strip = [&rest](const std::string& prefix) {
+    const bool has = rest.rfind(prefix, 0) == 0;
+    if (has) rest = rest.substr(prefix.size());
+    return has;
+  };
+  ASSERT_EQ(routed, strip("mod-"));
+  ASSERT_EQ(config.memory_key_shift, strip("shift-"));
+  ASSERT_EQ(to_string(config.memory), rest);
 
   InfiniTransformer model(config);
   std::map<std::string, torch::Tensor> params;
@@ -105,7 +113,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"none", "float32", 1e-4}, Case{"xl", "float32", 1e-4},
                       Case{"mod-infini-delta", "float64", 1e-8}, Case{"mod-xl", "float64", 1e-8},
                       Case{"mod-infini-linear", "float64", 1e-8}, Case{"mod-infini-delta", "float32", 1e-4},
-                      Case{"mod-xl", "float32", 1e-4}, Case{"mod-infini-linear", "float32", 1e-4}),
+                      Case{"mod-xl", "float32", 1e-4}, Case{"mod-infini-linear", "float32", 1e-4},
+                      // memory_key_shift, the extension (MODEL.md): dense delta, routed linear
+                      Case{"shift-infini-delta", "float64", 1e-8}, Case{"shift-infini-delta", "float32", 1e-4},
+                      Case{"mod-shift-infini-linear", "float64", 1e-8},
+                      Case{"mod-shift-infini-linear", "float32", 1e-4}),
     [](const auto& info) {
       auto name = info.param.config + "_" + info.param.dtype;
       for (auto& ch : name)

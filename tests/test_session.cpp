@@ -1,5 +1,7 @@
 // Sessions: token-by-token reading equals the segment-parallel forward pass, state files resume
 // exactly and refuse other models, sampling rules behave.
+#include <functional>
+
 #include <gtest/gtest.h>
 
 #include "infer/generate.h"
@@ -24,6 +26,23 @@ std::vector<int64_t> some_tokens(int64_t n, int64_t vocab) {
   std::vector<int64_t> t;
   for (int64_t i = 0; i < n; ++i) t.push_back((i * 7 + 3) % vocab);
   return t;
+}
+
+// Feeds `tokens` to both sessions in the same pieces; returns the largest difference of their
+// next-token logits after any piece. `after(at)` runs after each piece, `at` tokens in.
+double feed_both(Session& a, Session& b, const std::vector<int64_t>& tokens, const std::vector<size_t>& pieces,
+                 const std::function<void(size_t)>& after = {}) {
+  double worst = 0;
+  size_t at = 0;
+  for (const auto n : pieces) {
+    const std::vector<int64_t> piece(tokens.begin() + static_cast<int64_t>(at), tokens.begin() + static_cast<int64_t>(at + n));
+    a.feed(piece);
+    b.feed(piece);
+    at += n;
+    worst = std::max(worst, (a.last_logits() - b.last_logits()).abs().max().item<double>());
+    if (after) after(at);
+  }
+  return worst;
 }
 
 TEST_P(SessionPerMode, TokenByTokenEqualsTheParallelForward) {
@@ -126,22 +145,15 @@ TEST_P(SessionPerMode, FusedDecodeMatchesTheGeneralPath) {
   ASSERT_TRUE(fused.fused_decode());
   ASSERT_FALSE(general.fused_decode());
   const std::vector<size_t> pieces = {1, 3, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
-  size_t at = 0;
   ModelState copy;
   std::map<std::string, torch::Tensor> copy_then;
-  double worst = 0;
-  for (const auto n : pieces) {
-    const std::vector<int64_t> piece(tokens.begin() + static_cast<int64_t>(at), tokens.begin() + static_cast<int64_t>(at + n));
-    fused.feed(piece);
-    general.feed(piece);
-    at += n;
-    worst = std::max(worst, (fused.last_logits() - general.last_logits()).abs().max().item<double>());
+  const double worst = feed_both(fused, general, tokens, pieces, [&](size_t at) {
     if (at == 10) {  // mid-segment, while the decoder holds the segment cache
       copy = fused.state();
       for (const auto& [name, t] : copy.to_tensors()) copy_then[name] = t.clone();
     }
-  }
-  ASSERT_EQ(at, 24u);
+  });
+  ASSERT_EQ(fused.position(), 24);
   EXPECT_LT(worst, 1e-4);
   for (size_t i = 0; i < general.state().layers().size(); ++i) {
     const auto &f = fused.state().layers()[i], &g = general.state().layers()[i];
@@ -179,15 +191,7 @@ TEST_P(SessionPerMode, FusedPrefillMatchesTheGeneralPath) {
     Session fused(model, /*fused_decode=*/false), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
     ASSERT_EQ(fused.fused_prefill(), GetParam() != MemoryMode::XL);
     ASSERT_FALSE(general.fused_prefill());
-    double worst = 0;
-    size_t at = 0;
-    for (const size_t n : {80, 80, 3, 77, 80, 17}) {  // segments 0, 1 and 3 whole
-      const std::vector<int64_t> piece(tokens.begin() + static_cast<int64_t>(at), tokens.begin() + static_cast<int64_t>(at + n));
-      fused.feed(piece);
-      general.feed(piece);
-      at += n;
-      worst = std::max(worst, (fused.last_logits() - general.last_logits()).abs().max().item<double>());
-    }
+    const double worst = feed_both(fused, general, tokens, {80, 80, 3, 77, 80, 17});  // segments 0, 1 and 3 whole
     EXPECT_LT(worst, 1e-4) << t << " threads";
     EXPECT_EQ(fused.position(), general.position());
     for (size_t i = 0; i < general.state().layers().size(); ++i) {
@@ -200,6 +204,41 @@ TEST_P(SessionPerMode, FusedPrefillMatchesTheGeneralPath) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModes, SessionPerMode, ::testing::ValuesIn(testing::kAllModes), testing::ModeName());
+
+// memory_key_shift (the extension in MODEL.md): the fused prefill and the fused decoder write what
+// the general path writes, and the general session equals the parallel forward pass.
+TEST(Session, KeyShiftPathsAgree) {
+  for (const auto mode : {MemoryMode::InfiniDelta, MemoryMode::InfiniLinear}) {
+    torch::manual_seed(21);
+    auto c = session_config(mode);
+    c.segment_len = 80;
+    c.init_std = 0.2;
+    c.memory_key_shift = true;
+    InfiniTransformer model(c);
+    {
+      torch::NoGradGuard no_grad;
+      int shifts = 0;
+      for (auto& p : model->named_parameters())
+        if (p.key().size() > 10 && p.key().substr(p.key().size() - 10) == ".key_shift") p.value().uniform_(-2, 2), ++shifts;
+      ASSERT_EQ(shifts, c.n_layers);
+    }
+    const auto tokens = some_tokens(245, c.vocab_size);
+    Session fused(model), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
+    ASSERT_TRUE(fused.fused_prefill() && fused.fused_decode());
+    std::vector<size_t> pieces = {80, 80};  // two segments through the fused prefill
+    pieces.resize(pieces.size() + 85, 1);   // then one token at a time across the third boundary
+    EXPECT_LT(feed_both(fused, general, tokens, pieces), 1e-4) << to_string(mode);
+    for (size_t i = 0; i < general.state().layers().size(); ++i) {
+      const auto &f = fused.state().layers()[i], &g = general.state().layers()[i];
+      EXPECT_TRUE(f.M.allclose(g.M, 1e-4, 1e-5)) << to_string(mode) << " layer " << i;
+      EXPECT_TRUE(f.z.allclose(g.z, 1e-4, 1e-5)) << to_string(mode) << " layer " << i;
+    }
+    torch::NoGradGuard no_grad;
+    const auto ids = torch::tensor(tokens, torch::kInt64).view({1, -1});  // (1, 245)
+    const auto out = model->forward(ids, model->initial_state(1));
+    EXPECT_LT((out.logits[0][244] - general.last_logits()).abs().max().item<double>(), 1e-4) << to_string(mode);
+  }
+}
 
 TEST(Session, AStateOfAnotherModelIsRefused) {
   torch::manual_seed(1);

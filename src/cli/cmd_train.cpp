@@ -76,7 +76,7 @@ Runner add_train(CLI::App& app) {
       sub->add_option("--min-lr-ratio", o.min_lr_ratio, "the cosine ends at lr times this")->check(at_least(0)),
       sub->add_option("--warmup", o.warmup, "warm-up steps")->check(at_least(0)),
       sub->add_option("--weight-decay", o.weight_decay, "AdamW weight decay on matrices")->check(at_least(0)),
-      sub->add_option("--gate-lr-mult", o.gate_lr_mult, "learning-rate multiplier for the gates")
+      sub->add_option("--gate-lr-mult", o.gate_lr_mult, "learning-rate multiplier for the memory gates (and key shifts)")
           ->check(at_least(0)),
       sub->add_option("--grad-clip", o.grad_clip, "clip the gradient norm (0: off)")->check(at_least(0)),
       sub->add_option("--seed", o.seed, "random seed (initialisation and data order)"),

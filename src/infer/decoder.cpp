@@ -49,6 +49,7 @@ TokenDecoder::TokenDecoder(InfiniTransformer model)
       const auto g = torch::sigmoid(b->attn->gate.detach().to(torch::kFloat32)).contiguous();  // (H)
       w.gate.assign(g.data_ptr<float>(), g.data_ptr<float>() + c.n_heads);
     }
+    if (c.memory_key_shift) w.key_shift = b->attn->key_shift.detach();
     if (b->routed()) {
       w.router = weight_of(held_, b->router->weight);
       w.pred_hidden = weight_of(held_, b->predictor->hidden->weight);
@@ -300,7 +301,8 @@ torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) {
       auto& cache = caches_[i];
       const auto n = cache.count;
       const auto positions = weights_[i].router ? torch::tensor(cache.positions, torch::kInt64).view({1, n}) : torch::Tensor();
-      finish_segment(c, mem, cache.seg_k.narrow(2, 0, n), cache.values.narrow(1, L, n).unsqueeze(0), positions);
+      finish_segment(c, mem, cache.seg_k.narrow(2, 0, n), cache.values.narrow(1, L, n).unsqueeze(0), positions,
+                     weights_[i].key_shift);
       load_xl(mem, cache);
       cache.count = 0;
       cache.positions.clear();

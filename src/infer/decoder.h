@@ -47,6 +47,7 @@ class TokenDecoder {
     const float* gate_up;    // (2F, D): gate rows, then up rows
     const float* down;       // (D, F)
     std::vector<float> gate;  // (H): sigmoid(beta), the memory read's share
+    torch::Tensor key_shift;  // (H) or undefined: for the segment boundary's write (finish_segment)
     // Routed blocks only (Mixture-of-Depths): the router and the predictor.
     const float* router = nullptr;       // (D)
     const float* pred_hidden = nullptr;  // (P, D)

@@ -58,6 +58,10 @@ SegmentPrefill::SegmentPrefill(InfiniTransformer model) : model_(std::move(model
       const auto g = torch::sigmoid(fp32(b->attn->gate));  // (H)
       w.gate.assign(g.data_ptr<float>(), g.data_ptr<float>() + c.n_heads);
     }
+    if (c.memory_key_shift) {
+      const auto s = torch::sigmoid(fp32(b->attn->key_shift));  // (H)
+      w.key_shift.assign(s.data_ptr<float>(), s.data_ptr<float>() + c.n_heads);
+    }
     weights_.push_back(std::move(w));
   }
   const auto L = c.segment_len, D = c.d_model, H = c.n_heads, dk = c.d_key, dv = c.d_value, F = c.d_ff;
@@ -79,6 +83,7 @@ void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, float* 
   const int64_t L = c.segment_len, H = c.n_heads, dk = c.d_key, dv = c.d_value, N = H * (2 * dk + dv);
   const bool memory = c.has_compressive_memory();
   const float* qkv = qkv_.data_ptr<float>();  // (L, N): rows of [q heads | k heads | v heads]
+  const auto& shift = weights_[i].key_shift;
   for (int64_t r = 0; r < L; ++r) {
     const float* q_row = qkv + r * N + h * dk;        // (dk)
     const float* k_row = qkv + r * N + (H + h) * dk;  // (dk)
@@ -88,7 +93,14 @@ void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, float* 
     kernels::rope_rotate(k_row, cos, sin, s.k.data() + r * dk, dk);
     if (memory) {  // the memory sees q and k without RoPE
       kernels::elu_plus_one(q_row, s.sq.data() + r * dk, dk);
-      kernels::elu_plus_one(k_row, s.sk.data() + r * dk, dk);
+      const float* written = k_row;
+      if (!shift.empty()) {  // lerp(k_r, k_{r-1}, share), as memory::shift_keys
+        const float* before = r > 0 ? k_row - N : k_row;
+        const float share = shift[static_cast<size_t>(h)];
+        for (int64_t d = 0; d < dk; ++d) s.shifted[static_cast<size_t>(d)] = k_row[d] + share * (before[d] - k_row[d]);
+        written = s.shifted.data();
+      }
+      kernels::elu_plus_one(written, s.sk.data() + r * dk, dk);
     }
   }
   const float* v = qkv + 2 * H * dk + h * dv;  // (L, dv), row stride N
@@ -216,6 +228,7 @@ torch::Tensor SegmentPrefill::read(const int64_t* tokens, ModelState& state) {
       s.scores.resize(n(L, L));
       s.read.resize(n(L, dv));
       s.sk_sum.resize(n(1, dk));
+      s.shifted.resize(n(1, dk));
     }
   }
   for (size_t i = 0; i < weights_.size(); ++i) {
@@ -238,7 +251,7 @@ torch::Tensor SegmentPrefill::read(const int64_t* tokens, ModelState& state) {
     }
     // The memory is written; with no rows to write, the general code only closes the segment (its
     // cache and write weight), as it does for a routed block that took no token.
-    finish_segment(c, mem, torch::empty({1, H, 0, dk}), torch::empty({1, H, 0, dv}), torch::Tensor());
+    finish_segment(c, mem, torch::empty({1, H, 0, dk}), torch::empty({1, H, 0, dv}), torch::Tensor(), torch::Tensor());
   }
   state.advance(L, L);
 

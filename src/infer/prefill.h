@@ -40,13 +40,15 @@ class SegmentPrefill {
     const float* attn_norm;                 // (D)
     const float* mlp_norm;                  // (D)
     std::vector<float> gate;                // (H): sigmoid(beta), the memory read's share
+    std::vector<float> key_shift;           // (H): sigmoid(key_shift) (memory_key_shift), else empty
   };
   struct Scratch {  // one head's intermediates, row-major
     std::vector<float> q, k;      // (L, dk) each: rotated
-    std::vector<float> sq, sk;    // (L, dk) each: sigma(q), sigma(k) of the un-rotated q and k
+    std::vector<float> sq, sk;    // (L, dk) each: sigma(q), sigma(k) of the un-rotated q and the written k
     std::vector<float> scores;    // (L, L): causal rows, computed a block of queries at a time
     std::vector<float> read;      // (L, dv): sigma(q) M / (sigma(q) z + eps); then the delta rule's new values
     std::vector<float> sk_sum;    // (dk): sum over the rows of sigma(k)
+    std::vector<float> shifted;   // (dk): one key moved toward the one before it (memory_key_shift)
   };
 
   // One layer over the segment in x_; the segment's memory write goes to M_next and z_next.

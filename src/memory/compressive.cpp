@@ -7,6 +7,14 @@ namespace infini::memory {
 
 torch::Tensor feature_map(const torch::Tensor& x) { return kernels::elu_plus_one(x); }
 
+torch::Tensor shift_keys(const torch::Tensor& k, const torch::Tensor& shift) {
+  if (!shift.defined() || k.size(2) == 0) return k;
+  const auto n = k.size(2);
+  const auto before = torch::cat({k.narrow(2, 0, 1), k.narrow(2, 0, n - 1)}, 2);  // (B, H, N, dk): K_{t-1}
+  const auto share = torch::sigmoid(shift).to(k.scalar_type()).view({1, -1, 1, 1});  // (1, H, 1, 1)
+  return torch::lerp(k, before, share);
+}
+
 torch::Tensor read(const torch::Tensor& sigma_q, const torch::Tensor& M, const torch::Tensor& z,
                    double eps) {
   compat::NoAutocast fp32_memory;

@@ -11,6 +11,11 @@ namespace infini::memory {
 // sigma(x) = ELU(x) + 1: a positive feature map, so the normaliser sigma(Q) z is never negative.
 torch::Tensor feature_map(const torch::Tensor& x);
 
+// The keys a segment is written with under memory_key_shift (config.h): K'_t = lerp(K_t, K_{t-1},
+// sigmoid(shift_h)) along the segment, the first key kept as it is. With `shift` undefined, K itself.
+torch::Tensor shift_keys(const torch::Tensor& k,       // (B, H, N, dk), un-rotated
+                         const torch::Tensor& shift);  // (H) logits, or undefined -> (B, H, N, dk)
+
 // A_mem = sigma(Q) M / (sigma(Q) z + eps), returned in M's dtype.
 torch::Tensor read(const torch::Tensor& sigma_q,  // (B, H, n, dk)
                    const torch::Tensor& M,        // (B, H, dk, dv)

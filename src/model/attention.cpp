@@ -19,11 +19,12 @@ std::vector<SegmentSpan> split_into_segments(int64_t length, int64_t pos_in_segm
 }
 
 void finish_segment(const ModelConfig& c, LayerMemory& mem, const torch::Tensor& k_seg, const torch::Tensor& v_seg,
-                    const torch::Tensor& pos_seg) {
+                    const torch::Tensor& pos_seg, const torch::Tensor& key_shift) {
   // A routed block may end a segment having taken no token: then there is nothing to write.
   if (c.has_compressive_memory() && k_seg.size(2) > 0)
-    std::tie(mem.M, mem.z) = memory::write(memory::feature_map(k_seg), v_seg, mem.M, mem.z, c.memory_eps,
-                                           c.memory == MemoryMode::InfiniDelta, mem.next_write_weight);
+    std::tie(mem.M, mem.z) = memory::write(memory::feature_map(memory::shift_keys(k_seg, key_shift)), v_seg, mem.M,
+                                           mem.z, c.memory_eps, c.memory == MemoryMode::InfiniDelta,
+                                           mem.next_write_weight);
   mem.next_write_weight = torch::Tensor();
   if (c.memory == MemoryMode::XL) {
     // Copies: a view would pin the whole qkv buffer, or alias the decoder's reusable cache.
@@ -47,6 +48,8 @@ InfiniAttentionImpl::InfiniAttentionImpl(const ModelConfig& c)
   out_proj = register_module(
       "out_proj", torch::nn::Linear(torch::nn::LinearOptions(H * c.d_value, c.d_model).bias(false)));
   if (c.has_compressive_memory()) gate = register_parameter("gate", torch::full({H}, c.gate_init));
+  // 0: each written key starts as the mean of itself and the key before it.
+  if (c.memory_key_shift) key_shift = register_parameter("key_shift", torch::zeros({H}));
 }
 
 torch::Tensor InfiniAttentionImpl::gated(const torch::Tensor& local, const torch::Tensor& a_mem) {
@@ -104,7 +107,7 @@ torch::Tensor InfiniAttentionImpl::forward(const torch::Tensor& x, LayerMemory& 
     local = gated(local, memory::read(memory::feature_map(q), mem.M, mem.z, c.memory_eps));
 
   if (ends) {
-    finish_segment(c, mem, k_seg, v_seg, pos_seg);
+    finish_segment(c, mem, k_seg, v_seg, pos_seg, key_shift);
   } else {
     mem.seg_k = k_seg;
     mem.seg_v = v_seg;

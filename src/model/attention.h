@@ -29,10 +29,12 @@ std::vector<SegmentSpan> split_into_segments(int64_t length, int64_t pos_in_segm
 // memory (infini modes) or makes them the XL cache (xl mode), then empties the segment cache. The
 // one definition shared by the forward pass and the one-token decoder.
 // A routed block passes the cached tokens' positions, which then become the XL cache's.
+// `key_shift` is the block's InfiniAttention::key_shift (memory_key_shift configs only).
 void finish_segment(const ModelConfig& config, LayerMemory& mem,
                     const torch::Tensor& k_seg,               // (B, H, N, dk)
                     const torch::Tensor& v_seg,               // (B, H, N, dv)
-                    const torch::Tensor& pos_seg = {});       // (B, N) int64, routed blocks only
+                    const torch::Tensor& pos_seg,             // (B, N) int64, routed blocks only
+                    const torch::Tensor& key_shift);          // (H) or undefined
 
 class InfiniAttentionImpl : public torch::nn::Module {
  public:
@@ -50,6 +52,8 @@ class InfiniAttentionImpl : public torch::nn::Module {
   torch::nn::Linear qkv_proj{nullptr};  // (H*dk + H*dk + H*dv, D)
   torch::nn::Linear out_proj{nullptr};  // (D, H*dv)
   torch::Tensor gate;                   // (H): beta; sigmoid(beta) is the share of the memory read
+  torch::Tensor key_shift;              // (H), memory_key_shift only: sigmoid of it is the share of
+                                        // the previous key in each key the memory is written with
 
  private:
   // Mixes the memory read into the local attention output with the per-head gate.

@@ -102,6 +102,8 @@ void ModelConfig::validate() const {
   need(mod_capacity > 0 && mod_capacity <= 1, "mod_capacity", fmt::format("must be in (0, 1], got {}", mod_capacity));
   need(std::isfinite(mod_aux_weight) && mod_aux_weight >= 0, "mod_aux_weight", "must be a finite number >= 0");
   need(mod_predictor_hidden >= 1, "mod_predictor_hidden", fmt::format("must be >= 1, got {}", mod_predictor_hidden));
+  need(!memory_key_shift || has_compressive_memory(), "memory_key_shift",
+       fmt::format("needs a compressive memory (infini-linear or infini-delta), not '{}'", to_string(memory)));
 }
 
 nlohmann::json ModelConfig::to_json() const {
@@ -131,6 +133,8 @@ nlohmann::json ModelConfig::to_json() const {
               {"mod_predictor", to_string(mod_predictor)},
               {"mod_aux_weight", mod_aux_weight},
               {"mod_predictor_hidden", mod_predictor_hidden}});
+  // Likewise listed only when on.
+  if (memory_key_shift) j["memory_key_shift"] = true;
   return j;
 }
 
@@ -159,12 +163,14 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& o
   r.real("memory_eps", c.memory_eps);
   r.real("init_std", c.init_std);
 
-  // Models saved before Mixture-of-Depths lack the mod_* fields: they are dense, mod_every 0.
+  // Models saved before Mixture-of-Depths lack the mod_* fields: they are dense, mod_every 0; and
+  // models without the key shift lack memory_key_shift.
   FieldReader optional{j, origin, false, {}};
   optional.integer("mod_every", c.mod_every);
   optional.real("mod_capacity", c.mod_capacity);
   optional.real("mod_aux_weight", c.mod_aux_weight);
   optional.integer("mod_predictor_hidden", c.mod_predictor_hidden);
+  optional.boolean("memory_key_shift", c.memory_key_shift);
   const auto router = optional.string("mod_router", to_string(c.mod_router));
   if (router == "raw") c.mod_router = RouterWeight::Raw;
   else if (router == "sigmoid") c.mod_router = RouterWeight::Sigmoid;

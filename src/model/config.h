@@ -49,6 +49,10 @@ struct ModelConfig {
   CausalSelector mod_predictor = CausalSelector::Router;
   double mod_aux_weight = 0.01;
   int64_t mod_predictor_hidden = 64;
+  // An extension, not in the paper (docs/MODEL.md): each key the memory is written with is moved
+  // toward the key before it in the segment by a learned per-head share, so the memory can be keyed
+  // by what precedes a token (ordered recall), not only by the token itself.
+  bool memory_key_shift = false;
 
   bool has_compressive_memory() const {
     return memory == MemoryMode::InfiniLinear || memory == MemoryMode::InfiniDelta;

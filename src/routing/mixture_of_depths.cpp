@@ -75,7 +75,7 @@ torch::Tensor routed_forward(BlockImpl& block, const ModelConfig& c, const torch
   const auto cached = mem.seg_k.size(2);
   if (k == 0) {
     // Nothing selected here: the block leaves no trace, but a segment that ends must still be written.
-    if (span.ends) finish_segment(c, mem, mem.seg_k, mem.seg_v, mem.seg_pos);
+    if (span.ends) finish_segment(c, mem, mem.seg_k, mem.seg_v, mem.seg_pos, block.attn->key_shift);
     return x;
   }
   const auto rows = chosen.unsqueeze(-1).expand({B, k, D});  // (B, k, D)

@@ -232,7 +232,9 @@ AdamW make_optimizer(InfiniTransformer& model, const TrainOptions& o) {
   ParamGroup norms{"norms", {}, {}, o.lr, 0.0};
   ParamGroup gates{"gates", {}, {}, o.lr * o.gate_lr_mult, 0.0};
   for (const auto& item : model->named_parameters()) {
-    auto& group = ends_with(item.key(), ".gate") ? gates : item.value().dim() >= 2 ? matrices : norms;
+    // The per-head logits (the memory gate, and the key shift where there is one) share the gates' rate.
+    const bool per_head = ends_with(item.key(), ".gate") || ends_with(item.key(), ".key_shift");
+    auto& group = per_head ? gates : item.value().dim() >= 2 ? matrices : norms;
     group.params.push_back(item.key());
     group.tensors.push_back(item.value());
   }

@@ -44,6 +44,7 @@ DEFAULTS = {
     "mod_predictor": "router",
     "mod_aux_weight": 0.01,
     "mod_predictor_hidden": 64,
+    "memory_key_shift": False,
 }
 
 MEMORY_MODES = ("infini-linear", "infini-delta", "none", "xl")
@@ -102,6 +103,9 @@ def make_config(user):
          "mod_aux_weight must be a finite number >= 0")
     need(_is_int(cfg["mod_predictor_hidden"]) and cfg["mod_predictor_hidden"] >= 1,
          "mod_predictor_hidden must be an int >= 1")
+    need(isinstance(cfg["memory_key_shift"], bool), "memory_key_shift must be a bool")
+    need(not cfg["memory_key_shift"] or cfg["memory"] in ("infini-linear", "infini-delta"),
+         "memory_key_shift needs memory infini-linear or infini-delta")
     for k in ("gate_init", "rope_theta", "norm_eps", "memory_eps", "init_std", "mod_capacity",
               "mod_aux_weight"):
         cfg[k] = float(cfg[k])
@@ -147,6 +151,8 @@ def param_shapes(cfg):
         out.append((p + "attn.out_proj.weight", (D, H * dv)))
         if is_infini(cfg):
             out.append((p + "attn.gate", (H,)))
+        if cfg["memory_key_shift"]:
+            out.append((p + "attn.key_shift", (H,)))
         out.append((p + "mlp_norm.weight", (D,)))
         out.append((p + "mlp.gate_up_proj.weight", (2 * Fh, D)))
         out.append((p + "mlp.down_proj.weight", (D, Fh)))
@@ -212,6 +218,20 @@ def rope(x, positions, theta):
 def sigma(x):
     """Feature map ELU(x) + 1 (strictly positive)."""
     return F.elu(x) + 1.0
+
+
+def written_keys(k, shift):
+    """The keys a segment is written into the memory with (MODEL.md, memory_key_shift).
+
+    k (B, H, N, dk) un-rotated, in segment order; shift (H,) logits or None (then k itself).
+    K'_t = (1 - s_h) K_t + s_h K_{t-1}, s_h = sigmoid(shift_h); the first key has no predecessor and
+    stays as it is.
+    """
+    if shift is None:
+        return k
+    s = torch.sigmoid(shift).view(1, -1, 1, 1)               # (1, H, 1, 1)
+    before = torch.cat([k[:, :, :1], k[:, :, :-1]], dim=2)    # (B, H, N, dk): K_{t-1}
+    return (1.0 - s) * k + s * before                         # (B, H, N, dk)
 
 
 def memory_read(sq, M, z, eps):
@@ -354,7 +374,8 @@ def attention(params, cfg, i, x, layer_state, complete):
         a = g * a_mem + (1.0 - g) * a_dot                                    # (B, H, N, dv)
         # 4. memory write with un-rotated K, once the segment is complete
         if complete:
-            M_new, z_new = memory_write(sigma(k).to(sd), v.to(sd), M, z, eps,
+            kw = written_keys(k, params.get(p + "key_shift"))              # (B, H, N, dk)
+            M_new, z_new = memory_write(sigma(kw).to(sd), v.to(sd), M, z, eps,
                                         delta=(cfg["memory"] == "infini-delta"))
             new_state["M"], new_state["z"] = M_new, z_new
     a = a.transpose(1, 2).reshape(B, N, H * dv)                              # (B, N, H*dv) head-major
@@ -433,7 +454,8 @@ def attention_selected(params, cfg, i, x, pos, row_state, complete):
         g = torch.sigmoid(params[p + "gate"]).view(1, H, 1, 1)               # (1, H, 1, 1)
         a = g * a_mem + (1.0 - g) * a_dot                                    # (1, H, k, dv)
         if complete:
-            M_new, z_new = memory_write(sigma(kk).to(sd), v.to(sd), M, z, eps,
+            kw = written_keys(kk, params.get(p + "key_shift"))             # (1, H, k, dk)
+            M_new, z_new = memory_write(sigma(kw).to(sd), v.to(sd), M, z, eps,
                                         delta=(cfg["memory"] == "infini-delta"))
             new_state["M"], new_state["z"] = M_new, z_new                    # (1,H,dk,dv), (1,H,dk)
     a = a.transpose(1, 2).reshape(B, k, H * dv)                              # (1, k, H*dv) head-major
@@ -651,7 +673,7 @@ def random_params(cfg, seed, dtype):
     """Seeded random parameters: drawn in float64 (in param_shapes order), then cast to dtype.
 
     matrices ~ randn * 0.5/sqrt(fan_in) (router and predictor weights too); embed and lm_head ~
-    randn * 0.5; norm weights 1 + 0.1*randn; gate ~ randn; biases (the predictor's) ~ 0.1*randn
+    randn * 0.5; norm weights 1 + 0.1*randn; gate and key_shift ~ randn; biases (the predictor's) ~ 0.1*randn
     (not 0 as in the C++ init: a zero bias would leave the bias gradient's wiring untested).
     """
     gen = torch.Generator().manual_seed(int(seed))
@@ -662,7 +684,7 @@ def random_params(cfg, seed, dtype):
             t = r * 0.5
         elif name.endswith("norm.weight"):
             t = 1.0 + 0.1 * r
-        elif name.endswith("attn.gate"):
+        elif name.endswith("attn.gate") or name.endswith("attn.key_shift"):
             t = r
         elif name.endswith(".bias"):
             t = 0.1 * r

@@ -62,8 +62,8 @@ def assert_close(a, b, tol, what):
 # ---------------------------------------------------------------------------------------------
 # (a) gradcheck through 2 segments (full backprop through M and z)
 
-def gradcheck_mode(mode, tie):
-    cfg = cfg_of(MICRO, memory=mode, tie_embeddings=tie)
+def gradcheck_mode(mode, tie, **extra):
+    cfg = cfg_of(MICRO, memory=mode, tie_embeddings=tie, **extra)
     params = ref.random_params(cfg, 3, F64)
     names = [n for n, _ in ref.param_shapes(cfg)]
     tok = tokens_for(cfg, 2, 2 * cfg["segment_len"], 4)  # 2 segments
@@ -805,6 +805,50 @@ def make_golden_mod():
     assert (causal - logits).abs().max().item() > 1e-3, "causal and top-k logits coincide"
 
 
+# ---------------------------------------------------------------------------------------------
+# (s) memory_key_shift: the written keys, the shift shut is the plain model, and it matters
+
+def key_shift_checks():
+    g = torch.Generator().manual_seed(11)
+    k = torch.randn(2, 3, 5, 4, generator=g, dtype=F64)      # (B, H, N, dk)
+    shift = torch.randn(3, generator=g, dtype=F64)          # (H,)
+    w = ref.written_keys(k, shift)
+    for h in range(3):
+        s = 1.0 / (1.0 + math.exp(-shift[h].item()))
+        for t in range(5):
+            want = k[:, h, 0] if t == 0 else k[:, h, t] + s * (k[:, h, t - 1] - k[:, h, t])
+            assert_close(w[:, h, t], want, 1e-15, "written key h=%d t=%d" % (h, t))
+    assert ref.written_keys(k, None) is k
+    # the field is a bool and needs a compressive memory
+    for bad in ({"memory_key_shift": 1}, {"memory_key_shift": True, "memory": "xl"}):
+        try:
+            cfg_of(TINY, **bad)
+        except ref.ConfigError:
+            continue
+        raise AssertionError("accepted %s" % bad)
+
+    for mode, extra in (("infini-delta", {}), ("infini-linear", MOD)):
+        plain_cfg = cfg_of(TINY, memory=mode, **extra)
+        cfg = cfg_of(TINY, memory=mode, memory_key_shift=True, **extra)
+        names = [n for n, _ in ref.param_shapes(cfg)]
+        assert sum(n.endswith("attn.key_shift") for n in names) == cfg["n_layers"], names
+        params = ref.random_params(cfg, 5, F64)
+        tok = tokens_for(cfg, 2, 3 * cfg["segment_len"], 6)
+        # a share of sigmoid(-80) = 2e-35 leaves every key as it is: the model without the field
+        shut = {n: (torch.full_like(t, -80.0) if n.endswith("key_shift") else t) for n, t in params.items()}
+        plain = {n: t for n, t in params.items() if not n.endswith("key_shift")}
+        l_shut, s_shut = ref.forward(shut, cfg, tok)
+        l_plain, s_plain = ref.forward(plain, plain_cfg, tok)
+        assert_close(l_shut, l_plain, 1e-12, "%s logits, shift shut" % mode)
+        for a, b in zip(s_shut, s_plain):
+            for key in ("M", "z"):
+                assert_close(a[key], b[key], 1e-12, "%s %s, shift shut" % (mode, key))
+        # open, the shift changes what the memory holds
+        _, s_open = ref.forward(params, cfg, tok)
+        moved = max((a["M"] - b["M"]).abs().max().item() for a, b in zip(s_open, s_plain))
+        assert moved > 1e-3, "%s: the key shift did not change M (%.3g)" % (mode, moved)
+
+
 def main():
     t0 = time.time()
     check("(a) gradcheck infini-delta, 2 segments", lambda: gradcheck_mode("infini-delta", False))
@@ -832,6 +876,9 @@ def main():
     check("(q) MoD r and p formulas, top-k and causal selection", mod_selection_and_logits)
     check("(q) MoD loss terms and where their gradients go", mod_loss_terms)
     check("(r) make_golden MoD output (parity-mod-xl)", make_golden_mod)
+    check("(s) memory_key_shift: written keys, shut == plain, open moves M", key_shift_checks)
+    check("(s) gradcheck infini-delta with memory_key_shift, 2 segments",
+          lambda: gradcheck_mode("infini-delta", False, memory_key_shift=True))
     n_fail = _results.count(False)
     print("%d/%d passed in %.1fs" % (len(_results) - n_fail, len(_results), time.time() - t0))
     return 1 if n_fail else 0
