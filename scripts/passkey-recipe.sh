@@ -16,7 +16,8 @@
 # The final model is OUT/virtual.
 #
 #   bash scripts/passkey-recipe.sh [MODE] [OUT] [TRIALS] [LENGTHS]
-#   (MODE: infini-delta, infini-linear, or mod-infini-delta etc. for the Mixture-of-Depths config;
+#   (MODE: infini-delta or infini-linear, optionally prefixed by mod- for the Mixture-of-Depths config,
+#   then by shift- for memory_key_shift, the extension in docs/MODEL.md: e.g. mod-shift-infini-delta;
 #   defaults: infini-delta, runs/passkey-recipe-MODE, 20, 32K,128K,256K,512K,1M)
 #
 # Stages are resumable (scripts/train-stage.sh); OUT/times.txt records each stage's wall time.
@@ -26,6 +27,13 @@ mode=${1:-infini-delta}
 out=${2:-runs/passkey-recipe-$mode}
 trials=${3:-20}
 lengths=${4:-32K,128K,256K,512K,1M}
+base=configs/reference.json memory=$mode shift=
+case $memory in mod-*) base=configs/reference-mod.json memory=${memory#mod-} ;; esac
+case $memory in shift-*) shift=', "memory_key_shift": true' memory=${memory#shift-} ;; esac
+case $memory in
+  infini-delta | infini-linear) ;;
+  *) echo "passkey-recipe.sh: MODE '$mode' is not [mod-][shift-]infini-delta or [mod-][shift-]infini-linear" >&2; exit 2 ;;
+esac
 bash scripts/install-deps.sh
 bash scripts/build.sh
 [ -d data/corpus/train ] || bash scripts/prepare-corpus.sh data/corpus
@@ -37,11 +45,9 @@ timed() {  # NAME, then the command
   "$@"
   echo "$name $(($(date +%s) - t0)) s" >>"$out/times.txt"
 }
-base=configs/reference.json memory=$mode
-case $mode in mod-*) base=configs/reference-mod.json memory=${mode#mod-} ;; esac
-sed -e "s/\"memory\": *\"[a-z-]*\"/\"memory\": \"$memory\"/" -e "s/\"gate_init\": *[-0-9.e]*/\"gate_init\": -3.0/" \
+sed -e "s/\"memory\": *\"[a-z-]*\"/\"memory\": \"$memory\"$shift/" -e "s/\"gate_init\": *[-0-9.e]*/\"gate_init\": -3.0/" \
   "$base" >"$out/config.json"
-grep -q "\"memory\": \"$memory\"" "$out/config.json"
+grep -q "\"memory\": \"$memory\"$shift" "$out/config.json"
 timed lm bash scripts/train-stage.sh "$out/lm" 600 --config "$out/config.json" --data data/corpus \
   --batch 4 --window 2048 --lr 2e-3 --warmup 50 --val-every 50 --val-windows 32 --checkpoint-every 50 --seed 1234
 timed copy bash scripts/train-stage.sh "$out/copy" 200 --init "$out/lm" --task passkey \
