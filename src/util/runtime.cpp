@@ -15,9 +15,12 @@ namespace infini {
 int configure_runtime(int n) {
 #ifdef __GLIBC__
   // Allocations up to 32 MiB (glibc's maximum threshold) come from the heap instead of fresh mmaps,
-  // and freed memory is not trimmed back, so a training step reuses the previous step's pages.
+  // and freed memory is never trimmed back (-1), so a training step reuses the previous step's pages.
+  // A finite threshold bites where a step's heap swings past it: with a 1 GiB threshold, one thread
+  // and a 1.3 GiB swing (memory_key_shift, 4 x 2048 tokens), every step gave the top GiB back to the
+  // kernel and faulted it in again, 3x slower (docs/PERFORMANCE.md, "Allocator").
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, -1);
 #endif
   // By default the cores are shared among the processes of this machine (LOCAL_WORLD_SIZE, set by
   // `infini train --nproc` and torchrun), so data-parallel workers do not oversubscribe them.
