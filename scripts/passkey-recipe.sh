@@ -18,12 +18,13 @@
 #   bash scripts/passkey-recipe.sh [MODE] [OUT] [TRIALS] [LENGTHS]
 #   (MODE: infini-delta or infini-linear, optionally prefixed by mod- for the Mixture-of-Depths config,
 #   then by shift- for memory_key_shift, the extension in docs/MODEL.md: e.g. mod-shift-infini-delta;
-#   defaults: infini-delta, runs/passkey-recipe-MODE, 20, 32K,128K,256K,512K,1M)
+#   defaults: shift-infini-delta (the shipped models/passkey-infini-delta), runs/passkey-recipe-MODE,
+#   20, 32K,128K,256K,512K,1M)
 #
 # Stages are resumable (scripts/train-stage.sh); OUT/times.txt records each stage's wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mode=${1:-infini-delta}
+mode=${1:-shift-infini-delta}
 out=${2:-runs/passkey-recipe-$mode}
 trials=${3:-20}
 lengths=${4:-32K,128K,256K,512K,1M}
