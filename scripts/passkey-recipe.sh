@@ -17,11 +17,14 @@
 #
 #   bash scripts/passkey-recipe.sh [MODE] [OUT] [TRIALS] [LENGTHS]
 #   (MODE: infini-delta or infini-linear, optionally prefixed by mod- for the Mixture-of-Depths config,
-#   then by shift- for memory_key_shift, the extension in docs/MODEL.md: e.g. mod-shift-infini-delta;
+#   then by shift- for memory_key_shift, the extension in docs/MODEL.md, or by shift-local- for that and
+#   local_key_shift: e.g. mod-shift-infini-delta, shift-local-infini-delta;
 #   defaults: shift-infini-delta (the shipped models/passkey-infini-delta), runs/passkey-recipe-MODE,
 #   20, 32K,128K,256K,512K,1M)
 #
 # Stages are resumable (scripts/train-stage.sh); OUT/times.txt records each stage's wall time.
+# LM_FROM=RUN (a probe, not the recipe): take RUN's lm weights instead of training the lm stage, under
+# this MODE's config; it must have the same parameters (shift-local- over a shift- run's lm stage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-shift-infini-delta}
@@ -30,10 +33,13 @@ trials=${3:-20}
 lengths=${4:-32K,128K,256K,512K,1M}
 base=configs/reference.json memory=$mode shift=
 case $memory in mod-*) base=configs/reference-mod.json memory=${memory#mod-} ;; esac
-case $memory in shift-*) shift=', "memory_key_shift": true' memory=${memory#shift-} ;; esac
+case $memory in
+  shift-local-*) shift=', "memory_key_shift": true, "local_key_shift": true' memory=${memory#shift-local-} ;;
+  shift-*) shift=', "memory_key_shift": true' memory=${memory#shift-} ;;
+esac
 case $memory in
   infini-delta | infini-linear) ;;
-  *) echo "passkey-recipe.sh: MODE '$mode' is not [mod-][shift-]infini-delta or [mod-][shift-]infini-linear" >&2; exit 2 ;;
+  *) echo "passkey-recipe.sh: MODE '$mode' is not [mod-][shift-[local-]]infini-delta or [mod-][shift-[local-]]infini-linear" >&2; exit 2 ;;
 esac
 bash scripts/install-deps.sh
 bash scripts/build.sh
@@ -49,8 +55,18 @@ timed() {  # NAME, then the command
 sed -e "s/\"memory\": *\"[a-z-]*\"/\"memory\": \"$memory\"$shift/" -e "s/\"gate_init\": *[-0-9.e]*/\"gate_init\": -3.0/" \
   "$base" >"$out/config.json"
 grep -q "\"memory\": \"$memory\"$shift" "$out/config.json"
-timed lm bash scripts/train-stage.sh "$out/lm" 600 --config "$out/config.json" --data data/corpus \
-  --batch 4 --window 2048 --lr 2e-3 --warmup 50 --val-every 50 --val-windows 32 --checkpoint-every 50 --seed 1234
+if [ -n "${LM_FROM:-}" ]; then
+  [ -f "$LM_FROM/lm/model.safetensors" ] || { echo "passkey-recipe.sh: LM_FROM: no $LM_FROM/lm/model.safetensors" >&2; exit 2; }
+  if [ ! -f "$out/lm/trained" ]; then
+    mkdir -p "$out/lm"
+    cp "$LM_FROM/lm/model.safetensors" "$LM_FROM/lm/tokenizer.json" "$out/lm/"
+    cp "$out/config.json" "$out/lm/config.json"
+    echo "lm from $LM_FROM/lm" >"$out/lm/trained"
+  fi
+else
+  timed lm bash scripts/train-stage.sh "$out/lm" 600 --config "$out/config.json" --data data/corpus \
+    --batch 4 --window 2048 --lr 2e-3 --warmup 50 --val-every 50 --val-windows 32 --checkpoint-every 50 --seed 1234
+fi
 timed copy bash scripts/train-stage.sh "$out/copy" 200 --init "$out/lm" --task passkey \
   --window 256 --passkey-min-tokens 256 --batch 32 --lr 1e-3 --warmup 20 --val-every 25 --val-windows 64 \
   --checkpoint-every 50 --seed 1

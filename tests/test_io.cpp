@@ -39,6 +39,9 @@ TEST(Config, RoundTripsThroughJson) {
   EXPECT_FALSE(shifted.to_json().contains("memory_key_shift"));
   shifted.memory_key_shift = true;
   EXPECT_TRUE(ModelConfig::from_json(shifted.to_json(), "x").memory_key_shift);
+  EXPECT_FALSE(shifted.to_json().contains("local_key_shift"));
+  shifted.local_key_shift = true;
+  EXPECT_TRUE(ModelConfig::from_json(shifted.to_json(), "x").local_key_shift);
 }
 
 TEST(Config, BadFieldsAreNamed) {
@@ -58,6 +61,8 @@ TEST(Config, BadFieldsAreNamed) {
                {"c.json", "memory_key_shift", "compressive memory"});
   expect_error([] { ModelConfig::from_json(json{{"memory_key_shift", 1}}, "c.json"); },
                {"memory_key_shift", "true or false"});
+  expect_error([] { ModelConfig::from_json(json{{"local_key_shift", true}}, "c.json"); },
+               {"c.json", "local_key_shift", "memory_key_shift"});
 }
 
 TEST(Config, BadFilesAreNamed) {

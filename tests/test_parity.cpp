@@ -31,7 +31,7 @@ TEST_P(Parity, MatchesReference) {
   const auto& g = golden.tensors;
   const auto config = ModelConfig::from_json(nlohmann::json::parse(golden.metadata.at("config")), path);
   const bool routed = config.routed_blocks() > 0;
-  // Names: [mod-][shift-]MEMORY.
+  // Names: [mod-][shift-[local-]]MEMORY.
   std::string rest = p.config;
   const auto strip = [&rest](const std::string& prefix) {
     const bool has = rest.rfind(prefix, 0) == 0;
@@ -40,6 +40,7 @@ TEST_P(Parity, MatchesReference) {
   };
   ASSERT_EQ(routed, strip("mod-"));
   ASSERT_EQ(config.memory_key_shift, strip("shift-"));
+  ASSERT_EQ(config.local_key_shift, strip("local-"));
   ASSERT_EQ(to_string(config.memory), rest);
 
   InfiniTransformer model(config);
@@ -117,7 +118,12 @@ INSTANTIATE_TEST_SUITE_P(
                       // memory_key_shift, the extension (MODEL.md): dense delta, routed linear
                       Case{"shift-infini-delta", "float64", 1e-8}, Case{"shift-infini-delta", "float32", 1e-4},
                       Case{"mod-shift-infini-linear", "float64", 1e-8},
-                      Case{"mod-shift-infini-linear", "float32", 1e-4}),
+                      Case{"mod-shift-infini-linear", "float32", 1e-4},
+                      // local_key_shift on top of it: the same pair of configs
+                      Case{"shift-local-infini-delta", "float64", 1e-8},
+                      Case{"shift-local-infini-delta", "float32", 1e-4},
+                      Case{"mod-shift-local-infini-linear", "float64", 1e-8},
+                      Case{"mod-shift-local-infini-linear", "float32", 1e-4}),
     [](const auto& info) {
       auto name = info.param.config + "_" + info.param.dtype;
       for (auto& ch : name)

@@ -171,6 +171,48 @@ TEST_P(RoutingPerMode, ASingleDecodeStepNeverSelectsAnInvalidSet) {
   EXPECT_EQ(never.state().layers()[1].seg_k.size(2), 0);
 }
 
+// local_key_shift in a routed block: each selected key blends in the selected key before it, and the
+// fused decoder, the general one and a state resumed mid-segment (its cache re-blended) agree with
+// the parallel pass.
+TEST(Routing, SmearedKeysDecodeAsTheParallelPass) {
+  torch::manual_seed(17);
+  auto c = routed_config(MemoryMode::InfiniDelta);
+  c.mod_capacity = 0.5;
+  c.memory_key_shift = true;
+  c.local_key_shift = true;
+  InfiniTransformer model(c);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->named_parameters())
+      if (p.key().find("key_shift") != std::string::npos) p.value().uniform_(-2, 2);
+  }
+  const auto tokens = some_tokens(30, c.vocab_size);
+  torch::Tensor parallel;
+  {
+    torch::NoGradGuard no_grad;
+    parallel = model->forward(tokens, model->initial_state(1), false, Routing::Causal).logits[0];  // (T, V)
+  }
+  std::vector<int64_t> all(tokens.data_ptr<int64_t>(), tokens.data_ptr<int64_t>() + tokens.size(1));
+  for (const bool fused : {true, false}) {
+    Session session(model, fused), resumed(model, fused);
+    double worst = 0;
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (i == 13) {  // mid-segment: the routed cache holds some selected tokens
+        const auto path = testing::temp_dir("smeared-state") + "/s.safetensors";
+        session.save(path);
+        resumed.load(path);
+      }
+      session.feed({all[i]});
+      worst = std::max(worst, (session.last_logits() - parallel[static_cast<int64_t>(i)]).abs().max().item<double>());
+      if (i >= 13) {
+        resumed.feed({all[i]});
+        worst = std::max(worst, (resumed.last_logits() - parallel[static_cast<int64_t>(i)]).abs().max().item<double>());
+      }
+    }
+    EXPECT_LT(worst, 1e-4) << (fused ? "fused" : "general") << " decoder";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllModes, RoutingPerMode,
                          ::testing::Values(MemoryMode::InfiniLinear, MemoryMode::InfiniDelta, MemoryMode::None,
                                            MemoryMode::XL),

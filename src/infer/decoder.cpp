@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include "kernels/vector_cpu.h"
+#include "memory/compressive.h"
 #include "model/attention.h"
 #include "util/error.h"
 
@@ -50,6 +51,10 @@ TokenDecoder::TokenDecoder(InfiniTransformer model)
       w.gate.assign(g.data_ptr<float>(), g.data_ptr<float>() + c.n_heads);
     }
     if (c.memory_key_shift) w.key_shift = b->attn->key_shift.detach();
+    if (c.local_key_shift) {
+      const auto share = torch::sigmoid(w.key_shift.to(torch::kFloat32)).contiguous();  // (H)
+      w.local_shift.assign(share.data_ptr<float>(), share.data_ptr<float>() + c.n_heads);
+    }
     if (b->routed()) {
       w.router = weight_of(held_, b->router->weight);
       w.pred_hidden = weight_of(held_, b->predictor->hidden->weight);
@@ -107,7 +112,8 @@ void TokenDecoder::attach(const ModelState& state) {
     }
     if (const auto n = cache.count; n > 0) {
       cache.seg_k.narrow(2, 0, n).copy_(mem.seg_k);  // (1, H, n, dk)
-      const auto rotated = routed ? rope_.apply_at(mem.seg_k, mem.seg_pos) : rope_.apply(mem.seg_k, 0);
+      const auto attended = config_.local_key_shift ? memory::shift_keys(mem.seg_k, weights_[i].key_shift) : mem.seg_k;
+      const auto rotated = routed ? rope_.apply_at(attended, mem.seg_pos) : rope_.apply(attended, 0);
       cache.rotated_k.narrow(1, L, n).copy_(rotated[0]);  // (H, n, dk)
       cache.values.narrow(1, L, n).copy_(mem.seg_v[0]);  // (H, n, dv)
     }
@@ -184,8 +190,16 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
     const float* v = qkv + 2 * H * dk + h * dv;  // (dv)
     float* keys = cache.rotated_k.data_ptr<float>() + h * 2 * L * dk;  // (2L, dk)
     float* values = cache.values.data_ptr<float>() + h * 2 * L * dv;   // (2L, dv)
-    std::copy(k, k + dk, cache.seg_k.data_ptr<float>() + (h * L + slot) * dk);
-    kernels::rope_rotate(k, cos, sin, keys + (L + slot) * dk, dk);
+    float* seg_k = cache.seg_k.data_ptr<float>() + h * L * dk;  // (L, dk), un-rotated, un-shifted
+    std::copy(k, k + dk, seg_k + slot * dk);
+    const float* attended = k;
+    if (!w.local_shift.empty() && slot > 0) {  // lerp(k, the cached key before it), as memory::shift_keys
+      const float share = w.local_shift[static_cast<size_t>(h)];
+      const float* before = seg_k + (slot - 1) * dk;
+      for (int64_t d = 0; d < dk; ++d) s.shifted[static_cast<size_t>(d)] = k[d] + share * (before[d] - k[d]);
+      attended = s.shifted.data();
+    }
+    kernels::rope_rotate(attended, cos, sin, keys + (L + slot) * dk, dk);
     std::copy(v, v + dv, values + (L + slot) * dv);
     kernels::rope_rotate(q, cos, sin, s.q.data(), dk);
 
@@ -272,6 +286,7 @@ torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) {
       s.sigma_q.resize(c.d_key);
       s.scores.resize(2 * L);
       s.head.resize(c.d_value);
+      s.shifted.resize(c.d_key);
     }
   }
 #pragma omp parallel num_threads(threads)

@@ -48,6 +48,7 @@ class TokenDecoder {
     const float* down;       // (D, F)
     std::vector<float> gate;  // (H): sigmoid(beta), the memory read's share
     torch::Tensor key_shift;  // (H) or undefined: for the segment boundary's write (finish_segment)
+    std::vector<float> local_shift;  // (H): sigmoid(key_shift) under local_key_shift, else empty
     // Routed blocks only (Mixture-of-Depths): the router and the predictor.
     const float* router = nullptr;       // (D)
     const float* pred_hidden = nullptr;  // (P, D)
@@ -72,6 +73,7 @@ class TokenDecoder {
     std::vector<float> sigma_q; // (dk)
     std::vector<float> scores;  // (2L)
     std::vector<float> head;    // (dv)
+    std::vector<float> shifted; // (dk): the new key blended with the one before it (local_key_shift)
   };
 
   void load_xl(const LayerMemory& mem, LayerCache& cache) const;

@@ -89,18 +89,18 @@ void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, float* 
     const float* k_row = qkv + r * N + (H + h) * dk;  // (dk)
     const float* cos = rope_cos_.data() + r * (dk / 2);
     const float* sin = rope_sin_.data() + r * (dk / 2);
+    const float* shifted = k_row;
+    if (!shift.empty()) {  // lerp(k_r, k_{r-1}, share), as memory::shift_keys
+      const float* before = r > 0 ? k_row - N : k_row;
+      const float share = shift[static_cast<size_t>(h)];
+      for (int64_t d = 0; d < dk; ++d) s.shifted[static_cast<size_t>(d)] = k_row[d] + share * (before[d] - k_row[d]);
+      shifted = s.shifted.data();
+    }
     kernels::rope_rotate(q_row, cos, sin, s.q.data() + r * dk, dk);
-    kernels::rope_rotate(k_row, cos, sin, s.k.data() + r * dk, dk);
+    kernels::rope_rotate(c.local_key_shift ? shifted : k_row, cos, sin, s.k.data() + r * dk, dk);
     if (memory) {  // the memory sees q and k without RoPE
       kernels::elu_plus_one(q_row, s.sq.data() + r * dk, dk);
-      const float* written = k_row;
-      if (!shift.empty()) {  // lerp(k_r, k_{r-1}, share), as memory::shift_keys
-        const float* before = r > 0 ? k_row - N : k_row;
-        const float share = shift[static_cast<size_t>(h)];
-        for (int64_t d = 0; d < dk; ++d) s.shifted[static_cast<size_t>(d)] = k_row[d] + share * (before[d] - k_row[d]);
-        written = s.shifted.data();
-      }
-      kernels::elu_plus_one(written, s.sk.data() + r * dk, dk);
+      kernels::elu_plus_one(shifted, s.sk.data() + r * dk, dk);
     }
   }
   const float* v = qkv + 2 * H * dk + h * dv;  // (L, dv), row stride N

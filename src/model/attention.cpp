@@ -81,16 +81,21 @@ torch::Tensor InfiniAttentionImpl::forward(const torch::Tensor& x, LayerMemory& 
     return routed ? rope_.apply_at(t, listed) : rope_.apply(t, first);
   };
 
+  // The keys the local attention sees: under local_key_shift the memory's shifted keys, computed over
+  // the whole cached segment, since each key blends in the one before it.
+  const auto local_keys = [&](const torch::Tensor& keys) {
+    return c.local_key_shift ? memory::shift_keys(keys, key_shift) : keys;
+  };
   torch::Tensor local;  // (B, H, n, dv)
   if (start == 0 && !has_cache) {
     // The training hot path: the segment starts here and sees nothing before it.
-    local = compat::causal_attention(rotate(q, 0, positions), rotate(k, 0, positions), v, scale_);
+    local = compat::causal_attention(rotate(q, 0, positions), rotate(local_keys(k), 0, positions), v, scale_);
   } else {
     // Cached token j is visible to query i when j <= start + i: the cache keeps the segment's order.
     // The XL cache sits before the segment, at positions -L..-1 (its own, minus segment_len, when
     // routed), and carries no gradient.
     const auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(x.device());
-    auto keys = rotate(k_seg, 0, pos_seg);
+    auto keys = rotate(local_keys(k_seg), 0, pos_seg);  // (B, H, start+n, dk)
     auto values = v_seg;
     auto allowed = torch::ones({n, start + n}, bool_opts).tril(start);  // (n, start+n)
     if (has_cache) {

@@ -54,6 +54,7 @@ class InfiniAttentionImpl : public torch::nn::Module {
   torch::Tensor gate;                   // (H): beta; sigmoid(beta) is the share of the memory read
   torch::Tensor key_shift;              // (H), memory_key_shift only: sigmoid of it is the share of
                                         // the previous key in each key the memory is written with
+                                        // (and, with local_key_shift, each key the segment attends to)
 
  private:
   // Mixes the memory read into the local attention output with the per-head gate.

@@ -104,6 +104,8 @@ void ModelConfig::validate() const {
   need(mod_predictor_hidden >= 1, "mod_predictor_hidden", fmt::format("must be >= 1, got {}", mod_predictor_hidden));
   need(!memory_key_shift || has_compressive_memory(), "memory_key_shift",
        fmt::format("needs a compressive memory (infini-linear or infini-delta), not '{}'", to_string(memory)));
+  need(!local_key_shift || memory_key_shift, "local_key_shift",
+       "needs \"memory_key_shift\": true, whose per-head shares it applies to the local attention's keys");
 }
 
 nlohmann::json ModelConfig::to_json() const {
@@ -135,6 +137,7 @@ nlohmann::json ModelConfig::to_json() const {
               {"mod_predictor_hidden", mod_predictor_hidden}});
   // Likewise listed only when on.
   if (memory_key_shift) j["memory_key_shift"] = true;
+  if (local_key_shift) j["local_key_shift"] = true;
   return j;
 }
 
@@ -164,13 +167,14 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& o
   r.real("init_std", c.init_std);
 
   // Models saved before Mixture-of-Depths lack the mod_* fields: they are dense, mod_every 0; and
-  // models without the key shift lack memory_key_shift.
+  // models without the key shifts lack memory_key_shift and local_key_shift.
   FieldReader optional{j, origin, false, {}};
   optional.integer("mod_every", c.mod_every);
   optional.real("mod_capacity", c.mod_capacity);
   optional.real("mod_aux_weight", c.mod_aux_weight);
   optional.integer("mod_predictor_hidden", c.mod_predictor_hidden);
   optional.boolean("memory_key_shift", c.memory_key_shift);
+  optional.boolean("local_key_shift", c.local_key_shift);
   const auto router = optional.string("mod_router", to_string(c.mod_router));
   if (router == "raw") c.mod_router = RouterWeight::Raw;
   else if (router == "sigmoid") c.mod_router = RouterWeight::Sigmoid;

@@ -53,6 +53,10 @@ struct ModelConfig {
   // toward the key before it in the segment by a learned per-head share, so the memory can be keyed
   // by what precedes a token (ordered recall), not only by the token itself.
   bool memory_key_shift = false;
+  // A second extension on top of that one: the local attention's keys are the same shifted keys, so a
+  // head that recalls "the token after this one" from the memory does the same within its segment
+  // (the "smeared key" of induction-head studies). Needs memory_key_shift, whose shares it uses.
+  bool local_key_shift = false;
 
   bool has_compressive_memory() const {
     return memory == MemoryMode::InfiniLinear || memory == MemoryMode::InfiniDelta;
