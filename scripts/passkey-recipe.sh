@@ -25,6 +25,7 @@
 # Stages are resumable (scripts/train-stage.sh); OUT/times.txt records each stage's wall time.
 # LM_FROM=RUN (a probe, not the recipe): take RUN's lm weights instead of training the lm stage, under
 # this MODE's config; it must have the same parameters (shift-local- over a shift- run's lm stage).
+# UNTIL=STAGE: stop after that stage (lm, copy, seg1, mix, virtual).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-shift-infini-delta}
@@ -51,6 +52,7 @@ timed() {  # NAME, then the command
   t0=$(date +%s)
   "$@"
   echo "$name $(($(date +%s) - t0)) s" >>"$out/times.txt"
+  if [ "$name" = "${UNTIL:-}" ]; then exit 0; fi
 }
 sed -e "s/\"memory\": *\"[a-z-]*\"/\"memory\": \"$memory\"$shift/" -e "s/\"gate_init\": *[-0-9.e]*/\"gate_init\": -3.0/" \
   "$base" >"$out/config.json"
@@ -63,6 +65,7 @@ if [ -n "${LM_FROM:-}" ]; then
     cp "$out/config.json" "$out/lm/config.json"
     echo "lm from $LM_FROM/lm" >"$out/lm/trained"
   fi
+  if [ "${UNTIL:-}" = lm ]; then exit 0; fi
 else
   timed lm bash scripts/train-stage.sh "$out/lm" 600 --config "$out/config.json" --data data/corpus \
     --batch 4 --window 2048 --lr 2e-3 --warmup 50 --val-every 50 --val-windows 32 --checkpoint-every 50 --seed 1234
