@@ -197,10 +197,11 @@ TEST(Routing, SmearedKeysDecodeAsTheParallelPass) {
     Session session(model, fused), resumed(model, fused);
     double worst = 0;
     for (size_t i = 0; i < all.size(); ++i) {
-      if (i == 13) {  // mid-segment: the routed cache holds some selected tokens
+      if (i == 13) {  // mid-segment: the routed cache holds selected tokens, so attach re-blends them
         const auto path = testing::temp_dir("smeared-state") + "/s.safetensors";
         session.save(path);
         resumed.load(path);
+        ASSERT_GE(resumed.state().layers()[1].seg_k.size(2), 2);
       }
       session.feed({all[i]});
       worst = std::max(worst, (session.last_logits() - parallel[static_cast<int64_t>(i)]).abs().max().item<double>());
