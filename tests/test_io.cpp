@@ -42,6 +42,10 @@ TEST(Config, RoundTripsThroughJson) {
   EXPECT_FALSE(shifted.to_json().contains("local_key_shift"));
   shifted.local_key_shift = true;
   EXPECT_TRUE(ModelConfig::from_json(shifted.to_json(), "x").local_key_shift);
+  auto convolved = testing::tiny_config(MemoryMode::InfiniDelta);
+  EXPECT_FALSE(convolved.to_json().contains("qk_conv"));
+  convolved.qk_conv = 4;
+  EXPECT_EQ(ModelConfig::from_json(convolved.to_json(), "x").qk_conv, 4);
 }
 
 TEST(Config, BadFieldsAreNamed) {
@@ -63,6 +67,9 @@ TEST(Config, BadFieldsAreNamed) {
                {"memory_key_shift", "true or false"});
   expect_error([] { ModelConfig::from_json(json{{"local_key_shift", true}}, "c.json"); },
                {"c.json", "local_key_shift", "memory_key_shift"});
+  expect_error([] { ModelConfig::from_json(json{{"qk_conv", 1}}, "c.json"); }, {"c.json", "qk_conv", "2..8"});
+  expect_error([] { ModelConfig::from_json(json{{"qk_conv", 3}, {"memory_key_shift", true}}, "c.json"); },
+               {"qk_conv", "memory_key_shift"});
 }
 
 TEST(Config, BadFilesAreNamed) {

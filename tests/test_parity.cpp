@@ -31,7 +31,7 @@ TEST_P(Parity, MatchesReference) {
   const auto& g = golden.tensors;
   const auto config = ModelConfig::from_json(nlohmann::json::parse(golden.metadata.at("config")), path);
   const bool routed = config.routed_blocks() > 0;
-  // Names: [mod-][shift-[local-]]MEMORY.
+  // Names: [mod-][shift-[local-]][conv-]MEMORY.
   std::string rest = p.config;
   const auto strip = [&rest](const std::string& prefix) {
     const bool has = rest.rfind(prefix, 0) == 0;
@@ -41,6 +41,7 @@ TEST_P(Parity, MatchesReference) {
   ASSERT_EQ(routed, strip("mod-"));
   ASSERT_EQ(config.memory_key_shift, strip("shift-"));
   ASSERT_EQ(config.local_key_shift, strip("local-"));
+  ASSERT_EQ(config.qk_conv > 0, strip("conv-"));
   ASSERT_EQ(to_string(config.memory), rest);
 
   InfiniTransformer model(config);
@@ -85,14 +86,16 @@ TEST_P(Parity, MatchesReference) {
   int checked_states = 0;
   for (int64_t i = 0; i < config.n_layers; ++i) {
     const auto& mem = out.state.layers()[i];
-    for (const auto& [key, actual] : {std::pair{"M", mem.M}, {"z", mem.z}, {"xl_k", mem.xl_k}, {"xl_v", mem.xl_v}}) {
+    for (const auto& [key, actual] : {std::pair{"M", mem.M}, {"z", mem.z}, {"xl_k", mem.xl_k}, {"xl_v", mem.xl_v},
+                                      {"conv_q", mem.conv_q}, {"conv_k", mem.conv_k}}) {
       const auto name = fmt::format("state/{}/{}", i, key);
       if (!g.count(name)) continue;
       check(name, actual, g.at(name));
       ++checked_states;
     }
   }
-  const int expected_states = config.memory == MemoryMode::None ? 0 : 2 * static_cast<int>(config.n_layers);
+  const int expected_states = (config.memory == MemoryMode::None ? 0 : 2 * static_cast<int>(config.n_layers)) +
+                              (config.qk_conv > 0 ? 2 * static_cast<int>(config.n_layers) : 0);
   EXPECT_EQ(checked_states, expected_states);
   int checked_grads = 0;
   for (const auto& item : model->named_parameters()) {
@@ -123,7 +126,12 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"shift-local-infini-delta", "float64", 1e-8},
                       Case{"shift-local-infini-delta", "float32", 1e-4},
                       Case{"mod-shift-local-infini-linear", "float64", 1e-8},
-                      Case{"mod-shift-local-infini-linear", "float32", 1e-4}),
+                      Case{"mod-shift-local-infini-linear", "float32", 1e-4},
+                      // qk_conv, the short convolution (MODEL.md): dense delta, routed linear, dense xl
+                      Case{"conv-infini-delta", "float64", 1e-8}, Case{"conv-infini-delta", "float32", 1e-4},
+                      Case{"mod-conv-infini-linear", "float64", 1e-8},
+                      Case{"mod-conv-infini-linear", "float32", 1e-4}, Case{"conv-xl", "float64", 1e-8},
+                      Case{"conv-xl", "float32", 1e-4}),
     [](const auto& info) {
       auto name = info.param.config + "_" + info.param.dtype;
       for (auto& ch : name)

@@ -2,6 +2,8 @@
 // full capacity is the dense block, token-by-token decoding matches the parallel pass, and a single
 // decode step never selects an invalid set. Parity of the routed forward pass, its auxiliary losses
 // and gradients with the Python reference is in test_parity.cpp.
+#include <functional>
+
 #include <gtest/gtest.h>
 
 #include "infer/session.h"
@@ -171,6 +173,48 @@ TEST_P(RoutingPerMode, ASingleDecodeStepNeverSelectsAnInvalidSet) {
   EXPECT_EQ(never.state().layers()[1].seg_k.size(2), 0);
 }
 
+// Decodes 30 tokens one at a time with the fused and the general decoder, and from a state file saved
+// 13 tokens in; returns the largest difference from the parallel pass's logits. `resumed(state)`
+// checks the state read back.
+double decode_against_parallel(InfiniTransformer& model, const std::string& name,
+                               const std::function<void(const ModelState&)>& resumed_state) {
+  const auto tokens = some_tokens(30, model->config().vocab_size);
+  torch::Tensor parallel;
+  {
+    torch::NoGradGuard no_grad;
+    parallel = model->forward(tokens, model->initial_state(1), false, Routing::Causal).logits[0];  // (T, V)
+  }
+  std::vector<int64_t> all(tokens.data_ptr<int64_t>(), tokens.data_ptr<int64_t>() + tokens.size(1));
+  double worst = 0;
+  for (const bool fused : {true, false}) {
+    Session session(model, fused), resumed(model, fused);
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (i == 13) {
+        const auto path = testing::temp_dir(name) + "/s.safetensors";
+        session.save(path);
+        resumed.load(path);
+        resumed_state(resumed.state());
+      }
+      session.feed({all[i]});
+      worst = std::max(worst, (session.last_logits() - parallel[static_cast<int64_t>(i)]).abs().max().item<double>());
+      if (i >= 13) {
+        resumed.feed({all[i]});
+        worst = std::max(worst, (resumed.last_logits() - parallel[static_cast<int64_t>(i)]).abs().max().item<double>());
+      }
+    }
+  }
+  return worst;
+}
+
+// Sets every parameter whose name contains `part` uniform in [-r, r]; returns how many there were.
+int randomise(InfiniTransformer& model, const std::string& part, double r) {
+  torch::NoGradGuard no_grad;
+  int n = 0;
+  for (auto& p : model->named_parameters())
+    if (p.key().find(part) != std::string::npos) p.value().uniform_(-r, r), ++n;
+  return n;
+}
+
 // local_key_shift in a routed block: each selected key blends in the selected key before it, and the
 // fused decoder, the general one and a state resumed mid-segment (its cache re-blended) agree with
 // the parallel pass.
@@ -181,36 +225,30 @@ TEST(Routing, SmearedKeysDecodeAsTheParallelPass) {
   c.memory_key_shift = true;
   c.local_key_shift = true;
   InfiniTransformer model(c);
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& p : model->named_parameters())
-      if (p.key().find("key_shift") != std::string::npos) p.value().uniform_(-2, 2);
-  }
-  const auto tokens = some_tokens(30, c.vocab_size);
-  torch::Tensor parallel;
-  {
-    torch::NoGradGuard no_grad;
-    parallel = model->forward(tokens, model->initial_state(1), false, Routing::Causal).logits[0];  // (T, V)
-  }
-  std::vector<int64_t> all(tokens.data_ptr<int64_t>(), tokens.data_ptr<int64_t>() + tokens.size(1));
-  for (const bool fused : {true, false}) {
-    Session session(model, fused), resumed(model, fused);
-    double worst = 0;
-    for (size_t i = 0; i < all.size(); ++i) {
-      if (i == 13) {  // mid-segment: the routed cache holds selected tokens, so attach re-blends them
-        const auto path = testing::temp_dir("smeared-state") + "/s.safetensors";
-        session.save(path);
-        resumed.load(path);
-        ASSERT_GE(resumed.state().layers()[1].seg_k.size(2), 2);
-      }
-      session.feed({all[i]});
-      worst = std::max(worst, (session.last_logits() - parallel[static_cast<int64_t>(i)]).abs().max().item<double>());
-      if (i >= 13) {
-        resumed.feed({all[i]});
-        worst = std::max(worst, (resumed.last_logits() - parallel[static_cast<int64_t>(i)]).abs().max().item<double>());
-      }
-    }
-    EXPECT_LT(worst, 1e-4) << (fused ? "fused" : "general") << " decoder";
+  ASSERT_EQ(randomise(model, "key_shift", 2), c.n_layers);
+  // Mid-segment the routed cache holds selected tokens, so attach re-blends them.
+  EXPECT_LT(decode_against_parallel(model, "smeared-state",
+                                    [](const ModelState& s) { ASSERT_GE(s.layers()[1].seg_k.size(2), 2); }),
+            1e-4);
+}
+
+// qk_conv in a routed block: the tails hold the last tokens the block took, so decoding one token at
+// a time (skipped tokens leave them alone) and resuming from a state file convolve what the parallel
+// pass convolves.
+TEST(Routing, ConvolvedRowsDecodeAsTheParallelPass) {
+  for (const auto mode : {MemoryMode::InfiniLinear, MemoryMode::XL}) {
+    SCOPED_TRACE(to_string(mode));
+    torch::manual_seed(19);
+    auto c = routed_config(mode);
+    c.mod_capacity = 0.5;
+    c.qk_conv = 3;
+    InfiniTransformer model(c);
+    ASSERT_EQ(randomise(model, "_conv", 1), 2 * c.n_layers);
+    // The routed block's tail holds tokens it took, not zeros.
+    EXPECT_LT(decode_against_parallel(
+                  model, "conv-state",
+                  [](const ModelState& s) { EXPECT_GT(s.layers()[1].conv_k.abs().max().item<double>(), 0.0); }),
+              1e-4);
   }
 }
 

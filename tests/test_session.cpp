@@ -244,6 +244,66 @@ TEST(Session, KeyShiftPathsAgree) {
   }
 }
 
+// qk_conv (MODEL.md): the fused prefill, the fused decoder and the general path convolve the same
+// rows, their tails run on across chunks, segment boundaries and a state file, and the session equals
+// the parallel forward pass.
+TEST(Session, QkConvPathsAgree) {
+  for (const auto mode : {MemoryMode::InfiniDelta, MemoryMode::InfiniLinear, MemoryMode::XL, MemoryMode::None}) {
+    SCOPED_TRACE(to_string(mode));
+    torch::manual_seed(23);
+    auto c = session_config(mode);
+    c.segment_len = 80;
+    c.init_std = 0.2;
+    c.qk_conv = 3;
+    InfiniTransformer model(c);
+    {
+      torch::NoGradGuard no_grad;
+      int convs = 0;
+      for (auto& p : model->named_parameters())
+        if (p.key().find("_conv") != std::string::npos) p.value().uniform_(-1, 1), ++convs;
+      ASSERT_EQ(convs, 2 * c.n_layers);
+    }
+    const auto tokens = some_tokens(245, c.vocab_size);
+    Session fused(model), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
+    ASSERT_TRUE(fused.fused_decode());
+    ASSERT_EQ(fused.fused_prefill(), mode != MemoryMode::XL);
+    // A segment through the fused prefill, one in two general chunks, then one token at a time
+    // across the third boundary, with a save, a clear and a load halfway.
+    std::vector<size_t> pieces = {80, 7, 73};
+    pieces.resize(pieces.size() + 85, 1);
+    const auto path = temp_dir("state-conv") + "/s.safetensors";
+    EXPECT_LT(feed_both(fused, general, tokens, pieces, [&](size_t at) {
+                if (at != 200) return;
+                fused.save(path);
+                fused.clear();
+                fused.load(path);
+              }),
+              1e-4);
+    for (size_t i = 0; i < general.state().layers().size(); ++i) {
+      const auto &f = fused.state().layers()[i], &g = general.state().layers()[i];
+      for (const auto& [a, b] : {std::pair{f.M, g.M}, {f.z, g.z}, {f.seg_k, g.seg_k}, {f.conv_q, g.conv_q},
+                                 {f.conv_k, g.conv_k}})
+        if (a.defined() || b.defined()) EXPECT_TRUE(a.allclose(b, 1e-4, 1e-5)) << "layer " << i;
+      ASSERT_EQ(g.conv_q.size(2), 2);
+    }
+    torch::NoGradGuard no_grad;
+    const auto ids = torch::tensor(tokens, torch::kInt64).view({1, -1});  // (1, 245)
+    const auto out = model->forward(ids, model->initial_state(1));
+    EXPECT_LT((out.logits[0][244] - general.last_logits()).abs().max().item<double>(), 1e-4);
+    // The taps matter: the identity model answers otherwise.
+    InfiniTransformer plain(c);
+    {
+      torch::NoGradGuard guard;
+      auto src = model->named_parameters();
+      for (auto& p : plain->named_parameters()) p.value().copy_(src[p.key()]);
+      for (auto& p : plain->named_parameters())
+        if (p.key().find("_conv") != std::string::npos) p.value().zero_().select(2, 0).fill_(1.0);
+    }
+    const auto identity = plain->forward(ids, plain->initial_state(1));
+    EXPECT_GT((identity.logits[0][244] - out.logits[0][244]).abs().max().item<double>(), 1e-3);
+  }
+}
+
 TEST(Session, AStateOfAnotherModelIsRefused) {
   torch::manual_seed(1);
   InfiniTransformer one(session_config(MemoryMode::InfiniDelta));

@@ -10,6 +10,7 @@
 #include "kernels/vector_cpu.h"
 #include "memory/compressive.h"
 #include "model/attention.h"
+#include "model/qk_conv.h"
 #include "util/error.h"
 
 namespace infini {
@@ -55,6 +56,10 @@ TokenDecoder::TokenDecoder(InfiniTransformer model)
       const auto share = torch::sigmoid(w.key_shift.to(torch::kFloat32)).contiguous();  // (H)
       w.local_shift.assign(share.data_ptr<float>(), share.data_ptr<float>() + c.n_heads);
     }
+    if (c.qk_conv > 0) {
+      w.q_conv = weight_of(held_, b->attn->q_conv);
+      w.k_conv = weight_of(held_, b->attn->k_conv);
+    }
     if (b->routed()) {
       w.router = weight_of(held_, b->router->weight);
       w.pred_hidden = weight_of(held_, b->predictor->hidden->weight);
@@ -71,6 +76,10 @@ TokenDecoder::TokenDecoder(InfiniTransformer model)
     cache.seg_k = torch::zeros({1, H, L, c.d_key}, f32);
     cache.rotated_k = torch::zeros({H, 2 * L, c.d_key}, f32);
     cache.values = torch::zeros({H, 2 * L, c.d_value}, f32);
+    if (c.qk_conv > 0) {
+      cache.conv_q = torch::zeros({1, H, c.qk_conv - 1, c.d_key}, f32);
+      cache.conv_k = torch::zeros({1, H, c.qk_conv - 1, c.d_key}, f32);
+    }
     caches_.push_back(std::move(cache));
   }
   const auto [cos, sin] = rope_.compute(0, L, f32);  // (L, dk/2) each
@@ -118,6 +127,10 @@ void TokenDecoder::attach(const ModelState& state) {
       cache.values.narrow(1, L, n).copy_(mem.seg_v[0]);  // (H, n, dv)
     }
     load_xl(mem, cache);
+    if (cache.conv_q.defined()) {
+      cache.conv_q.copy_(mem.conv_q);
+      cache.conv_k.copy_(mem.conv_k);
+    }
   }
 }
 
@@ -130,6 +143,10 @@ void TokenDecoder::write_back(ModelState& state) const {
     mem.seg_k = cache.seg_k.narrow(2, 0, n).clone();                    // (1, H, n, dk)
     mem.seg_v = cache.values.narrow(1, L, n).unsqueeze(0).clone();      // (1, H, n, dv)
     if (mem.seg_pos.defined()) mem.seg_pos = torch::tensor(cache.positions, torch::kInt64).view({1, n});
+    if (cache.conv_q.defined()) {
+      mem.conv_q = cache.conv_q.clone();  // (1, H, W - 1, dk)
+      mem.conv_k = cache.conv_k.clone();
+    }
   }
 }
 
@@ -187,6 +204,17 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
   for (int64_t h = thread; h < H; h += threads) {
     const float* q = qkv + h * dk;            // (dk), un-rotated
     const float* k = qkv + (H + h) * dk;      // (dk), un-rotated
+    if (w.q_conv) {  // as qk_conv::apply: the convolved rows replace the raw ones, then the tails move on
+      const int64_t W = c.qk_conv;
+      float* tail_q = cache.conv_q.data_ptr<float>() + h * (W - 1) * dk;  // (W - 1, dk)
+      float* tail_k = cache.conv_k.data_ptr<float>() + h * (W - 1) * dk;  // (W - 1, dk)
+      qk_conv::row(w.q_conv + h * dk * W, tail_q, q, s.conv_q.data(), dk, W);
+      qk_conv::row(w.k_conv + h * dk * W, tail_k, k, s.conv_k.data(), dk, W);
+      qk_conv::slide(tail_q, q, dk, W);
+      qk_conv::slide(tail_k, k, dk, W);
+      q = s.conv_q.data();
+      k = s.conv_k.data();
+    }
     const float* v = qkv + 2 * H * dk + h * dv;  // (dv)
     float* keys = cache.rotated_k.data_ptr<float>() + h * 2 * L * dk;  // (2L, dk)
     float* values = cache.values.data_ptr<float>() + h * 2 * L * dv;   // (2L, dv)
@@ -287,6 +315,8 @@ torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) {
       s.scores.resize(2 * L);
       s.head.resize(c.d_value);
       s.shifted.resize(c.d_key);
+      s.conv_q.resize(c.d_key);
+      s.conv_k.resize(c.d_key);
     }
   }
 #pragma omp parallel num_threads(threads)

@@ -49,6 +49,8 @@ class TokenDecoder {
     std::vector<float> gate;  // (H): sigmoid(beta), the memory read's share
     torch::Tensor key_shift;  // (H) or undefined: for the segment boundary's write (finish_segment)
     std::vector<float> local_shift;  // (H): sigmoid(key_shift) under local_key_shift, else empty
+    const float* q_conv = nullptr;   // (H, dk, W), qk_conv only
+    const float* k_conv = nullptr;   // (H, dk, W)
     // Routed blocks only (Mixture-of-Depths): the router and the predictor.
     const float* router = nullptr;       // (D)
     const float* pred_hidden = nullptr;  // (P, D)
@@ -66,6 +68,7 @@ class TokenDecoder {
     int64_t xl_len = 0;
     int64_t count = 0;               // cached tokens of the current segment
     std::vector<int64_t> positions;  // routed blocks: their positions in the segment
+    torch::Tensor conv_q, conv_k;    // (1, H, W - 1, dk): qk_conv's tails, the state's own until write_back
   };
   struct Scratch {
     std::vector<float> normed;  // (D)
@@ -74,6 +77,7 @@ class TokenDecoder {
     std::vector<float> scores;  // (2L)
     std::vector<float> head;    // (dv)
     std::vector<float> shifted; // (dk): the new key blended with the one before it (local_key_shift)
+    std::vector<float> conv_q, conv_k;  // (dk) each: the convolved query and key (qk_conv)
   };
 
   void load_xl(const LayerMemory& mem, LayerCache& cache) const;

@@ -11,6 +11,7 @@
 #include "kernels/gemm_cpu.h"
 #include "kernels/vector_cpu.h"
 #include "model/attention.h"
+#include "model/qk_conv.h"
 #include "model/rope.h"
 #include "util/error.h"
 
@@ -62,6 +63,10 @@ SegmentPrefill::SegmentPrefill(InfiniTransformer model) : model_(std::move(model
       const auto s = torch::sigmoid(fp32(b->attn->key_shift));  // (H)
       w.key_shift.assign(s.data_ptr<float>(), s.data_ptr<float>() + c.n_heads);
     }
+    if (c.qk_conv > 0) {
+      w.q_conv = held(b->attn->q_conv);
+      w.k_conv = held(b->attn->k_conv);
+    }
     weights_.push_back(std::move(w));
   }
   const auto L = c.segment_len, D = c.d_model, H = c.n_heads, dk = c.d_key, dv = c.d_value, F = c.d_ff;
@@ -77,21 +82,44 @@ SegmentPrefill::SegmentPrefill(InfiniTransformer model) : model_(std::move(model
   act_ = torch::empty({L, F}, f32);
 }
 
-void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, float* M_next, float* z_next,
-                            Scratch& s) {
+void SegmentPrefill::convolve(size_t i, int64_t h, const LayerMemory& mem, const LayerOut& next, Scratch& s) const {
+  const auto& c = config_;
+  const auto& w = weights_[i];
+  const int64_t L = c.segment_len, H = c.n_heads, dk = c.d_key, N = H * (2 * dk + c.d_value), W = c.qk_conv;
+  const float* qkv = qkv_.data_ptr<float>();  // (L, N)
+  const auto run = [&](const float* taps, const float* raw, const torch::Tensor& tail, float* out, float* tail_next) {
+    std::copy(tail.data_ptr<float>() + h * (W - 1) * dk, tail.data_ptr<float>() + (h + 1) * (W - 1) * dk,
+              s.tail.begin());
+    for (int64_t r = 0; r < L; ++r) {
+      qk_conv::row(taps + h * dk * W, s.tail.data(), raw + r * N, out + r * dk, dk, W);
+      qk_conv::slide(s.tail.data(), raw + r * N, dk, W);
+    }
+    std::copy(s.tail.begin(), s.tail.end(), tail_next + h * (W - 1) * dk);
+  };
+  run(w.q_conv, qkv + h * dk, mem.conv_q, s.conv_q.data(), next.conv_q);
+  run(w.k_conv, qkv + (H + h) * dk, mem.conv_k, s.conv_k.data(), next.conv_k);
+}
+
+void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, const LayerOut& next, Scratch& s) {
   const auto& c = config_;
   const int64_t L = c.segment_len, H = c.n_heads, dk = c.d_key, dv = c.d_value, N = H * (2 * dk + dv);
   const bool memory = c.has_compressive_memory();
   const float* qkv = qkv_.data_ptr<float>();  // (L, N): rows of [q heads | k heads | v heads]
   const auto& shift = weights_[i].key_shift;
+  // Un-rotated queries and keys: the projection's own rows, or under qk_conv their convolution.
+  const bool conv = weights_[i].q_conv != nullptr;
+  if (conv) convolve(i, h, mem, next, s);
+  const float* q_rows = conv ? s.conv_q.data() : qkv + h * dk;        // (L, dk), row stride q_ld
+  const float* k_rows = conv ? s.conv_k.data() : qkv + (H + h) * dk;  // (L, dk), row stride k_ld
+  const int64_t q_ld = conv ? dk : N, k_ld = conv ? dk : N;
   for (int64_t r = 0; r < L; ++r) {
-    const float* q_row = qkv + r * N + h * dk;        // (dk)
-    const float* k_row = qkv + r * N + (H + h) * dk;  // (dk)
+    const float* q_row = q_rows + r * q_ld;  // (dk)
+    const float* k_row = k_rows + r * k_ld;  // (dk)
     const float* cos = rope_cos_.data() + r * (dk / 2);
     const float* sin = rope_sin_.data() + r * (dk / 2);
     const float* shifted = k_row;
     if (!shift.empty()) {  // lerp(k_r, k_{r-1}, share), as memory::shift_keys
-      const float* before = r > 0 ? k_row - N : k_row;
+      const float* before = r > 0 ? k_row - k_ld : k_row;
       const float share = shift[static_cast<size_t>(h)];
       for (int64_t d = 0; d < dk; ++d) s.shifted[static_cast<size_t>(d)] = k_row[d] + share * (before[d] - k_row[d]);
       shifted = s.shifted.data();
@@ -132,7 +160,7 @@ void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, float* 
     float* o_row = out + r * H * dv;
     for (int64_t e = 0; e < dv; ++e) o_row[e] += g * (read[e] * inv - o_row[e]);
   }
-  write_memory(M, z, M_next + h * dk * dv, z_next + h * dk, s, h);
+  write_memory(M, z, next.M + h * dk * dv, next.z + h * dk, s, h);
 }
 
 void SegmentPrefill::write_memory(const float* M, const float* z, float* M_next, float* z_next, Scratch& s,
@@ -173,7 +201,7 @@ void SegmentPrefill::in_parallel(int threads, const Work& work) {
   }
 }
 
-void SegmentPrefill::run_layer(size_t i, const LayerMemory& mem, float* M_next, float* z_next, int threads) {
+void SegmentPrefill::run_layer(size_t i, const LayerMemory& mem, const LayerOut& next, int threads) {
   const auto& c = config_;
   const auto& w = weights_[i];
   const int64_t L = c.segment_len, D = c.d_model, H = c.n_heads, F = c.d_ff;
@@ -189,7 +217,7 @@ void SegmentPrefill::run_layer(size_t i, const LayerMemory& mem, float* M_next, 
   norm_rows(w.attn_norm);
   torch::mm_out(qkv_, normed_, w.qkv.t());
   in_parallel(threads, [&](int t, int n) {
-    for (int64_t h = t; h < H; h += n) attend(i, h, mem, M_next, z_next, scratch_[static_cast<size_t>(t)]);
+    for (int64_t h = t; h < H; h += n) attend(i, h, mem, next, scratch_[static_cast<size_t>(t)]);
   });
   x_.addmm_(attn_, w.out.t());
   norm_rows(w.mlp_norm);
@@ -229,25 +257,41 @@ torch::Tensor SegmentPrefill::read(const int64_t* tokens, ModelState& state) {
       s.read.resize(n(L, dv));
       s.sk_sum.resize(n(1, dk));
       s.shifted.resize(n(1, dk));
+      if (c.qk_conv > 0) {
+        s.conv_q.resize(n(L, dk));
+        s.conv_k.resize(n(L, dk));
+        s.tail.resize(n(c.qk_conv - 1, dk));
+      }
     }
   }
   for (size_t i = 0; i < weights_.size(); ++i) {
     auto& mem = state.layers()[i];
-    if (mem.M.defined() && !(mem.M.is_contiguous() && mem.z.is_contiguous())) {
-      mem.M = mem.M.contiguous();
-      mem.z = mem.z.contiguous();
-    }
-    // New tensors for the written memory: a saved or copied state may share the old ones.
-    torch::Tensor M_next, z_next;  // (1, H, dk, dv), (1, H, dk)
+    for (auto* t : {&mem.M, &mem.z, &mem.conv_q, &mem.conv_k})
+      if (t->defined() && !t->is_contiguous()) *t = t->contiguous();
+    // New tensors for the written memory and the tails: a saved or copied state may share the old ones.
+    torch::Tensor M_next, z_next;            // (1, H, dk, dv), (1, H, dk)
+    torch::Tensor conv_q_next, conv_k_next;  // (1, H, W - 1, dk) each
+    LayerOut next;
     if (c.has_compressive_memory()) {
       M_next = torch::empty_like(mem.M);
       z_next = torch::empty_like(mem.z);
+      next.M = M_next.data_ptr<float>();
+      next.z = z_next.data_ptr<float>();
     }
-    run_layer(i, mem, c.has_compressive_memory() ? M_next.data_ptr<float>() : nullptr,
-              c.has_compressive_memory() ? z_next.data_ptr<float>() : nullptr, threads);
+    if (c.qk_conv > 0) {
+      conv_q_next = torch::empty_like(mem.conv_q, at::MemoryFormat::Contiguous);
+      conv_k_next = torch::empty_like(mem.conv_k, at::MemoryFormat::Contiguous);
+      next.conv_q = conv_q_next.data_ptr<float>();
+      next.conv_k = conv_k_next.data_ptr<float>();
+    }
+    run_layer(i, mem, next, threads);
     if (c.has_compressive_memory()) {
       mem.M = M_next;
       mem.z = z_next;
+    }
+    if (c.qk_conv > 0) {
+      mem.conv_q = conv_q_next;
+      mem.conv_k = conv_k_next;
     }
     // The memory is written; with no rows to write, the general code only closes the segment (its
     // cache and write weight), as it does for a routed block that took no token.

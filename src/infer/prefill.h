@@ -41,6 +41,8 @@ class SegmentPrefill {
     const float* mlp_norm;                  // (D)
     std::vector<float> gate;                // (H): sigmoid(beta), the memory read's share
     std::vector<float> key_shift;           // (H): sigmoid(key_shift) (memory_key_shift), else empty
+    const float* q_conv = nullptr;          // (H, dk, W), qk_conv only
+    const float* k_conv = nullptr;          // (H, dk, W)
   };
   struct Scratch {  // one head's intermediates, row-major
     std::vector<float> q, k;      // (L, dk) each: rotated
@@ -49,16 +51,29 @@ class SegmentPrefill {
     std::vector<float> read;      // (L, dv): sigma(q) M / (sigma(q) z + eps); then the delta rule's new values
     std::vector<float> sk_sum;    // (dk): sum over the rows of sigma(k)
     std::vector<float> shifted;   // (dk): one key moved toward the one before it (memory_key_shift)
+    std::vector<float> conv_q, conv_k;  // (L, dk) each: the convolved, un-rotated rows (qk_conv)
+    std::vector<float> tail;      // (W - 1, dk): a tail as the rows reach it (qk_conv)
   };
 
-  // One layer over the segment in x_; the segment's memory write goes to M_next and z_next.
-  void run_layer(size_t i, const LayerMemory& mem, float* M_next, float* z_next, int threads);
+  // Where one layer's results go: the segment's memory write (M, z) and qk_conv's new tails, each
+  // (1, H, ...) and null when the config has no such state.
+  struct LayerOut {
+    float* M = nullptr;
+    float* z = nullptr;
+    float* conv_q = nullptr;
+    float* conv_k = nullptr;
+  };
+  // One layer over the segment in x_.
+  void run_layer(size_t i, const LayerMemory& mem, const LayerOut& next, int threads);
   // work(thread, threads) on every thread of one parallel region.
   template <typename Work>
   static void in_parallel(int threads, const Work& work);
   // Causal softmax attention of head h into its columns of attn_, then the gated memory read, then
-  // the head's memory write (M, z as of the segment's start -> M_next, z_next).
-  void attend(size_t i, int64_t h, const LayerMemory& mem, float* M_next, float* z_next, Scratch& s);
+  // the head's memory write (M, z as of the segment's start -> next.M, next.z).
+  void attend(size_t i, int64_t h, const LayerMemory& mem, const LayerOut& next, Scratch& s);
+  // qk_conv: head h's convolved queries and keys of the segment into s.conv_q and s.conv_k, and its
+  // new tails into next.conv_q and next.conv_k.
+  void convolve(size_t i, int64_t h, const LayerMemory& mem, const LayerOut& next, Scratch& s) const;
   // M_next, z_next (one head) = M, z + the segment's update, under the linear or the delta rule.
   void write_memory(const float* M, const float* z, float* M_next, float* z_next, Scratch& s, int64_t h) const;
 

@@ -30,6 +30,10 @@ void ModelState::clear() {
     }
     l.seg_k = torch::zeros({B, H, 0, c.d_key}, act);
     l.seg_v = torch::zeros({B, H, 0, c.d_value}, act);
+    if (c.qk_conv > 0) {
+      l.conv_q = torch::zeros({B, H, c.qk_conv - 1, c.d_key}, act);
+      l.conv_k = torch::zeros({B, H, c.qk_conv - 1, c.d_key}, act);
+    }
     if (c.memory == MemoryMode::XL) {
       l.xl_k = torch::zeros({B, H, 0, c.d_key}, act);
       l.xl_v = torch::zeros({B, H, 0, c.d_value}, act);
@@ -41,14 +45,14 @@ void ModelState::clear() {
 
 void ModelState::detach() {
   for (auto& l : layers_)
-    for (auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v, &l.seg_pos, &l.xl_pos})
+    for (auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v, &l.seg_pos, &l.xl_pos, &l.conv_q, &l.conv_k})
       if (t->defined()) *t = t->detach();
 }
 
 ModelState ModelState::clone() const {
   ModelState copy = *this;
   for (auto& l : copy.layers_)
-    for (auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v, &l.seg_pos, &l.xl_pos})
+    for (auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v, &l.seg_pos, &l.xl_pos, &l.conv_q, &l.conv_k})
       if (t->defined()) *t = t->detach().clone();
   return copy;
 }
@@ -67,7 +71,7 @@ void ModelState::advance(int64_t n_tokens, int64_t segment_len) {
 int64_t ModelState::bytes() const {
   int64_t total = 0;
   for (const auto& l : layers_)
-    for (const auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v, &l.seg_pos, &l.xl_pos})
+    for (const auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v, &l.seg_pos, &l.xl_pos, &l.conv_q, &l.conv_k})
       if (t->defined()) total += t->numel() * static_cast<int64_t>(t->element_size());
   return total;
 }
@@ -87,6 +91,8 @@ std::map<std::string, torch::Tensor> ModelState::to_tensors() const {
     put("xl_v", l.xl_v);
     put("seg_pos", l.seg_pos);
     put("xl_pos", l.xl_pos);
+    put("conv_q", l.conv_q);
+    put("conv_k", l.conv_k);
   }
   out["pos_in_segment"] = torch::tensor({pos_in_segment_}, torch::kInt64);
   out["tokens_seen"] = torch::tensor({tokens_seen_}, torch::kInt64);
@@ -135,6 +141,8 @@ ModelState ModelState::from_tensors(const ModelConfig& config,
     };
     load("M", l.M, -1, 0);
     load("z", l.z, -1, 0);
+    load("conv_q", l.conv_q, -1, 0);
+    load("conv_k", l.conv_k, -1, 0);
     const auto seg_rows = rows_of("seg_k", s.pos_in_segment_, s.pos_in_segment_);
     load("seg_k", l.seg_k, 2, seg_rows);
     load("seg_v", l.seg_v, 2, seg_rows);

@@ -20,10 +20,17 @@ struct LayerMemory {
   torch::Tensor M;  // (B, H, d_key, d_value)
   torch::Tensor z;  // (B, H, d_key)
 
-  // Keys/values of the current, unfinished segment, un-rotated. Written into M/z (or moved into the
-  // XL cache) when the segment completes, then emptied. Length = ModelState::pos_in_segment.
+  // Keys/values of the current, unfinished segment, un-rotated (and convolved under qk_conv). Written
+  // into M/z (or moved into the XL cache) when the segment completes, then emptied. Length =
+  // ModelState::pos_in_segment.
   torch::Tensor seg_k;  // (B, H, p, d_key)
   torch::Tensor seg_v;  // (B, H, p, d_value)
+
+  // qk_conv only: the raw queries and keys (before the convolution and RoPE) of the last qk_conv - 1
+  // tokens the layer took, oldest first, across segment boundaries; zeros before the first token.
+  // Like M, they carry autograd history until ModelState::detach().
+  torch::Tensor conv_q;  // (B, H, qk_conv - 1, d_key)
+  torch::Tensor conv_k;  // (B, H, qk_conv - 1, d_key)
 
   // Transformer-XL cache: the previous complete segment, un-rotated, no gradient (xl mode).
   torch::Tensor xl_k;  // (B, H, L, d_key), L = 0 or segment_len

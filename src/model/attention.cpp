@@ -4,6 +4,7 @@
 
 #include "compat/torch_compat.h"
 #include "memory/compressive.h"
+#include "model/qk_conv.h"
 
 namespace infini {
 
@@ -50,6 +51,13 @@ InfiniAttentionImpl::InfiniAttentionImpl(const ModelConfig& c)
   if (c.has_compressive_memory()) gate = register_parameter("gate", torch::full({H}, c.gate_init));
   // 0: each written key starts as the mean of itself and the key before it.
   if (c.memory_key_shift) key_shift = register_parameter("key_shift", torch::zeros({H}));
+  if (c.qk_conv > 0) {
+    // The identity: each query and key starts as the raw one of its own token.
+    const auto identity = torch::zeros({H, c.d_key, c.qk_conv});
+    identity.select(2, 0).fill_(1.0);
+    q_conv = register_parameter("q_conv", identity.clone());
+    k_conv = register_parameter("k_conv", identity);
+  }
 }
 
 torch::Tensor InfiniAttentionImpl::gated(const torch::Tensor& local, const torch::Tensor& a_mem) {
@@ -67,8 +75,13 @@ torch::Tensor InfiniAttentionImpl::forward(const torch::Tensor& x, LayerMemory& 
   const auto qk = qkv[0].view({B, n, 2 * H, dk}).transpose(1, 2);  // (B, 2H, n, dk)
   const auto v = qkv[1].view({B, n, H, dv}).transpose(1, 2);       // (B, H, n, dv)
   const auto q_k = qk.chunk(2, 1);
-  const auto& q = q_k[0];  // (B, H, n, dk), un-rotated
-  const auto& k = q_k[1];  // (B, H, n, dk), un-rotated
+  auto q = q_k[0];  // (B, H, n, dk), un-rotated
+  auto k = q_k[1];  // (B, H, n, dk), un-rotated
+  if (c.qk_conv > 0) {
+    // From here on the convolved rows are the queries and keys: attended, read with, written, cached.
+    q = qk_conv::apply(q, mem.conv_q, q_conv);  // (B, H, n, dk)
+    k = qk_conv::apply(k, mem.conv_k, k_conv);  // (B, H, n, dk)
+  }
 
   // All cached keys/values of the segment so far, un-rotated: earlier spans, then this one.
   const auto k_seg = start > 0 ? torch::cat({mem.seg_k, k}, 2) : k;  // (B, H, start+n, dk)

@@ -106,6 +106,10 @@ void ModelConfig::validate() const {
        fmt::format("needs a compressive memory (infini-linear or infini-delta), not '{}'", to_string(memory)));
   need(!local_key_shift || memory_key_shift, "local_key_shift",
        "needs \"memory_key_shift\": true, whose per-head shares it applies to the local attention's keys");
+  need(qk_conv == 0 || (qk_conv >= 2 && qk_conv <= 8), "qk_conv",
+       fmt::format("must be 0 (off) or a width of 2..8 tokens, got {}", qk_conv));
+  need(qk_conv == 0 || !memory_key_shift, "qk_conv",
+       "replaces \"memory_key_shift\" (a width-2 convolution can learn its shift); set one of the two");
 }
 
 nlohmann::json ModelConfig::to_json() const {
@@ -138,6 +142,7 @@ nlohmann::json ModelConfig::to_json() const {
   // Likewise listed only when on.
   if (memory_key_shift) j["memory_key_shift"] = true;
   if (local_key_shift) j["local_key_shift"] = true;
+  if (qk_conv > 0) j["qk_conv"] = qk_conv;
   return j;
 }
 
@@ -167,7 +172,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& o
   r.real("init_std", c.init_std);
 
   // Models saved before Mixture-of-Depths lack the mod_* fields: they are dense, mod_every 0; and
-  // models without the key shifts lack memory_key_shift and local_key_shift.
+  // models without the extensions lack memory_key_shift, local_key_shift and qk_conv.
   FieldReader optional{j, origin, false, {}};
   optional.integer("mod_every", c.mod_every);
   optional.real("mod_capacity", c.mod_capacity);
@@ -175,6 +180,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& o
   optional.integer("mod_predictor_hidden", c.mod_predictor_hidden);
   optional.boolean("memory_key_shift", c.memory_key_shift);
   optional.boolean("local_key_shift", c.local_key_shift);
+  optional.integer("qk_conv", c.qk_conv);
   const auto router = optional.string("mod_router", to_string(c.mod_router));
   if (router == "raw") c.mod_router = RouterWeight::Raw;
   else if (router == "sigmoid") c.mod_router = RouterWeight::Sigmoid;

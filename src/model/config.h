@@ -57,6 +57,12 @@ struct ModelConfig {
   // head that recalls "the token after this one" from the memory does the same within its segment
   // (the "smeared key" of induction-head studies). Needs memory_key_shift, whose shares it uses.
   bool local_key_shift = false;
+  // A third extension, in place of those two: a short causal convolution over the sequence, per head
+  // and channel, turns each query and key into a learned mix of the raw ones at this token and the
+  // qk_conv - 1 before it (across segment boundaries), as the short convolutions of H3 and Based do. A
+  // channel can then hold the token before, or the one before that, so the memory and the local
+  // attention can find "the token after these two" where a digit repeats. 0: off; else the width.
+  int64_t qk_conv = 0;
 
   bool has_compressive_memory() const {
     return memory == MemoryMode::InfiniLinear || memory == MemoryMode::InfiniDelta;

@@ -234,7 +234,9 @@ AdamW make_optimizer(InfiniTransformer& model, const TrainOptions& o) {
   for (const auto& item : model->named_parameters()) {
     // The per-head logits (the memory gate, and the key shift where there is one) share the gates' rate.
     const bool per_head = ends_with(item.key(), ".gate") || ends_with(item.key(), ".key_shift");
-    auto& group = per_head ? gates : item.value().dim() >= 2 ? matrices : norms;
+    // The qk_conv taps start at the identity, as norm weights start at 1: no decay toward 0.
+    const bool taps = ends_with(item.key(), ".q_conv") || ends_with(item.key(), ".k_conv");
+    auto& group = per_head ? gates : item.value().dim() >= 2 && !taps ? matrices : norms;
     group.params.push_back(item.key());
     group.tensors.push_back(item.value());
   }

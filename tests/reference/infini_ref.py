@@ -46,6 +46,7 @@ DEFAULTS = {
     "mod_predictor_hidden": 64,
     "memory_key_shift": False,
     "local_key_shift": False,
+    "qk_conv": 0,
 }
 
 MEMORY_MODES = ("infini-linear", "infini-delta", "none", "xl")
@@ -110,6 +111,9 @@ def make_config(user):
     need(isinstance(cfg["local_key_shift"], bool), "local_key_shift must be a bool")
     need(not cfg["local_key_shift"] or cfg["memory_key_shift"],
          "local_key_shift needs memory_key_shift")
+    need(_is_int(cfg["qk_conv"]) and (cfg["qk_conv"] == 0 or 2 <= cfg["qk_conv"] <= 8),
+         "qk_conv must be 0 or an int in 2..8")
+    need(not (cfg["qk_conv"] and cfg["memory_key_shift"]), "qk_conv and memory_key_shift exclude each other")
     for k in ("gate_init", "rope_theta", "norm_eps", "memory_eps", "init_std", "mod_capacity",
               "mod_aux_weight"):
         cfg[k] = float(cfg[k])
@@ -157,6 +161,9 @@ def param_shapes(cfg):
             out.append((p + "attn.gate", (H,)))
         if cfg["memory_key_shift"]:
             out.append((p + "attn.key_shift", (H,)))
+        if cfg["qk_conv"]:
+            out.append((p + "attn.q_conv", (H, dk, cfg["qk_conv"])))
+            out.append((p + "attn.k_conv", (H, dk, cfg["qk_conv"])))
         out.append((p + "mlp_norm.weight", (D,)))
         out.append((p + "mlp.gate_up_proj.weight", (2 * Fh, D)))
         out.append((p + "mlp.down_proj.weight", (D, Fh)))
@@ -238,6 +245,24 @@ def written_keys(k, shift):
     return (1.0 - s) * k + s * before                         # (B, H, N, dk)
 
 
+def short_conv(x, tail, taps):
+    """qk_conv (MODEL.md): out_t = sum_j taps[h, c, j] * x_{t-j}, per head h and channel c, where the
+    rows before x are those of tail (the last W-1 raw rows the layer saw, oldest first).
+
+    x (B, H, n, d) raw rows; tail (B, H, W-1, d); taps (H, d, W).
+    Returns (out (B, H, n, d), new tail (B, H, W-1, d): the last W-1 rows of tail then x).
+    Written as a grouped conv1d (a cross-correlation, hence the flipped taps), one group per channel.
+    """
+    B, H, n, d = x.shape
+    W = taps.shape[-1]
+    seq = torch.cat([tail, x], dim=2)                                 # (B, H, W-1+n, d)
+    flat = seq.permute(0, 1, 3, 2).reshape(B, H * d, W - 1 + n)       # (B, H*d, W-1+n)
+    weight = taps.flip(-1).reshape(H * d, 1, W)                       # (H*d, 1, W)
+    out = F.conv1d(flat, weight, groups=H * d)                        # (B, H*d, n)
+    out = out.view(B, H, d, n).permute(0, 1, 3, 2)                    # (B, H, n, d)
+    return out, seq[:, :, n:]                                         # (B, H, W-1, d)
+
+
 def memory_read(sq, M, z, eps):
     """A_mem = sigma(Q) M / (sigma(Q) z + eps).
 
@@ -314,6 +339,10 @@ def init_state(cfg, batch, compute_dtype):
             layers.append({"xl_k": None, "xl_v": None})
         else:
             layers.append({})
+        if cfg["qk_conv"]:
+            # the raw Q and K rows before the first token: zeros (the convolution's padding)
+            for key in ("conv_q", "conv_k"):
+                layers[-1][key] = torch.zeros(B, H, cfg["qk_conv"] - 1, dk, dtype=compute_dtype)
     return layers
 
 
@@ -358,6 +387,13 @@ def attention(params, cfg, i, x, layer_state, complete):
     v = qkv[..., 2 * H * dk:].view(B, N, H, dv).transpose(1, 2)              # (B, H, N, dv)
 
     new_state = dict(layer_state)
+    if cfg["qk_conv"]:
+        # the convolved rows are the queries and keys from here on; the tails run on across the
+        # segment boundary (kept, like M and z, only once the segment is complete)
+        q, tail_q = short_conv(q, layer_state["conv_q"], params[p + "q_conv"])
+        k, tail_k = short_conv(k, layer_state["conv_k"], params[p + "k_conv"])
+        if complete:
+            new_state["conv_q"], new_state["conv_k"] = tail_q, tail_k
     if cfg["memory"] == "xl":
         a_dot = local_attention(q, k, v, layer_state["xl_k"], layer_state["xl_v"], cfg["rope_theta"])
         if complete:
@@ -438,6 +474,12 @@ def attention_selected(params, cfg, i, x, pos, row_state, complete):
     v = qkv[..., 2 * H * dk:].view(B, k, H, dv).transpose(1, 2)              # (1, H, k, dv)
 
     new_state = dict(row_state)
+    if cfg["qk_conv"]:
+        # along the selected tokens: the tails hold the last tokens this block took
+        q, tail_q = short_conv(q, row_state["conv_q"], params[p + "q_conv"])
+        kk, tail_k = short_conv(kk, row_state["conv_k"], params[p + "k_conv"])
+        if complete:
+            new_state["conv_q"], new_state["conv_k"] = tail_q, tail_k
     if cfg["memory"] == "xl":
         kc, vc = row_state["xl_k"], row_state["xl_v"]                        # (1,H,L,dk), (1,H,L,dv)
         cpos = None
@@ -499,11 +541,14 @@ def causal_select(cfg, r_row, p_row):
 
 def _row_state(cfg, layer_state, b):
     """Batch row b of a routed block's layer state, as attention_selected takes it."""
+    row = {}
     if is_infini(cfg):
-        return {"M": layer_state["M"][b:b + 1], "z": layer_state["z"][b:b + 1]}  # (1,H,dk,dv), (1,H,dk)
-    if cfg["memory"] == "xl":
-        return {key: layer_state[key][b] for key in ("xl_k", "xl_v", "xl_pos")}
-    return {}
+        row = {"M": layer_state["M"][b:b + 1], "z": layer_state["z"][b:b + 1]}  # (1,H,dk,dv), (1,H,dk)
+    elif cfg["memory"] == "xl":
+        row = {key: layer_state[key][b] for key in ("xl_k", "xl_v", "xl_pos")}
+    if cfg["qk_conv"]:
+        row.update({key: layer_state[key][b:b + 1] for key in ("conv_q", "conv_k")})  # (1,H,W-1,dk)
+    return row
 
 
 def routed_block(params, cfg, i, x, layer_state, complete, routing):
@@ -535,9 +580,9 @@ def routed_block(params, cfg, i, x, layer_state, complete, routing):
             # complete segment becomes this segment's (empty) selection.
             if complete and cfg["memory"] == "xl":
                 H, dk, dv = cfg["n_heads"], cfg["d_key"], cfg["d_value"]
-                st_b = {"xl_k": torch.zeros(1, H, 0, dk, dtype=x.dtype),     # (1, H, 0, dk)
-                        "xl_v": torch.zeros(1, H, 0, dv, dtype=x.dtype),     # (1, H, 0, dv)
-                        "xl_pos": []}
+                st_b = dict(st_b, xl_k=torch.zeros(1, H, 0, dk, dtype=x.dtype),  # (1, H, 0, dk)
+                            xl_v=torch.zeros(1, H, 0, dv, dtype=x.dtype),       # (1, H, 0, dv)
+                            xl_pos=[])
             rows.append(xb)
             row_states.append(st_b)
             continue
@@ -562,6 +607,9 @@ def routed_block(params, cfg, i, x, layer_state, complete, routing):
         new_state = {key: [s[key] for s in row_states] for key in ("xl_k", "xl_v", "xl_pos")}
     else:
         new_state = {}
+    if cfg["qk_conv"]:
+        for key in ("conv_q", "conv_k"):
+            new_state[key] = torch.cat([s[key] for s in row_states], dim=0)  # (B, H, W-1, dk)
     return x_out, new_state, {"sel": sel, "y": y, "r": r, "p": p}
 
 
@@ -680,7 +728,8 @@ def random_params(cfg, seed, dtype):
     """Seeded random parameters: drawn in float64 (in param_shapes order), then cast to dtype.
 
     matrices ~ randn * 0.5/sqrt(fan_in) (router and predictor weights too); embed and lm_head ~
-    randn * 0.5; norm weights 1 + 0.1*randn; gate and key_shift ~ randn; biases (the predictor's) ~ 0.1*randn
+    randn * 0.5; norm weights 1 + 0.1*randn; gate and key_shift ~ randn; q_conv and k_conv ~ identity +
+    0.5*randn; biases (the predictor's) ~ 0.1*randn
     (not 0 as in the C++ init: a zero bias would leave the bias gradient's wiring untested).
     """
     gen = torch.Generator().manual_seed(int(seed))
@@ -693,6 +742,9 @@ def random_params(cfg, seed, dtype):
             t = 1.0 + 0.1 * r
         elif name.endswith("attn.gate") or name.endswith("attn.key_shift"):
             t = r
+        elif name.endswith("attn.q_conv") or name.endswith("attn.k_conv"):
+            t = 0.5 * r
+            t[..., 0] += 1.0                   # around the identity, as the C++ init
         elif name.endswith(".bias"):
             t = 0.1 * r
         else:

@@ -49,6 +49,24 @@ def cfg_of(base, **kw):
     return ref.make_config(u)
 
 
+def expect_rejected(*bads):
+    """Each config override in bads must raise ConfigError."""
+    for bad in bads:
+        try:
+            cfg_of(TINY, **bad)
+        except ref.ConfigError:
+            continue
+        raise AssertionError("accepted %s" % bad)
+
+
+def assert_same_model(run_a, run_b, what):
+    """Two ref.forward results (logits, state): the same logits, M and z."""
+    assert_close(run_a[0], run_b[0], 1e-12, "%s logits" % what)
+    for a, b in zip(run_a[1], run_b[1]):
+        for key in ("M", "z"):
+            assert_close(a[key], b[key], 1e-12, "%s %s" % (what, key))
+
+
 def tokens_for(cfg, B, T, seed):
     return torch.randint(0, cfg["vocab_size"], (B, T), generator=torch.Generator().manual_seed(seed))
 
@@ -828,12 +846,7 @@ def key_shift_checks():
             assert_close(w[:, h, t], want, 1e-15, "written key h=%d t=%d" % (h, t))
     assert ref.written_keys(k, None) is k
     # the field is a bool and needs a compressive memory
-    for bad in ({"memory_key_shift": 1}, {"memory_key_shift": True, "memory": "xl"}):
-        try:
-            cfg_of(TINY, **bad)
-        except ref.ConfigError:
-            continue
-        raise AssertionError("accepted %s" % bad)
+    expect_rejected({"memory_key_shift": 1}, {"memory_key_shift": True, "memory": "xl"})
 
     for mode, extra in (("infini-delta", {}), ("infini-linear", MOD)):
         plain_cfg = cfg_of(TINY, memory=mode, **extra)
@@ -846,11 +859,7 @@ def key_shift_checks():
         l_plain, s_plain = ref.forward(plain, plain_cfg, tok)
         # shut, with local_key_shift (t) too, it is the plain model
         for shut_cfg in (cfg, dict(cfg, local_key_shift=True)):
-            l_shut, s_shut = ref.forward(shut, shut_cfg, tok)
-            assert_close(l_shut, l_plain, 1e-12, "%s logits, shift shut" % mode)
-            for a, b in zip(s_shut, s_plain):
-                for key in ("M", "z"):
-                    assert_close(a[key], b[key], 1e-12, "%s %s, shift shut" % (mode, key))
+            assert_same_model(ref.forward(shut, shut_cfg, tok), (l_plain, s_plain), "%s, shift shut" % mode)
         # open, the shift changes what the memory holds
         _, s_open = ref.forward(params, cfg, tok)
         moved = max((a["M"] - b["M"]).abs().max().item() for a, b in zip(s_open, s_plain))
@@ -862,12 +871,7 @@ def key_shift_checks():
 # blend; open, it changes even the first segment, which no memory reads (shut: in (s))
 
 def local_key_shift_checks():
-    for bad in ({"local_key_shift": True}, {"local_key_shift": 1, "memory_key_shift": True}):
-        try:
-            cfg_of(TINY, **bad)
-        except ref.ConfigError:
-            continue
-        raise AssertionError("accepted %s" % bad)
+    expect_rejected({"local_key_shift": True}, {"local_key_shift": 1, "memory_key_shift": True})
 
     # block 0 on its first segment (A_mem = 0), against a per-row loop with hand-blended keys
     cfg = cfg_of(TINY, memory_key_shift=True, local_key_shift=True)
@@ -908,6 +912,63 @@ def local_key_shift_checks():
         assert moved > 1e-3, "%s: the local key shift did not change the logits (%.3g)" % (mode, moved)
 
 
+# ---------------------------------------------------------------------------------------------
+# (u) qk_conv: the convolution against a per-row loop, identity taps == the plain model, the tails
+# carry the last raw rows across segment boundaries, and open taps matter
+
+def qk_conv_checks():
+    expect_rejected({"qk_conv": 1}, {"qk_conv": 9}, {"qk_conv": 2.0}, {"qk_conv": 3, "memory_key_shift": True})
+
+    g = torch.Generator().manual_seed(21)
+    B, H, n, d, W = 2, 3, 5, 4, 3
+    x = torch.randn(B, H, n, d, generator=g, dtype=F64)
+    tail = torch.randn(B, H, W - 1, d, generator=g, dtype=F64)
+    taps = torch.randn(H, d, W, generator=g, dtype=F64)
+    out, new_tail = ref.short_conv(x, tail, taps)
+    rows = [tail[:, :, r] for r in range(W - 1)] + [x[:, :, t] for t in range(n)]  # each (B, H, d)
+    for t in range(n):
+        want = sum(taps[:, :, j] * rows[W - 1 + t - j] for j in range(W))       # (B, H, d)
+        assert_close(out[:, :, t], want, 1e-14, "convolved row %d" % t)
+    assert_close(new_tail, torch.stack(rows[-(W - 1):], dim=2), 0.0, "new tail")
+
+    for mode, extra in (("infini-delta", {}), ("infini-linear", MOD)):
+        plain_cfg = cfg_of(TINY, memory=mode, **extra)
+        cfg = cfg_of(TINY, memory=mode, qk_conv=3, **extra)
+        names = [n_ for n_, _ in ref.param_shapes(cfg)]
+        assert sum(n_.endswith("attn.q_conv") or n_.endswith("attn.k_conv") for n_ in names) == 2 * cfg["n_layers"]
+        params = ref.random_params(cfg, 5, F64)
+        plain = {k: v for k, v in params.items() if not k.endswith("_conv")}
+        identity = dict(params)
+        for k in params:
+            if k.endswith("_conv"):
+                identity[k] = torch.zeros_like(params[k])
+                identity[k][..., 0] = 1.0
+        tok = tokens_for(cfg, 2, 3 * cfg["segment_len"], 6)
+        l_plain, s_plain = ref.forward(plain, plain_cfg, tok)
+        assert_same_model(ref.forward(identity, cfg, tok), (l_plain, s_plain), "%s, identity taps" % mode)
+        l_open, _ = ref.forward(params, cfg, tok)
+        moved = (l_open - l_plain).abs().max().item()
+        assert moved > 1e-3, "%s: open taps did not change the logits (%.3g)" % (mode, moved)
+        # the tails run across the boundary: segment 2 read with the tails cut differs
+        N = cfg["segment_len"]
+        _, s1 = ref.forward(params, cfg, tok[:, :N])
+        cut = [dict(st, conv_q=torch.zeros_like(st["conv_q"]), conv_k=torch.zeros_like(st["conv_k"])) for st in s1]
+        l_cut, _ = ref.forward_segment(params, cfg, tok[:, N:2 * N], cut)
+        across = (l_cut - l_open[:, N:2 * N]).abs().max().item()
+        assert across > 1e-3, "%s: the tails did not reach the next segment (%.3g)" % (mode, across)
+
+    # the dense block-0 tail after one segment holds its last W - 1 raw query rows
+    cfg = cfg_of(TINY, qk_conv=3)
+    params = ref.random_params(cfg, 5, F64)
+    tok = tokens_for(cfg, 2, cfg["segment_len"], 7)
+    _, st = ref.forward(params, cfg, tok)
+    Hh, dk = cfg["n_heads"], cfg["d_key"]
+    xn = ref.rms_norm(params["embed.weight"][tok], params["blocks.0.attn_norm.weight"], cfg["norm_eps"])
+    q = (xn @ params["blocks.0.attn.qkv_proj.weight"].t())[..., :Hh * dk]         # (B, N, H*dk)
+    want = q[:, -2:].view(2, 2, Hh, dk).transpose(1, 2)                             # (B, H, 2, dk)
+    assert_close(st[0]["conv_q"], want, 1e-12, "block 0 query tail")
+
+
 def main():
     t0 = time.time()
     check("(a) gradcheck infini-delta, 2 segments", lambda: gradcheck_mode("infini-delta", False))
@@ -942,6 +1003,10 @@ def main():
           local_key_shift_checks)
     check("(t) gradcheck infini-linear with local_key_shift, 2 segments",
           lambda: gradcheck_mode("infini-linear", False, memory_key_shift=True, local_key_shift=True))
+    check("(u) qk_conv: per-row loop, identity == plain, tails cross segments, open taps matter",
+          qk_conv_checks)
+    check("(u) gradcheck infini-delta with qk_conv 3, 2 segments",
+          lambda: gradcheck_mode("infini-delta", False, qk_conv=3))
     n_fail = _results.count(False)
     print("%d/%d passed in %.1fs" % (len(_results) - n_fail, len(_results), time.time() - t0))
     return 1 if n_fail else 0

@@ -1,0 +1,33 @@
+#include "model/qk_conv.h"
+
+#include <algorithm>
+
+namespace infini::qk_conv {
+
+torch::Tensor apply(const torch::Tensor& x, torch::Tensor& tail, const torch::Tensor& taps) {
+  const auto n = x.size(2), W = taps.size(2), H = taps.size(0), d = taps.size(1);
+  const auto rows = torch::cat({tail, x}, 2);                 // (B, H, W - 1 + n, d)
+  const auto weights = taps.to(x.scalar_type());              // (H, d, W)
+  auto out = rows.narrow(2, W - 1, n) * weights.select(2, 0).view({1, H, 1, d});  // (B, H, n, d)
+  for (int64_t j = 1; j < W; ++j) out = out + rows.narrow(2, W - 1 - j, n) * weights.select(2, j).view({1, H, 1, d});
+  // A copy: a view would pin the whole segment's rows for as long as the state lives.
+  tail = rows.narrow(2, n, W - 1).clone(at::MemoryFormat::Contiguous);
+  return out;
+}
+
+void row(const float* taps, const float* tail, const float* x, float* out, int64_t d, int64_t W) {
+  for (int64_t c = 0; c < d; ++c) {
+    const float* t = taps + c * W;
+    float sum = t[0] * x[c];
+    for (int64_t j = 1; j < W; ++j) sum += t[j] * tail[(W - 1 - j) * d + c];
+    out[c] = sum;
+  }
+}
+
+void slide(float* tail, const float* x, int64_t d, int64_t W) {
+  if (W < 2) return;
+  std::copy(tail + d, tail + (W - 1) * d, tail);
+  std::copy(x, x + d, tail + (W - 2) * d);
+}
+
+}  // namespace infini::qk_conv
