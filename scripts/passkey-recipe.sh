@@ -20,7 +20,7 @@
 #   then by shift- for memory_key_shift, the extension in docs/MODEL.md, by shift-local- for that and
 #   local_key_shift, or by conv- for qk_conv 3 in their place: e.g. mod-shift-infini-delta,
 #   shift-local-infini-delta, conv-infini-delta;
-#   defaults: shift-infini-delta (the shipped models/passkey-infini-delta), runs/passkey-recipe-MODE,
+#   defaults: conv-infini-delta (the shipped models/passkey-infini-delta), runs/passkey-recipe-MODE,
 #   20, 32K,128K,256K,512K,1M)
 #
 # Stages are resumable (scripts/train-stage.sh); OUT/times.txt records each stage's wall time.
@@ -29,7 +29,7 @@
 # UNTIL=STAGE: stop after that stage (lm, copy, seg1, mix, virtual).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mode=${1:-shift-infini-delta}
+mode=${1:-conv-infini-delta}
 out=${2:-runs/passkey-recipe-$mode}
 trials=${3:-20}
 lengths=${4:-32K,128K,256K,512K,1M}
