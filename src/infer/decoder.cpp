@@ -218,7 +218,7 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
     const float* v = qkv + 2 * H * dk + h * dv;  // (dv)
     float* keys = cache.rotated_k.data_ptr<float>() + h * 2 * L * dk;  // (2L, dk)
     float* values = cache.values.data_ptr<float>() + h * 2 * L * dv;   // (2L, dv)
-    float* seg_k = cache.seg_k.data_ptr<float>() + h * L * dk;  // (L, dk), un-rotated, un-shifted
+    float* seg_k = cache.seg_k.data_ptr<float>() + h * L * dk;  // (L, dk), un-rotated, un-shifted (convolved under qk_conv)
     std::copy(k, k + dk, seg_k + slot * dk);
     const float* attended = k;
     if (!w.local_shift.empty() && slot > 0) {  // lerp(k, the cached key before it), as memory::shift_keys

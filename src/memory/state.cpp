@@ -1,10 +1,22 @@
 #include "memory/state.h"
 
+#include <array>
+
 #include <fmt/format.h>
 
 #include "util/error.h"
 
 namespace infini {
+namespace {
+
+// Every tensor a layer's state may hold (undefined ones included), for the loops over all of them;
+// const pointers for a const layer.
+template <typename Layer>
+auto all_tensors(Layer& l) {
+  return std::array{&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v, &l.seg_pos, &l.xl_pos, &l.conv_q, &l.conv_k};
+}
+
+}  // namespace
 
 ModelState::ModelState(const ModelConfig& config, int64_t batch, torch::Device device)
     : config_(config), batch_(batch), device_(device) {
@@ -45,14 +57,14 @@ void ModelState::clear() {
 
 void ModelState::detach() {
   for (auto& l : layers_)
-    for (auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v, &l.seg_pos, &l.xl_pos, &l.conv_q, &l.conv_k})
+    for (auto* t : all_tensors(l))
       if (t->defined()) *t = t->detach();
 }
 
 ModelState ModelState::clone() const {
   ModelState copy = *this;
   for (auto& l : copy.layers_)
-    for (auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v, &l.seg_pos, &l.xl_pos, &l.conv_q, &l.conv_k})
+    for (auto* t : all_tensors(l))
       if (t->defined()) *t = t->detach().clone();
   return copy;
 }
@@ -71,7 +83,7 @@ void ModelState::advance(int64_t n_tokens, int64_t segment_len) {
 int64_t ModelState::bytes() const {
   int64_t total = 0;
   for (const auto& l : layers_)
-    for (const auto* t : {&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v, &l.seg_pos, &l.xl_pos, &l.conv_q, &l.conv_k})
+    for (const auto* t : all_tensors(l))
       if (t->defined()) total += t->numel() * static_cast<int64_t>(t->element_size());
   return total;
 }
