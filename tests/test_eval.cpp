@@ -9,6 +9,7 @@
 #include "eval/footprint.h"
 #include "eval/passkey_eval.h"
 #include "infer/session.h"
+#include "memory/state.h"
 #include "test_util.h"
 
 namespace infini {
@@ -223,6 +224,24 @@ TEST(Footprint, ThePapersConfigGivesItsTable2Figures) {
   EXPECT_GT(ratio, 110);
   EXPECT_LT(ratio, 120);
   EXPECT_NEAR(table[2].floats / 1e6, 2.5, 0.1);  // RMT with p = 100: 2.5M
+}
+
+// The Infini-Transformer row is what a sequence's state holds at a segment boundary, counted by the
+// state itself, with and without the convolution tails of qk_conv.
+TEST(Footprint, InfiniRowIsTheStateAtASegmentBoundary) {
+  for (const auto mode : {MemoryMode::InfiniDelta, MemoryMode::InfiniLinear})
+    for (const int64_t conv : {0, 2, 5}) {
+      ModelConfig c;
+      c.memory = mode;
+      c.qk_conv = conv;
+      c.n_heads = 3;
+      c.d_key = 16;
+      c.d_value = 24;
+      const ModelState state(c, 1, torch::kCPU);
+      const auto table = footprints(c, FootprintOptions{});
+      ASSERT_EQ(table[3].method, "Infini-Transformer");
+      EXPECT_EQ(static_cast<double>(state.bytes()), 4.0 * table[3].floats) << to_string(mode) << ", qk_conv " << conv;
+    }
 }
 
 }  // namespace
