@@ -14,7 +14,6 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
 import infini_ref as ref  # noqa: E402
-import safetensors_io  # noqa: E402
 
 PROMPT = ("There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. "
           "I will quiz you about the important information there. The grass is green. The sky is blue. "
@@ -28,8 +27,7 @@ def main(argv):
         return 2
     model = argv[0]
     try:
-        cfg = ref.load_config(os.path.join(model, "config.json"))
-        params = {k: v.float() for k, v in safetensors_io.load_file(os.path.join(model, "model.safetensors"))[0].items()}
+        cfg, params = ref.load_model(model)
     except (OSError, ValueError, KeyError) as e:
         print("previous-token-attention: %s: cannot load the model (%s)" % (model, e), file=sys.stderr)
         return 1

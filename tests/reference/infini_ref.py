@@ -125,6 +125,16 @@ def load_config(path):
         return make_config(json.load(f))
 
 
+def load_model(model_dir):
+    """A model folder's config and weights in fp32: (cfg, {name: tensor}). OSError, ValueError or
+    KeyError when it is not one."""
+    import os
+    import safetensors_io
+    cfg = load_config(os.path.join(model_dir, "config.json"))
+    tensors, _ = safetensors_io.load_file(os.path.join(model_dir, "model.safetensors"))
+    return cfg, {k: v.float() for k, v in tensors.items()}
+
+
 def is_infini(cfg):
     return cfg["memory"] in ("infini-linear", "infini-delta")
 
