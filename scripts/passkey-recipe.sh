@@ -12,8 +12,13 @@
 #   5. virtual: 1024-1280-token prompts at any depth (the key 0-4 segments back, or in the question's
 #      segment) read as if 1K-1M tokens long (--passkey-virtual-tokens), so that the memory's read is
 #      trained against the filler of a million tokens;
-#   6. `infini passkey` at 32K..1M tokens, depths 0, 0.5 and 1 (not part of the recipe's time).
-# The final model is OUT/virtual.
+#   6. seg64: the virtual model with 64-token segments (segment_len 64), 150 more steps of the same
+#      prompts. The key's first digit comes at least 81 bytes before the position that must predict it,
+#      so with segments shorter than that every key, even at depth 1, is in the memory, which finds
+#      it, when the answer begins: the local attention, which alone must answer at depth 1 with
+#      256-token segments, never learns to find the first digit (docs/PASSKEY.md, "Depth 1");
+#   7. `infini passkey` at 32K..1M tokens, depths 0, 0.5 and 1 (not part of the recipe's time).
+# The final model is OUT/seg64.
 #
 #   bash scripts/passkey-recipe.sh [MODE] [OUT] [TRIALS] [LENGTHS]
 #   (MODE: infini-delta or infini-linear, optionally prefixed by mod- for the Mixture-of-Depths config,
@@ -26,7 +31,7 @@
 # Stages are resumable (scripts/train-stage.sh); OUT/times.txt records each stage's wall time.
 # LM_FROM=RUN (a probe, not the recipe): take RUN's lm weights instead of training the lm stage, under
 # this MODE's config; it must have the same parameters (shift-local- over a shift- run's lm stage).
-# UNTIL=STAGE: stop after that stage (lm, copy, seg1, mix, virtual).
+# UNTIL=STAGE: stop after that stage (lm, copy, seg1, mix, virtual, seg64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-conv-infini-delta}
@@ -85,6 +90,15 @@ timed mix bash scripts/train-stage.sh "$out/mix" 600 --init "$out/seg1" --task p
 timed virtual bash scripts/train-stage.sh "$out/virtual" 1000 --init "$out/mix" --task passkey \
   --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --batch 8 --lr 1e-3 --warmup 20 \
   --val-every 50 --val-windows 64 --checkpoint-every 50 --seed 9
-timed eval sh -c "build/infini passkey --model '$out/virtual' --lengths $lengths --depths 0,0.5,1 \
+if [ ! -f "$out/virtual-seg64/model.safetensors" ]; then
+  mkdir -p "$out/virtual-seg64"
+  cp "$out/virtual/model.safetensors" "$out/virtual/tokenizer.json" "$out/virtual-seg64/"
+  sed 's/"segment_len": *[0-9]*/"segment_len": 64/' "$out/virtual/config.json" >"$out/virtual-seg64/config.json"
+  grep -q '"segment_len": 64' "$out/virtual-seg64/config.json"
+fi
+timed seg64 bash scripts/train-stage.sh "$out/seg64" 150 --init "$out/virtual-seg64" --task passkey \
+  --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --batch 8 --lr 5e-4 --warmup 20 \
+  --val-every 50 --val-windows 64 --checkpoint-every 50 --seed 10
+timed eval sh -c "build/infini passkey --model '$out/seg64' --lengths $lengths --depths 0,0.5,1 \
   --trials $trials --json --plot '$out/passkey.png' >'$out/passkey.json.tmp' && mv '$out/passkey.json.tmp' '$out/passkey.json'"
 cat "$out/times.txt" >&2
