@@ -12,7 +12,7 @@
 #   5. virtual: 1024-1280-token prompts at any depth (the key 0-4 segments back, or in the question's
 #      segment) read as if 1K-1M tokens long (--passkey-virtual-tokens), so that the memory's read is
 #      trained against the filler of a million tokens;
-#   6. seg64: the virtual model with 64-token segments (segment_len 64), 150 more steps of the same
+#   6. seg64: the virtual model with 64-token segments (segment_len 64), 300 more steps of the same
 #      prompts. The key's first digit comes at least 81 bytes before the position that must predict it,
 #      so with segments shorter than that every key, even at depth 1, is in the memory, which finds
 #      it, when the answer begins: the local attention, which alone must answer at depth 1 with
@@ -96,7 +96,7 @@ if [ ! -f "$out/virtual-seg64/model.safetensors" ]; then
   sed 's/"segment_len": *[0-9]*/"segment_len": 64/' "$out/virtual/config.json" >"$out/virtual-seg64/config.json"
   grep -q '"segment_len": 64' "$out/virtual-seg64/config.json"
 fi
-timed seg64 bash scripts/train-stage.sh "$out/seg64" 150 --init "$out/virtual-seg64" --task passkey \
+timed seg64 bash scripts/train-stage.sh "$out/seg64" 300 --init "$out/virtual-seg64" --task passkey \
   --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --batch 8 --lr 5e-4 --warmup 20 \
   --val-every 50 --val-windows 64 --checkpoint-every 50 --seed 10
 timed eval sh -c "build/infini passkey --model '$out/seg64' --lengths $lengths --depths 0,0.5,1 \
