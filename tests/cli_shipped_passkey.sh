@@ -7,7 +7,7 @@ bin=$1
 src=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$bin" passkey --model "$src/models/passkey-infini-delta" --lengths 8K --depths 0,0.5,1 --trials 10 --json \
+"$bin" passkey --model "$src/models/passkey-infini-delta" --lengths 8K --depths 0,0.5,1 --trials 10 --json --plot "$tmp/passkey.png" \
   2>"$tmp/passkey.log" >"$tmp/passkey.json"
 /usr/bin/python3 - "$tmp/passkey.json" <<'PY'
 import json, sys
