@@ -40,11 +40,12 @@ void print_table(const PasskeyReport& r, const PasskeyEvalOptions& o) {
 
 void draw_heatmap(const PasskeyReport& r, const PasskeyEvalOptions& o, const std::string& model,
                   const std::string& out) {
-  std::string matrix, xtics, ytics;
+  // One filled box per cell rather than gnuplot's `matrix with image`, which refuses a grid with a
+  // single length or a single depth.
+  std::string cells, xtics, ytics;
   for (size_t i = 0; i < o.lengths.size(); ++i) {
     for (size_t j = 0; j < o.depths.size(); ++j)
-      matrix += fmt::format("{}{:.4f}", j ? " " : "", r.cells[i * o.depths.size() + j].accuracy());
-    matrix += "\n";
+      cells += fmt::format("{} {} {:.4f}\n", j, i, r.cells[i * o.depths.size() + j].accuracy());
     ytics += fmt::format("{}{} {}", i ? ", " : "", gnuplot_quoted(length_label(o.lengths[i])), i);
   }
   for (size_t j = 0; j < o.depths.size(); ++j)
@@ -52,13 +53,15 @@ void draw_heatmap(const PasskeyReport& r, const PasskeyEvalOptions& o, const std
   const auto script = fmt::format(
       "set terminal pngcairo size {},{} noenhanced font 'sans,10'\nset output {}\n"
       "set title {}\nset xlabel 'depth of the key in the input'\nset ylabel 'input length (tokens)'\n"
-      "set xtics ({})\nset ytics ({})\nset cbrange [0:1]\nset cblabel 'token accuracy'\n"
+      "set xtics ({})\nset ytics ({})\nset xrange [-0.5:{}]\nset yrange [-0.5:{}]\n"
+      "set cbrange [0:1]\nset cblabel 'token accuracy'\n"
       "set palette defined (0 '#b2182b', 0.5 '#fddbc7', 1 '#2166ac')\nunset key\n"
       "$acc << EOD\n{}EOD\n"
-      "plot $acc matrix with image pixels, $acc matrix using 1:2:(sprintf('%.0f%%', $3 * 100)) with labels\n",
+      "plot $acc using 1:2:(0.5):(0.5):3 with boxxyerror fillstyle solid noborder fillcolor palette, "
+      "$acc using 1:2:(sprintf('%.0f%%', $3 * 100)) with labels\n",
       240 + 110 * o.depths.size(), 160 + 60 * o.lengths.size(), gnuplot_quoted(out + ".tmp"),
       gnuplot_quoted(fmt::format("passkey retrieval, {} ({} keys per cell)", model, o.trials)), xtics, ytics,
-      matrix);
+      o.depths.size() - 0.5, o.lengths.size() - 0.5, cells);
   run_gnuplot(script, out);
 }
 
