@@ -23,8 +23,9 @@
 #   bash scripts/passkey-recipe.sh [MODE] [OUT] [TRIALS] [LENGTHS]
 #   (MODE: infini-delta or infini-linear, optionally prefixed by mod- for the Mixture-of-Depths config,
 #   then by shift- for memory_key_shift, the extension in docs/MODEL.md, by shift-local- for that and
-#   local_key_shift, or by conv- for qk_conv 3 in their place: e.g. mod-shift-infini-delta,
-#   shift-local-infini-delta, conv-infini-delta;
+#   local_key_shift, or by conv- for qk_conv 3 in their place, or by conv-q2- for that with queries
+#   that start over 2 tokens (qk_conv_query_width 2): e.g. mod-shift-infini-delta,
+#   shift-local-infini-delta, conv-infini-delta, conv-q2-infini-delta;
 #   defaults: conv-infini-delta (the shipped models/passkey-infini-delta), runs/passkey-recipe-MODE,
 #   20, 32K,128K,256K,512K,1M)
 #
@@ -43,11 +44,12 @@ case $memory in mod-*) base=configs/reference-mod.json memory=${memory#mod-} ;; 
 case $memory in
   shift-local-*) shift=', "memory_key_shift": true, "local_key_shift": true' memory=${memory#shift-local-} ;;
   shift-*) shift=', "memory_key_shift": true' memory=${memory#shift-} ;;
+  conv-q2-*) shift=', "qk_conv": 3, "qk_conv_query_width": 2' memory=${memory#conv-q2-} ;;
   conv-*) shift=', "qk_conv": 3' memory=${memory#conv-} ;;
 esac
 case $memory in
   infini-delta | infini-linear) ;;
-  *) echo "passkey-recipe.sh: MODE '$mode' is not [mod-][shift-[local-]|conv-]infini-delta or [mod-][shift-[local-]|conv-]infini-linear" >&2; exit 2 ;;
+  *) echo "passkey-recipe.sh: MODE '$mode' is not [mod-][shift-[local-]|conv-[q2-]]infini-delta or [mod-][shift-[local-]|conv-[q2-]]infini-linear" >&2; exit 2 ;;
 esac
 bash scripts/install-deps.sh
 bash scripts/build.sh

@@ -46,6 +46,9 @@ TEST(Config, RoundTripsThroughJson) {
   EXPECT_FALSE(convolved.to_json().contains("qk_conv"));
   convolved.qk_conv = 4;
   EXPECT_EQ(ModelConfig::from_json(convolved.to_json(), "x").qk_conv, 4);
+  EXPECT_FALSE(convolved.to_json().contains("qk_conv_query_width"));
+  convolved.qk_conv_query_width = 3;
+  EXPECT_EQ(ModelConfig::from_json(convolved.to_json(), "x").qk_conv_query_width, 3);
 }
 
 TEST(Config, BadFieldsAreNamed) {
@@ -70,6 +73,10 @@ TEST(Config, BadFieldsAreNamed) {
   expect_error([] { ModelConfig::from_json(json{{"qk_conv", 1}}, "c.json"); }, {"c.json", "qk_conv", "2..8"});
   expect_error([] { ModelConfig::from_json(json{{"qk_conv", 3}, {"memory_key_shift", true}}, "c.json"); },
                {"qk_conv", "memory_key_shift"});
+  expect_error([] { ModelConfig::from_json(json{{"qk_conv", 3}, {"qk_conv_query_width", 3}}, "c.json"); },
+               {"c.json", "qk_conv_query_width", "1..qk_conv - 1"});
+  expect_error([] { ModelConfig::from_json(json{{"qk_conv_query_width", 2}}, "c.json"); },
+               {"qk_conv_query_width", "qk_conv 0"});
 }
 
 TEST(Config, BadFilesAreNamed) {

@@ -204,6 +204,24 @@ TEST_P(PerMode, ClearRestoresTheEmptyState) {
 
 INSTANTIATE_TEST_SUITE_P(AllModes, PerMode, ::testing::ValuesIn(kAllModes), testing::ModeName());
 
+// qk_conv's taps start as means: the query over qk_conv_query_width tokens, the key over one more,
+// the rest 0; the default width 1 is the raw query and the mean of the key and the one before it.
+TEST(QkConv, TapsStartAsMeansOverTheQueryWidth) {
+  for (const int64_t width : {1, 2, 3}) {
+    auto c = tiny_config(MemoryMode::InfiniDelta);
+    c.qk_conv = 4;
+    c.qk_conv_query_width = width;
+    c.validate();
+    InfiniAttention attn(c);
+    for (int64_t j = 0; j < c.qk_conv; ++j) {
+      const double q = j < width ? 1.0 / width : 0.0, k = j <= width ? 1.0 / (width + 1) : 0.0;
+      const auto q_tap = attn->q_conv.select(2, j), k_tap = attn->k_conv.select(2, j);  // (H, dk) each
+      EXPECT_TRUE(torch::allclose(q_tap, torch::full_like(q_tap, q))) << "width " << width << ", query tap " << j;
+      EXPECT_TRUE(torch::allclose(k_tap, torch::full_like(k_tap, k))) << "width " << width << ", key tap " << j;
+    }
+  }
+}
+
 TEST(CompressiveMemory, EmptyMemoryReadsExactlyZero) {
   const auto M = torch::zeros({1, 2, 4, 3}, torch::kFloat64);
   const auto z = torch::zeros({1, 2, 4}, torch::kFloat64);

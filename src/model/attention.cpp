@@ -52,14 +52,17 @@ InfiniAttentionImpl::InfiniAttentionImpl(const ModelConfig& c)
   // 0: each written key starts as the mean of itself and the key before it.
   if (c.memory_key_shift) key_shift = register_parameter("key_shift", torch::zeros({H}));
   if (c.qk_conv > 0) {
-    // Queries start as the raw query; keys as the mean of the raw key and the one before it, where
-    // memory_key_shift's share starts. From the identity, a language-model stage of 600 steps left
+    // Queries start as the mean of the raw queries over qk_conv_query_width tokens (1 by default: the
+    // raw query); keys over one token more (by default the raw key and the one before it, where
+    // memory_key_shift's share starts). From the identity, a language-model stage of 600 steps left
     // the earlier taps near 0 (|tap| 0.02-0.05 at step 150; docs/PASSKEY.md), so recall would have
-    // to find them first.
+    // to find them first; and the queries, started at the identity, stay there (0.9-1.0 on their own
+    // token after the whole recipe), so a query never holds the digit before the one just read.
+    const auto wq = c.qk_conv_query_width;
     const auto q_taps = torch::zeros({H, c.d_key, c.qk_conv});
-    q_taps.select(2, 0).fill_(1.0);
+    q_taps.narrow(2, 0, wq).fill_(1.0 / static_cast<double>(wq));
     const auto k_taps = torch::zeros({H, c.d_key, c.qk_conv});
-    k_taps.narrow(2, 0, 2).fill_(0.5);
+    k_taps.narrow(2, 0, wq + 1).fill_(1.0 / static_cast<double>(wq + 1));
     q_conv = register_parameter("q_conv", q_taps);
     k_conv = register_parameter("k_conv", k_taps);
   }

@@ -110,6 +110,10 @@ void ModelConfig::validate() const {
        fmt::format("must be 0 (off) or a width of 2..8 tokens, got {}", qk_conv));
   need(qk_conv == 0 || !memory_key_shift, "qk_conv",
        "replaces \"memory_key_shift\" (a width-2 convolution can learn its shift); set one of the two");
+  need(qk_conv_query_width == 1 || (qk_conv > 0 && qk_conv_query_width >= 1 && qk_conv_query_width < qk_conv),
+       "qk_conv_query_width",
+       fmt::format("must be 1..qk_conv - 1 (keys start over one token more than queries), got {} with qk_conv {}",
+                   qk_conv_query_width, qk_conv));
 }
 
 nlohmann::json ModelConfig::to_json() const {
@@ -143,6 +147,7 @@ nlohmann::json ModelConfig::to_json() const {
   if (memory_key_shift) j["memory_key_shift"] = true;
   if (local_key_shift) j["local_key_shift"] = true;
   if (qk_conv > 0) j["qk_conv"] = qk_conv;
+  if (qk_conv_query_width != 1) j["qk_conv_query_width"] = qk_conv_query_width;
   return j;
 }
 
@@ -172,7 +177,8 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& o
   r.real("init_std", c.init_std);
 
   // Models saved before Mixture-of-Depths lack the mod_* fields: they are dense, mod_every 0; and
-  // models without the extensions lack memory_key_shift, local_key_shift and qk_conv.
+  // models without the extensions lack memory_key_shift, local_key_shift, qk_conv and
+  // qk_conv_query_width.
   FieldReader optional{j, origin, false, {}};
   optional.integer("mod_every", c.mod_every);
   optional.real("mod_capacity", c.mod_capacity);
@@ -181,6 +187,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& o
   optional.boolean("memory_key_shift", c.memory_key_shift);
   optional.boolean("local_key_shift", c.local_key_shift);
   optional.integer("qk_conv", c.qk_conv);
+  optional.integer("qk_conv_query_width", c.qk_conv_query_width);
   const auto router = optional.string("mod_router", to_string(c.mod_router));
   if (router == "raw") c.mod_router = RouterWeight::Raw;
   else if (router == "sigmoid") c.mod_router = RouterWeight::Sigmoid;

@@ -63,6 +63,11 @@ struct ModelConfig {
   // channel can then hold the token before, or the one before that, so the memory and the local
   // attention can find "the token after these two" where a digit repeats. 0: off; else the width.
   int64_t qk_conv = 0;
+  // Where qk_conv's taps start: each query as the mean of the raw queries at this token and the
+  // qk_conv_query_width - 1 before it, each key as the mean over one token more, so that a query
+  // that holds the digits just read can meet the key written one token later (1..qk_conv - 1).
+  // 1, the default, starts queries at the raw query and keys at the mean of two.
+  int64_t qk_conv_query_width = 1;
 
   bool has_compressive_memory() const {
     return memory == MemoryMode::InfiniLinear || memory == MemoryMode::InfiniDelta;

@@ -1,8 +1,8 @@
 # A probe, not the recipe: the virtual stage trained with 64-token segments from the start, in place
 # of `virtual` (256-token segments, 1,000 steps) then `seg64` (300 steps). If 800 steps of it match the
 # shipped model, the recipe drops to about 89 minutes (lm..mix 55.5 min + about 33 min).
-# Starts from the delta recipe's mix stage (runs/passkey-recipe-conv-infini-delta/mix).
-#   bash docs/results/passkey/virtual64/run.sh [STEPS] [EVALS]
+# Starts from the delta recipe's mix stage (runs/passkey-recipe-conv-infini-delta/mix), or FROM's.
+#   [FROM=MIX_DIR] [OUT=DIR] bash docs/results/passkey/virtual64/run.sh [STEPS] [EVALS]
 # EVALS: LENGTH:TRIALS pairs, each an `infini passkey` run at depths 0, 0.5 and 1 into
 # LENGTH.passkey.json (default "32K:40 1M:20"). Misses are one digit of a key with a repeated digit
 # at every length, so 32K with many keys measures the miss rate cheaply; 1M is the table's row.
@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../../../.."
 steps=${1:-800}
 evals=${2:-32K:40 1M:20}
-out=runs/virtual64-$steps
-from=runs/passkey-recipe-conv-infini-delta/mix
+out=${OUT:-runs/virtual64-$steps}
+from=${FROM:-runs/passkey-recipe-conv-infini-delta/mix}
 [ -f "$from/model.safetensors" ] || { echo "virtual64: no $from/model.safetensors: run scripts/passkey-recipe.sh first" >&2; exit 2; }
 mkdir -p "$out/mix-seg64"
 cp "$from/model.safetensors" "$from/tokenizer.json" "$out/mix-seg64/"
