@@ -9,6 +9,7 @@
 namespace infini {
 namespace {
 
+using testing::expect_error;
 using testing::kAllModes;
 using testing::max_rel_error;
 using testing::tiny_config;
@@ -200,6 +201,56 @@ TEST_P(PerMode, ClearRestoresTheEmptyState) {
   state.clear();
   EXPECT_EQ(state.tokens_seen(), 0);
   EXPECT_TRUE(torch::equal(model->forward(tokens, state).logits, fresh));
+}
+
+// Logits from a later token on: the same logits, state and gradients as the full pass, although the
+// last block computes only keys and values for segments before that token (with qk_conv, whose
+// tails must move on all the same). Every cut: before the first token, inside a segment, on a
+// boundary, the last token, after it.
+TEST_P(PerMode, LogitsFromALaterTokenChangeNothingElse) {
+  for (const int64_t conv : {0, 3}) {
+    auto c = tiny_config(GetParam());
+    c.qk_conv = conv;
+    torch::manual_seed(12);
+    InfiniTransformer model(c);
+    const auto T = 3 * c.segment_len + 3;
+    const auto tokens = random_tokens(c, 2, T, 13);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(14);
+    const auto weights = torch::randn({2, T, c.vocab_size}, gen, torch::kFloat64);  // (B, T, V)
+    const auto pass = [&](int64_t from, bool cut) {
+      model->zero_grad();
+      auto out = model->forward(tokens, model->initial_state(2), cut ? from : 0);
+      const auto logits = cut ? out.logits : out.logits.narrow(1, from, T - from);  // (B, T - from, V)
+      (logits * weights.narrow(1, from, T - from)).sum().backward();
+      std::map<std::string, torch::Tensor> grads;
+      for (const auto& item : model->named_parameters())
+        grads[item.key()] = item.value().grad().defined() ? item.value().grad().clone()
+                                                          : torch::zeros_like(item.value());
+      return std::make_tuple(logits.detach(), out.state.to_tensors(), grads);
+    };
+    for (const int64_t from : {int64_t{0}, int64_t{2}, c.segment_len, 2 * c.segment_len + 1, T - 1, T}) {
+      const auto what = fmt::format("qk_conv {}, logits from {}", conv, from);
+      const auto [full_logits, full_state, full_grads] = pass(from, false);
+      const auto [logits, state, grads] = pass(from, true);
+      ASSERT_EQ(logits.sizes(), full_logits.sizes()) << what;
+      if (from < T) EXPECT_LE(max_rel_error(logits, full_logits), 1e-12) << what;
+      ASSERT_EQ(state.size(), full_state.size()) << what;
+      for (const auto& [name, t] : full_state) {
+        ASSERT_TRUE(state.count(name)) << what << ": " << name;
+        EXPECT_LE(max_rel_error(state.at(name), t), 1e-12) << what << ": " << name;
+      }
+      for (const auto& [name, g] : full_grads)
+        if (g.abs().max().item<double>() > 0)
+          EXPECT_LE(max_rel_error(grads.at(name), g), 1e-12) << what << ": " << name;
+        else
+          EXPECT_EQ(grads.at(name).abs().max().item<double>(), 0.0) << what << ": " << name;
+    }
+  }
+  expect_error([&] {
+    auto c = tiny_config(GetParam());
+    InfiniTransformer model(c);
+    model->forward(random_tokens(c, 1, 3, 1), model->initial_state(1), 4);
+  }, {"logits_from 4", "0..3"});
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModes, PerMode, ::testing::ValuesIn(kAllModes), testing::ModeName());

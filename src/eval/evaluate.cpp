@@ -116,7 +116,7 @@ void evaluate_document(InfiniTransformer& model, const data::Tokenizer& tokenize
     if (first_token < 0) first_token = tokens[0];
     if (o.forget_memory) state = model->initial_state(1);  // position is a multiple of L here
     const auto input = torch::from_blob(const_cast<int64_t*>(tokens), {1, n}, torch::kInt64);  // (1, n)
-    auto out = model->forward(input, std::move(state), false, o.routing);
+    auto out = model->forward(input, std::move(state), /*logits_from=*/0, o.routing);
     state = std::move(out.state);
     result.route_stats.merge(out.routing);
     result.state_bytes = std::max(result.state_bytes, state.bytes());

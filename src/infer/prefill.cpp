@@ -100,7 +100,8 @@ void SegmentPrefill::convolve(size_t i, int64_t h, const LayerMemory& mem, const
   run(w.k_conv, qkv + (H + h) * dk, mem.conv_k, s.conv_k.data(), next.conv_k);
 }
 
-void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, const LayerOut& next, Scratch& s) {
+void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, const LayerOut& next, Scratch& s,
+                            int64_t first) {
   const auto& c = config_;
   const int64_t L = c.segment_len, H = c.n_heads, dk = c.d_key, dv = c.d_value, N = H * (2 * dk + dv);
   const bool memory = c.has_compressive_memory();
@@ -124,17 +125,17 @@ void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, const L
       for (int64_t d = 0; d < dk; ++d) s.shifted[static_cast<size_t>(d)] = k_row[d] + share * (before[d] - k_row[d]);
       shifted = s.shifted.data();
     }
-    kernels::rope_rotate(q_row, cos, sin, s.q.data() + r * dk, dk);
+    if (r >= first) kernels::rope_rotate(q_row, cos, sin, s.q.data() + r * dk, dk);
     kernels::rope_rotate(c.local_key_shift ? shifted : k_row, cos, sin, s.k.data() + r * dk, dk);
     if (memory) {  // the memory sees q and k without RoPE
-      kernels::elu_plus_one(q_row, s.sq.data() + r * dk, dk);
+      if (r >= first) kernels::elu_plus_one(q_row, s.sq.data() + r * dk, dk);
       kernels::elu_plus_one(shifted, s.sk.data() + r * dk, dk);
     }
   }
   const float* v = qkv + 2 * H * dk + h * dv;  // (L, dv), row stride N
   float* out = attn_.data_ptr<float>() + h * dv;  // (L, dv), row stride H * dv
   const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dk)));
-  for (int64_t b0 = 0; b0 < L; b0 += kQueryBlock) {
+  for (int64_t b0 = first; b0 < L; b0 += kQueryBlock) {
     const auto nb = std::min(kQueryBlock, L - b0), seen = b0 + nb;
     float* block = s.scores.data() + b0 * L;  // (nb, seen), row stride L
     kernels::gemm(false, true, nb, seen, dk, scale, s.q.data() + b0 * dk, dk, s.k.data(), dk, 0.0f, block, L);
@@ -152,9 +153,10 @@ void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, const L
   const float* M = mem.M.data_ptr<float>() + h * dk * dv;  // (dk, dv)
   const float* z = mem.z.data_ptr<float>() + h * dk;       // (dk)
   const auto eps = static_cast<float>(c.memory_eps);
-  kernels::gemm(false, false, L, dv, dk, 1.0f, s.sq.data(), dk, M, dv, 0.0f, s.read.data(), dv);
+  kernels::gemm(false, false, L - first, dv, dk, 1.0f, s.sq.data() + first * dk, dk, M, dv, 0.0f,
+                s.read.data() + first * dv, dv);
   const float g = weights_[i].gate[static_cast<size_t>(h)];
-  for (int64_t r = 0; r < L; ++r) {
+  for (int64_t r = first; r < L; ++r) {
     const float inv = 1.0f / (kernels::dot(s.sq.data() + r * dk, z, dk) + eps);
     const float* read = s.read.data() + r * dv;
     float* o_row = out + r * H * dv;
@@ -201,34 +203,38 @@ void SegmentPrefill::in_parallel(int threads, const Work& work) {
   }
 }
 
-void SegmentPrefill::run_layer(size_t i, const LayerMemory& mem, const LayerOut& next, int threads) {
+void SegmentPrefill::run_layer(size_t i, const LayerMemory& mem, const LayerOut& next, int threads, int64_t first) {
   const auto& c = config_;
   const auto& w = weights_[i];
   const int64_t L = c.segment_len, D = c.d_model, H = c.n_heads, F = c.d_ff;
   float* x = x_.data_ptr<float>();
   float* normed = normed_.data_ptr<float>();
-  const auto norm_rows = [&](const float* weight) {
+  const auto norm_rows = [&](const float* weight, int64_t from) {
     in_parallel(threads, [&](int t, int n) {
-      const auto [r0, r1] = kernels::thread_share(L, t, n);
-      for (int64_t r = r0; r < r1; ++r) kernels::rms_norm(x + r * D, weight, normed + r * D, D, c.norm_eps);
+      const auto [r0, r1] = kernels::thread_share(L - from, t, n);
+      for (int64_t r = from + r0; r < from + r1; ++r)
+        kernels::rms_norm(x + r * D, weight, normed + r * D, D, c.norm_eps);
     });
   };
+  const auto rows = [&](const torch::Tensor& t) { return t.narrow(0, first, L - first); };  // rows first..L-1
   // The products outside the parallel regions: BLAS splits each across the threads itself.
-  norm_rows(w.attn_norm);
-  torch::mm_out(qkv_, normed_, w.qkv.t());
+  norm_rows(w.attn_norm, 0);
+  torch::mm_out(qkv_, normed_, w.qkv.t());  // every row: the keys and values go into the memory
   in_parallel(threads, [&](int t, int n) {
-    for (int64_t h = t; h < H; h += n) attend(i, h, mem, next, scratch_[static_cast<size_t>(t)]);
+    for (int64_t h = t; h < H; h += n) attend(i, h, mem, next, scratch_[static_cast<size_t>(t)], first);
   });
-  x_.addmm_(attn_, w.out.t());
-  norm_rows(w.mlp_norm);
-  torch::mm_out(gate_up_, normed_, w.gate_up.t());
+  rows(x_).addmm_(rows(attn_), w.out.t());
+  norm_rows(w.mlp_norm, first);
+  auto gate_up_rows = rows(gate_up_);
+  torch::mm_out(gate_up_rows, rows(normed_), w.gate_up.t());
   const float* gate_up = gate_up_.data_ptr<float>();
   float* act = act_.data_ptr<float>();
   in_parallel(threads, [&](int t, int n) {
-    const auto [r0, r1] = kernels::thread_share(L, t, n);
-    for (int64_t r = r0; r < r1; ++r) kernels::silu_mul(gate_up + r * 2 * F, gate_up + r * 2 * F + F, act + r * F, F);
+    const auto [r0, r1] = kernels::thread_share(L - first, t, n);
+    for (int64_t r = first + r0; r < first + r1; ++r)
+      kernels::silu_mul(gate_up + r * 2 * F, gate_up + r * 2 * F + F, act + r * F, F);
   });
-  x_.addmm_(act_, w.down.t());
+  rows(x_).addmm_(rows(act_), w.down.t());
 }
 
 torch::Tensor SegmentPrefill::read(const int64_t* tokens, ModelState& state) {
@@ -284,7 +290,9 @@ torch::Tensor SegmentPrefill::read(const int64_t* tokens, ModelState& state) {
       next.conv_q = conv_q_next.data_ptr<float>();
       next.conv_k = conv_k_next.data_ptr<float>();
     }
-    run_layer(i, mem, next, threads);
+    // The last layer's output is read at the last token alone (the logits returned): its other rows
+    // need only their keys and values, for the memory.
+    run_layer(i, mem, next, threads, i + 1 == weights_.size() ? L - 1 : 0);
     if (c.has_compressive_memory()) {
       mem.M = M_next;
       mem.z = z_next;

@@ -63,14 +63,16 @@ class SegmentPrefill {
     float* conv_q = nullptr;
     float* conv_k = nullptr;
   };
-  // One layer over the segment in x_.
-  void run_layer(size_t i, const LayerMemory& mem, const LayerOut& next, int threads);
+  // One layer over the segment in x_, its output for rows first..L-1 only (every row's keys and values
+  // are written).
+  void run_layer(size_t i, const LayerMemory& mem, const LayerOut& next, int threads, int64_t first);
   // work(thread, threads) on every thread of one parallel region.
   template <typename Work>
   static void in_parallel(int threads, const Work& work);
   // Causal softmax attention of head h into its columns of attn_, then the gated memory read, then
-  // the head's memory write (M, z as of the segment's start -> next.M, next.z).
-  void attend(size_t i, int64_t h, const LayerMemory& mem, const LayerOut& next, Scratch& s);
+  // the head's memory write (M, z as of the segment's start -> next.M, next.z). Rows before `first`
+  // are only written, not attended from or read for.
+  void attend(size_t i, int64_t h, const LayerMemory& mem, const LayerOut& next, Scratch& s, int64_t first);
   // qk_conv: head h's convolved queries and keys of the segment into s.conv_q and s.conv_k, and its
   // new tails into next.conv_q and next.conv_k.
   void convolve(size_t i, int64_t h, const LayerMemory& mem, const LayerOut& next, Scratch& s) const;

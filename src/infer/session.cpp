@@ -79,7 +79,7 @@ void Session::feed(const std::vector<int64_t>& tokens) {
                                         torch::kInt64);  // (1, n)
     // A copy of the handles (cheap; forward changes no tensor in place), so an exception keeps state_.
     // Causal routing: what a token skips must not depend on tokens not read yet.
-    auto out = model_->forward(chunk, state_, /*last_only=*/true, Routing::Causal);
+    auto out = model_->forward(chunk, state_, /*logits_from=*/chunk.size(1) - 1, Routing::Causal);
     state_ = std::move(out.state);
     last_logits_ = out.logits[0][0].to(torch::kFloat32);  // (V)
     i += n;

@@ -74,22 +74,57 @@ torch::Tensor InfiniAttentionImpl::gated(const torch::Tensor& local, const torch
   return torch::lerp(local, a_mem.to(local.scalar_type()), g);
 }
 
-torch::Tensor InfiniAttentionImpl::forward(const torch::Tensor& x, LayerMemory& mem, int64_t start, bool ends,
-                                          const torch::Tensor& positions) {
+InfiniAttentionImpl::Projected InfiniAttentionImpl::project(const torch::Tensor& x, LayerMemory& mem,
+                                                             bool queries) {
   const auto& c = config_;
   const auto B = x.size(0), n = x.size(1), H = c.n_heads, dk = c.d_key, dv = c.d_value;
   // split (not narrow): its backward is one concatenation instead of a zero-filled buffer per part.
   const auto qkv = qkv_proj(x).split_with_sizes({2 * H * dk, H * dv}, -1);
   const auto qk = qkv[0].view({B, n, 2 * H, dk}).transpose(1, 2);  // (B, 2H, n, dk)
-  const auto v = qkv[1].view({B, n, H, dv}).transpose(1, 2);       // (B, H, n, dv)
   const auto q_k = qk.chunk(2, 1);
-  auto q = q_k[0];  // (B, H, n, dk), un-rotated
-  auto k = q_k[1];  // (B, H, n, dk), un-rotated
+  Projected p;
+  p.q = q_k[0];                                              // (B, H, n, dk), un-rotated
+  p.k = q_k[1];                                              // (B, H, n, dk), un-rotated
+  p.v = qkv[1].view({B, n, H, dv}).transpose(1, 2);          // (B, H, n, dv)
   if (c.qk_conv > 0) {
     // From here on the convolved rows are the queries and keys: attended, read with, written, cached.
-    q = qk_conv::apply(q, mem.conv_q, q_conv);  // (B, H, n, dk)
-    k = qk_conv::apply(k, mem.conv_k, k_conv);  // (B, H, n, dk)
+    // Unused queries still pass their raw rows on: the next tokens' queries convolve over them.
+    if (queries)
+      p.q = qk_conv::apply(p.q, mem.conv_q, q_conv);  // (B, H, n, dk)
+    else
+      qk_conv::advance(p.q, mem.conv_q);
+    p.k = qk_conv::apply(p.k, mem.conv_k, k_conv);  // (B, H, n, dk)
   }
+  if (!queries) p.q = torch::Tensor();
+  return p;
+}
+
+void InfiniAttentionImpl::keep(LayerMemory& mem, const torch::Tensor& k_seg, const torch::Tensor& v_seg,
+                               const torch::Tensor& pos_seg, bool ends) {
+  if (ends) {
+    finish_segment(config_, mem, k_seg, v_seg, pos_seg, key_shift);
+  } else {
+    mem.seg_k = k_seg;
+    mem.seg_v = v_seg;
+    if (pos_seg.defined()) mem.seg_pos = pos_seg;
+  }
+}
+
+void InfiniAttentionImpl::remember(const torch::Tensor& x, LayerMemory& mem, int64_t start, bool ends) {
+  const auto p = project(x, mem, /*queries=*/false);
+  const auto k_seg = start > 0 ? torch::cat({mem.seg_k, p.k}, 2) : p.k;  // (B, H, start+n, dk)
+  const auto v_seg = start > 0 ? torch::cat({mem.seg_v, p.v}, 2) : p.v;  // (B, H, start+n, dv)
+  keep(mem, k_seg, v_seg, torch::Tensor(), ends);
+}
+
+torch::Tensor InfiniAttentionImpl::forward(const torch::Tensor& x, LayerMemory& mem, int64_t start, bool ends,
+                                          const torch::Tensor& positions) {
+  const auto& c = config_;
+  const auto B = x.size(0), n = x.size(1), H = c.n_heads, dv = c.d_value;
+  const auto p = project(x, mem, /*queries=*/true);
+  const auto& q = p.q;  // (B, H, n, dk), un-rotated
+  const auto& k = p.k;  // (B, H, n, dk), un-rotated
+  const auto& v = p.v;  // (B, H, n, dv)
 
   // All cached keys/values of the segment so far, un-rotated: earlier spans, then this one.
   const auto k_seg = start > 0 ? torch::cat({mem.seg_k, k}, 2) : k;  // (B, H, start+n, dk)
@@ -132,13 +167,7 @@ torch::Tensor InfiniAttentionImpl::forward(const torch::Tensor& x, LayerMemory& 
   if (c.has_compressive_memory())
     local = gated(local, memory::read(memory::feature_map(q), mem.M, mem.z, c.memory_eps));
 
-  if (ends) {
-    finish_segment(c, mem, k_seg, v_seg, pos_seg, key_shift);
-  } else {
-    mem.seg_k = k_seg;
-    mem.seg_v = v_seg;
-    if (routed) mem.seg_pos = pos_seg;
-  }
+  keep(mem, k_seg, v_seg, pos_seg, ends);
   return out_proj(local.transpose(1, 2).reshape({B, n, H * dv}));
 }
 

@@ -49,6 +49,12 @@ class InfiniAttentionImpl : public torch::nn::Module {
                         LayerMemory& mem, int64_t start, bool ends,
                         const torch::Tensor& positions = {});  // (B, n) int64 -> (B, n, D)
 
+  // What later tokens need of these ones and nothing more: their keys and values join the segment's
+  // cache and, when `ends`, the memory; no attention, no read, no output. The model's last block uses
+  // it for tokens whose output nothing scores. Dense blocks only (positions [start, start + n)).
+  void remember(const torch::Tensor& x,  // (B, n, D)
+                LayerMemory& mem, int64_t start, bool ends);
+
   torch::nn::Linear qkv_proj{nullptr};  // (H*dk + H*dk + H*dv, D)
   torch::nn::Linear out_proj{nullptr};  // (D, H*dv)
   torch::Tensor gate;                   // (H): beta; sigmoid(beta) is the share of the memory read
@@ -59,6 +65,21 @@ class InfiniAttentionImpl : public torch::nn::Module {
   torch::Tensor k_conv;                 // tokens back (qk_conv.h); likewise for the keys
 
  private:
+  struct Projected {
+    torch::Tensor q;  // (B, H, n, dk), un-rotated; undefined unless asked for
+    torch::Tensor k;  // (B, H, n, dk), un-rotated
+    torch::Tensor v;  // (B, H, n, dv)
+  };
+  // The projections, under qk_conv convolved (which moves the layer's convolution tails on).
+  Projected project(const torch::Tensor& x,  // (B, n, D)
+                    LayerMemory& mem, bool queries);
+  // The segment's keys and values so far: cached for its later tokens, or, when `ends`, written.
+  void keep(LayerMemory& mem,
+            const torch::Tensor& k_seg,    // (B, H, N, dk)
+            const torch::Tensor& v_seg,    // (B, H, N, dv)
+            const torch::Tensor& pos_seg,  // (B, N) int64, routed blocks only
+            bool ends);
+
   // Mixes the memory read into the local attention output with the per-head gate.
   torch::Tensor gated(const torch::Tensor& local,   // (B, H, n, dv)
                       const torch::Tensor& a_mem);  // (B, H, n, dv)

@@ -18,6 +18,10 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, LayerMemory& mem, const
   return h + mlp(mlp_norm(h));
 }
 
+void BlockImpl::remember(const torch::Tensor& x, LayerMemory& mem, const SegmentSpan& span) {
+  attn->remember(attn_norm(x), mem, span.start, span.ends);
+}
+
 torch::Tensor BlockImpl::update(const torch::Tensor& x, LayerMemory& mem, int64_t cached, bool ends,
                                 const torch::Tensor& positions) {
   const auto a = attn(attn_norm(x), mem, cached, ends, positions);  // (B, k, D)

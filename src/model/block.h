@@ -20,6 +20,11 @@ class BlockImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x,  // (B, n, D)
                         LayerMemory& mem, const SegmentSpan& span);  // -> (B, n, D)
 
+  // Only what the block's memory and segment cache take from x (InfiniAttention::remember), for a
+  // last block whose output here nothing reads.
+  void remember(const torch::Tensor& x,  // (B, n, D)
+                LayerMemory& mem, const SegmentSpan& span);
+
   // The residual update f alone, Attn + MLP without x itself, for an ordered subset of a segment's
   // tokens at `positions` that follow the `cached` earlier selected tokens in `mem`.
   torch::Tensor update(const torch::Tensor& x,  // (B, k, D)

@@ -15,6 +15,11 @@ torch::Tensor apply(const torch::Tensor& x, torch::Tensor& tail, const torch::Te
   return out;
 }
 
+void advance(const torch::Tensor& x, torch::Tensor& tail) {
+  const auto n = x.size(2), W = tail.size(2) + 1;
+  tail = torch::cat({tail, x}, 2).narrow(2, n, W - 1).clone(at::MemoryFormat::Contiguous);  // (B, H, W - 1, d)
+}
+
 void row(const float* taps, const float* tail, const float* x, float* out, int64_t d, int64_t W) {
   for (int64_t c = 0; c < d; ++c) {
     const float* t = taps + c * W;

@@ -16,6 +16,10 @@ torch::Tensor apply(const torch::Tensor& x,      // (B, H, n, d): raw rows, in o
                     torch::Tensor& tail,         // (B, H, W - 1, d): the raw rows before them
                     const torch::Tensor& taps);  // (H, d, W) -> (B, H, n, d)
 
+// The tail apply() leaves, without the convolution: for rows whose outputs nothing uses.
+void advance(const torch::Tensor& x,  // (B, H, n, d): raw rows, in order
+             torch::Tensor& tail);    // (B, H, W - 1, d)
+
 // One row of one head, as apply() computes it: out = taps[:, 0] * x + sum_{j >= 1} taps[:, j] * the
 // tail's row j back. Does not move the tail (slide() does, once every row that reads it is done).
 void row(const float* taps,  // (d, W)

@@ -55,7 +55,7 @@ int64_t InfiniTransformerImpl::parameter_count() const {
 }
 
 InfiniTransformerImpl::Output InfiniTransformerImpl::forward(const torch::Tensor& tokens, ModelState state,
-                                                             bool last_only, Routing routing) {
+                                                             int64_t logits_from, Routing routing) {
   const auto& c = config_;
   if (tokens.dim() != 2 || tokens.size(1) == 0)
     throw Error(fmt::format("forward: tokens must be (batch, length>0), got shape {}",
@@ -64,6 +64,8 @@ InfiniTransformerImpl::Output InfiniTransformerImpl::forward(const torch::Tensor
     throw Error(fmt::format("forward: batch {} does not match the state's batch {}", tokens.size(0),
                             state.batch()));
   const auto T = tokens.size(1);
+  if (logits_from < 0 || logits_from > T)
+    throw Error(fmt::format("forward: logits_from {} is outside 0..{} (the tokens' length)", logits_from, T));
   // Segment after segment through all blocks. (Layer by layer over many segments is equivalent, but
   // measured slower here: a segment's activations stay in cache, a window's do not.)
   const auto spans = split_into_segments(T, state.pos_in_segment(), c.segment_len);
@@ -71,24 +73,31 @@ InfiniTransformerImpl::Output InfiniTransformerImpl::forward(const torch::Tensor
   for (const auto& span : spans) lengths.push_back(span.length);
   // split (not narrow per span): its backward is one concatenation, not a zero-filled copy per span.
   const auto pieces = embed(tokens).split_with_sizes(lengths, 1);  // each (B, n, D)
-  std::vector<torch::Tensor> outputs;  // each (B, n, D); with last_only, only the last
+  std::vector<torch::Tensor> outputs;  // each (B, n, D), from token logits_from on
   RoutingStats stats;
+  const auto last = blocks->size() - 1;
   for (size_t s = 0; s < spans.size(); ++s) {
+    const auto& span = spans[s];
+    const bool scored = span.offset + span.length > logits_from;
     auto x = pieces[s];
     for (size_t i = 0; i < blocks->size(); ++i) {
       auto& block = *blocks->ptr<BlockImpl>(i);
       auto& mem = state.layers()[i];
-      x = block.routed() ? routed_forward(block, c, x, mem, spans[s], routing, stats) : block.forward(x, mem, spans[s]);
+      if (i == last && !scored && !block.routed())
+        block.remember(x, mem, span);
+      else
+        x = block.routed() ? routed_forward(block, c, x, mem, span, routing, stats) : block.forward(x, mem, span);
     }
-    if (last_only) outputs.clear();
-    outputs.push_back(x);
+    if (!scored) continue;
+    const auto skip = std::max<int64_t>(0, logits_from - span.offset);
+    outputs.push_back(skip > 0 ? x.narrow(1, skip, span.length - skip) : x);
   }
   state.advance(T, c.segment_len);
-  const auto x = last_only          ? outputs.back().narrow(1, outputs.back().size(1) - 1, 1)  // (B, 1, D)
+  const auto x = outputs.empty()       ? pieces.back().narrow(1, 0, 0)  // (B, 0, D)
                  : outputs.size() == 1 ? outputs[0]
-                                       : torch::cat(outputs, 1);  // (B, T, D)
+                                       : torch::cat(outputs, 1);  // (B, T - logits_from, D)
   const auto h = norm(x);
-  auto logits = lm_head ? lm_head(h) : torch::matmul(h, embed->weight.t());  // (B, T or 1, V)
+  auto logits = lm_head ? lm_head(h) : torch::matmul(h, embed->weight.t());  // (B, T - logits_from, V)
   return {logits, std::move(state), std::move(stats)};
 }
 

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -248,22 +249,33 @@ AdamW make_optimizer(InfiniTransformer& model, const TrainOptions& o) {
 
 namespace {
 
+// The first position any row of `targets` (B, n) scores, or n - 1 when none does (a chunk still read
+// for later ones): the model computes logits from there on only.
+int64_t first_scored(const torch::Tensor& targets) {
+  const auto scored = targets.ne(data::kIgnoreTarget).any(0).nonzero();  // (k, 1)
+  const auto n = targets.size(1);
+  return scored.size(0) > 0 ? std::min(scored[0][0].item<int64_t>(), n - 1) : n - 1;
+}
+
 // The forward pass over `inputs` (whole segments from a segment boundary, but for the last), one
 // segment at a time when `weights` (B, S) are given, so that each segment's memory write gets its
-// weight. The routed blocks' statistics of each pass go to `routing` (with their gradients).
+// weight. The logits are those from `logits_from` on. The routed blocks' statistics of each pass go
+// to `routing` (with their gradients).
 InfiniTransformerImpl::Output forward_weighted(InfiniTransformer& model, const torch::Tensor& inputs,  // (B, n)
                                                const torch::Tensor& weights, ModelState state,
-                                               std::vector<RoutingStats>& routing) {
+                                               std::vector<RoutingStats>& routing, int64_t logits_from) {
   if (!weights.defined()) {
-    auto out = model->forward(inputs, std::move(state));
+    auto out = model->forward(inputs, std::move(state), logits_from);
     routing.push_back(out.routing);
     return out;
   }
   const auto L = model->config().segment_len, n = inputs.size(1);
   std::vector<torch::Tensor> logits;
   for (int64_t offset = 0; offset < n; offset += L) {
+    const auto length = std::min(L, n - offset);
     state.weigh_next_write(weights.select(1, offset / L));
-    auto out = model->forward(inputs.narrow(1, offset, std::min(L, n - offset)), std::move(state));
+    auto out = model->forward(inputs.narrow(1, offset, length), std::move(state),
+                              std::clamp<int64_t>(logits_from - offset, 0, length));
     logits.push_back(out.logits);
     routing.push_back(out.routing);
     state = std::move(out.state);
@@ -317,8 +329,11 @@ StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vec
                                  ? b.write_weights.narrow(1, offset / c.segment_len, (n + c.segment_len - 1) / c.segment_len)
                                  : torch::Tensor();  // (B, segments of the chunk)
         std::vector<RoutingStats> passes;
-        auto out = forward_weighted(model, b.inputs.narrow(1, offset, n), weights, std::move(state), passes);
-        loss = F::cross_entropy(out.logits.reshape({-1, c.vocab_size}).to(torch::kFloat32), targets.reshape({-1}), ce);
+        // Before the first scored position the model's last block computes only what its memory needs.
+        const auto from = first_scored(targets);
+        auto out = forward_weighted(model, b.inputs.narrow(1, offset, n), weights, std::move(state), passes, from);
+        loss = F::cross_entropy(out.logits.reshape({-1, c.vocab_size}).to(torch::kFloat32),
+                                targets.narrow(1, from, n - from).reshape({-1}), ce);
         next = std::move(out.state);
         for (const auto& pass : passes) {
           routing.merge(pass);
@@ -373,9 +388,11 @@ ValidationResult evaluate(InfiniTransformer& model, const data::ExampleSource& s
     const auto b = source.batch(static_cast<uint64_t>(first), std::min(batch, count - first));
     compat::CpuAutocastBf16 autocast(autocast_bf16);
     std::vector<RoutingStats> passes;
-    const auto out = forward_weighted(model, b.inputs, b.write_weights, model->initial_state(b.inputs.size(0)), passes);
-    const auto logits = out.logits.reshape({-1, model->config().vocab_size}).to(torch::kFloat32);  // (B W, V)
-    const auto flat_targets = b.targets.reshape({-1});                                             // (B W)
+    const auto from = first_scored(b.targets);
+    const auto out =
+        forward_weighted(model, b.inputs, b.write_weights, model->initial_state(b.inputs.size(0)), passes, from);
+    const auto logits = out.logits.reshape({-1, model->config().vocab_size}).to(torch::kFloat32);  // (B (W - from), V)
+    const auto flat_targets = b.targets.narrow(1, from, b.targets.size(1) - from).reshape({-1});   // (B (W - from))
     loss_sum += F::cross_entropy(logits, flat_targets, ce).item<double>();
     correct += logits.argmax(-1).eq(flat_targets).sum().item<double>();  // padding targets never match
     targets += static_cast<double>(b.target_tokens);
