@@ -29,7 +29,8 @@
 #   defaults: conv-infini-delta (the shipped models/passkey-infini-delta), runs/passkey-recipe-MODE,
 #   20, 32K,128K,256K,512K,1M)
 #
-# Stages are resumable (scripts/train-stage.sh); OUT/times.txt records each stage's wall time.
+# Stages are resumable (scripts/train-stage.sh); OUT/times.txt records each stage's wall time, after
+# the matmul peak measured when the script started. Validation and checkpoints come every 100 steps.
 # LM_FROM=RUN (a probe, not the recipe): take RUN's lm weights instead of training the lm stage, under
 # this MODE's config; it must have the same parameters (shift-local- over a shift- run's lm stage).
 # UNTIL=STAGE: stop after that stage (lm, copy, seg1, mix, virtual, seg64).
@@ -55,6 +56,10 @@ bash scripts/install-deps.sh
 bash scripts/build.sh
 [ -d data/corpus/train ] || bash scripts/prepare-corpus.sh data/corpus
 mkdir -p "$out"
+# Stage times from different hours compare only beside the machine's speed in each (the same stage has
+# run a third slower in one hour than in another: docs/PASSKEY.md), so each invocation first records
+# the matmul peak it measures.
+echo "$(date -u +%FT%TZ) $(build/infini bench --steps 1 --warmup-steps 0 2>/dev/null | grep 'matmul peak')" >>"$out/times.txt"
 timed() {  # NAME, then the command
   local name=$1 t0
   shift
@@ -77,21 +82,21 @@ if [ -n "${LM_FROM:-}" ]; then
   if [ "${UNTIL:-}" = lm ]; then exit 0; fi
 else
   timed lm bash scripts/train-stage.sh "$out/lm" 600 --config "$out/config.json" --data data/corpus \
-    --batch 4 --window 2048 --lr 2e-3 --warmup 50 --val-every 50 --val-windows 32 --checkpoint-every 50 --seed 1234
+    --batch 4 --window 2048 --lr 2e-3 --warmup 50 --val-every 100 --val-windows 32 --checkpoint-every 100 --seed 1234
 fi
 timed copy bash scripts/train-stage.sh "$out/copy" 200 --init "$out/lm" --task passkey \
-  --window 256 --passkey-min-tokens 256 --batch 32 --lr 1e-3 --warmup 20 --val-every 25 --val-windows 64 \
-  --checkpoint-every 50 --seed 1
+  --window 256 --passkey-min-tokens 256 --batch 32 --lr 1e-3 --warmup 20 --val-every 100 --val-windows 64 \
+  --checkpoint-every 100 --seed 1
 [ -d "$out/copy-gates0" ] || /usr/bin/python3 scripts/set-gates.py "$out/copy" "$out/copy-gates0" 0 1
 timed seg1 bash scripts/train-stage.sh "$out/seg1" 1000 --init "$out/copy-gates0" --task passkey \
-  --window 512 --passkey-min-tokens 512 --passkey-max-depth 0.1 --batch 8 --lr 1e-3 --warmup 20 --val-every 50 \
-  --val-windows 64 --checkpoint-every 50 --seed 5
+  --window 512 --passkey-min-tokens 512 --passkey-max-depth 0.1 --batch 8 --lr 1e-3 --warmup 20 --val-every 100 \
+  --val-windows 64 --checkpoint-every 100 --seed 5
 timed mix bash scripts/train-stage.sh "$out/mix" 600 --init "$out/seg1" --task passkey \
-  --window 1024 --passkey-min-tokens 512 --batch 8 --lr 1e-3 --warmup 20 --val-every 50 --val-windows 64 \
-  --checkpoint-every 50 --seed 6
+  --window 1024 --passkey-min-tokens 512 --batch 8 --lr 1e-3 --warmup 20 --val-every 100 --val-windows 64 \
+  --checkpoint-every 100 --seed 6
 timed virtual bash scripts/train-stage.sh "$out/virtual" 1000 --init "$out/mix" --task passkey \
   --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --batch 8 --lr 1e-3 --warmup 20 \
-  --val-every 50 --val-windows 64 --checkpoint-every 50 --seed 9
+  --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 9
 if [ ! -f "$out/virtual-seg64/model.safetensors" ]; then
   mkdir -p "$out/virtual-seg64"
   cp "$out/virtual/model.safetensors" "$out/virtual/tokenizer.json" "$out/virtual-seg64/"
@@ -100,7 +105,7 @@ if [ ! -f "$out/virtual-seg64/model.safetensors" ]; then
 fi
 timed seg64 bash scripts/train-stage.sh "$out/seg64" 300 --init "$out/virtual-seg64" --task passkey \
   --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --batch 8 --lr 5e-4 --warmup 20 \
-  --val-every 50 --val-windows 64 --checkpoint-every 50 --seed 10
+  --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 10
 timed eval sh -c "build/infini passkey --model '$out/seg64' --lengths $lengths --depths 0,0.5,1 \
   --trials $trials --json --plot '$out/passkey.png' >'$out/passkey.json.tmp' && mv '$out/passkey.json.tmp' '$out/passkey.json'"
 cat "$out/times.txt" >&2
