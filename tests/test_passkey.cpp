@@ -1,5 +1,7 @@
 // The passkey prompt: the paper's text exactly, its length and the key's depth as asked.
 #include <cctype>
+#include <set>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -152,6 +154,39 @@ TEST(Passkey, AlnumKeysAreWrittenInBase62) {
   for (const auto& answer : answers_of(examples, 8))
     for (const char ch : answer) letters += std::isalpha(static_cast<unsigned char>(ch)) ? 1 : 0;
   EXPECT_GT(letters, 30 * 8 / 2);  // 52 of the 62 symbols are letters
+}
+
+size_t distinct_digits(const std::string& key) { return std::set<char>(key.begin(), key.end()).size(); }
+
+// Repeated-digit keys: with a share of 1 every key has at most 3 distinct digits, in the range and
+// of the length a uniform key of the same example would have, and nothing else of the example moves;
+// with 0 the examples are those of the uniform keys; in between, both kinds.
+TEST(Passkey, RepeatedDigitKeysReuseTwoOrThreeDigits) {
+  const auto tokenizer = byte_tokenizer();
+  const PasskeyExamples uniform(*tokenizer, 300, 512, 9);
+  const PasskeyExamples none(*tokenizer, 300, 512, 9, {}, KeyRange{kPasskeyMin, kPasskeyMax, KeyAlphabet::Decimal, 0.0});
+  const PasskeyExamples all(*tokenizer, 300, 512, 9, {}, KeyRange{10000, 50000, KeyAlphabet::Decimal, 1.0});
+  const PasskeyExamples half(*tokenizer, 300, 512, 9, {}, KeyRange{10000, 50000, KeyAlphabet::Decimal, 0.5});
+  const PasskeyExamples five_digits(*tokenizer, 300, 512, 9, {}, KeyRange{10000, 50000});
+  int64_t few_in_half = 0, few_uniform = 0;
+  for (uint64_t i = 0; i < 30; ++i) {
+    EXPECT_EQ(none.example(i).tokens, uniform.example(i).tokens) << i;
+    const auto a = all.example(i), u = five_digits.example(i);
+    EXPECT_EQ(a.tokens.size(), u.tokens.size()) << i;  // the same length and depth: only the key moved
+  }
+  for (const auto& key : answers_of(all, 5)) {
+    EXPECT_LE(distinct_digits(key), 3u) << key;
+    EXPECT_GE(std::stoll(key), 10000) << key;
+    EXPECT_LE(std::stoll(key), 50000) << key;
+  }
+  for (const auto& key : answers_of(half, 5)) few_in_half += distinct_digits(key) <= 3;
+  for (const auto& key : answers_of(five_digits, 5)) few_uniform += distinct_digits(key) <= 3;
+  EXPECT_GT(few_in_half, few_uniform + 3);  // 19% of uniform 5-digit keys have at most 3 digits
+  EXPECT_LT(few_in_half, 30);
+  testing::expect_error([&] { PasskeyExamples(*tokenizer, 512, 512, 1, {}, KeyRange{1, 50000, KeyAlphabet::Decimal, 1.5}); },
+                        {"repeated-digit keys 1.5"});
+  testing::expect_error([&] { PasskeyExamples(*tokenizer, 512, 512, 1, {}, KeyRange{1, 50000, KeyAlphabet::Alnum, 0.5}); },
+                        {"of decimal keys only"});
 }
 
 // The depth range moves the key line: kept shallow, it stays in the first 256-token segment of a

@@ -263,6 +263,7 @@ TEST(Trainer, OptionsFromBeforeThePasskeyTaskLoad) {
   j.erase("passkey_key_min");
   j.erase("passkey_key_max");
   j.erase("passkey_key_alphabet");
+  j.erase("passkey_repeat_keys");
   const auto o = TrainOptions::from_json(j, "old.json");
   EXPECT_EQ(o.task, "lm");
   EXPECT_EQ(o.passkey_min_tokens, 0);
@@ -270,6 +271,10 @@ TEST(Trainer, OptionsFromBeforeThePasskeyTaskLoad) {
   EXPECT_EQ(o.passkey_max_depth, 1.0);
   EXPECT_EQ(o.passkey_key_max, 50000);
   EXPECT_EQ(o.passkey_key_alphabet, "decimal");
+  EXPECT_EQ(o.passkey_repeat_keys, 0.0);
+  auto repeats = j;
+  repeats["passkey_repeat_keys"] = 2.0;
+  expect_error([&] { TrainOptions::from_json(repeats, "repeats.json"); }, {"repeats.json", "--passkey-repeat-keys"});
   auto runes = j;
   runes["passkey_key_alphabet"] = "runes";
   expect_error([&] { TrainOptions::from_json(runes, "runes.json"); }, {"runes.json", "'runes'", "--passkey-key-alphabet"});

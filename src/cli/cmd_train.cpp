@@ -61,6 +61,10 @@ Runner add_train(CLI::App& app) {
                       "how keys are written: decimal (the paper's) or alnum (base 62, 0-9A-Za-z: symbols rarely "
                       "repeat, so each one's predecessor says where it goes)")
           ->check(CLI::IsMember({"decimal", "alnum"})),
+      sub->add_option("--passkey-repeat-keys", o.passkey_repeat_keys,
+                      "share of decimal keys whose digits come from a pool of 2 or 3, so that what follows a digit "
+                      "is told only by the digits before it (44844); the rest uniform")
+          ->check(CLI::Range(0.0, 1.0)),
       sub->add_option("--passkey-virtual-tokens", o.passkey_virtual_tokens,
                       "read each passkey prompt as if up to this many tokens long: filler-only segments are "
                       "written into the memory with a weight standing for the filler left out (0: off)")

@@ -1,7 +1,9 @@
 #include "data/passkey_examples.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -56,6 +58,31 @@ std::vector<int64_t> encode_whole(const PasskeyPrompt& p, const Tokenizer& token
   return ids;
 }
 
+// [0, 1) from a hash's top 53 bits.
+double unit_interval(uint64_t h) { return static_cast<double>(h >> 11) / static_cast<double>(uint64_t{1} << 53); }
+
+// A key of as many digits as `uniform`, in [min, max], whose digits are drawn from a pool of two or
+// three (KeyRange::repeat_share); `uniform` itself if 32 draws find none in the range.
+int64_t repeated_digit_key(int64_t uniform, uint64_t h, int64_t min, int64_t max) {
+  const auto digits = static_cast<int64_t>(std::to_string(uniform).size());
+  for (int attempt = 0; attempt < 32; ++attempt) {
+    h = splitmix64(h);
+    const int distinct = 2 + static_cast<int>(h % 2);
+    std::array<int, 10> pool{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    for (int i = 0; i < distinct; ++i) {  // the first `distinct` of a partial shuffle
+      h = splitmix64(h);
+      std::swap(pool[static_cast<size_t>(i)], pool[static_cast<size_t>(i + static_cast<int>(h % (10 - i)))]);
+    }
+    int64_t key = 0;
+    for (int64_t d = 0; d < digits; ++d) {
+      h = splitmix64(h);
+      key = key * 10 + pool[static_cast<size_t>(h % static_cast<uint64_t>(distinct))];
+    }
+    if (min <= key && key <= max && static_cast<int64_t>(std::to_string(key).size()) == digits) return key;
+  }
+  return uniform;
+}
+
 }  // namespace
 
 PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens, int64_t max_tokens, uint64_t seed,
@@ -69,6 +96,10 @@ PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens,
     throw Error(fmt::format("passkey depths {} to {}: expected 0 <= minimum <= maximum <= 1", depths.min, depths.max));
   if (keys.min < 0 || keys.max < keys.min || keys.max > 999999999999999)
     throw Error(fmt::format("passkey keys {} to {}: expected 0 <= minimum <= maximum < 10^15", keys.min, keys.max));
+  if (!(0.0 <= keys.repeat_share && keys.repeat_share <= 1.0) ||
+      (keys.repeat_share > 0.0 && keys.alphabet != KeyAlphabet::Decimal))
+    throw Error(fmt::format("passkey repeated-digit keys {}: expected a share from 0 to 1, of decimal keys only",
+                            keys.repeat_share));
   // The answer (a space and the key) is left out of the prompt's bytes. passkey_prompt sizes the
   // filler for a 5-digit key; a longer one appears three times (twice in the key line, once in the
   // answer), so the prompt asks for that much less.
@@ -92,11 +123,11 @@ PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens,
 
 PasskeyExample PasskeyExamples::example(uint64_t index) const {
   const uint64_t h = seed_for(seed_, index);
-  const uint64_t h2 = splitmix64(h), h3 = splitmix64(h2), h4 = splitmix64(h3);
+  const uint64_t h2 = splitmix64(h), h3 = splitmix64(h2), h4 = splitmix64(h3), h5 = splitmix64(h4);
   const auto length = min_tokens_ + static_cast<int64_t>(h % static_cast<uint64_t>(max_tokens_ - min_tokens_ + 1));
-  const double unit = static_cast<double>(h2 >> 11) / static_cast<double>(uint64_t{1} << 53);  // [0, 1)
-  const double depth = depths_.min + (depths_.max - depths_.min) * unit;
-  const auto key = keys_.min + static_cast<int64_t>(h3 % static_cast<uint64_t>(keys_.max - keys_.min + 1));
+  const double depth = depths_.min + (depths_.max - depths_.min) * unit_interval(h2);
+  auto key = keys_.min + static_cast<int64_t>(h3 % static_cast<uint64_t>(keys_.max - keys_.min + 1));
+  if (unit_interval(h5) < keys_.repeat_share) key = repeated_digit_key(key, h5, keys_.min, keys_.max);
   // The prompt comes out at most the bytes asked (data/passkey.h), answer included.
   const auto prompt = passkey_prompt(
       static_cast<int64_t>(std::floor(static_cast<double>(length) * bytes_per_token_)) - reserved_bytes_, depth, key,
@@ -118,7 +149,7 @@ PasskeyExample PasskeyExamples::example(uint64_t index) const {
         if (span.begin <= begin && end <= std::min(span.end, inputs)) filler_only[static_cast<size_t>(s)] = true;
       filler_segments += filler_only[static_cast<size_t>(s)] ? 1 : 0;
     }
-    const double u = static_cast<double>(h4 >> 11) / static_cast<double>(uint64_t{1} << 53);  // [0, 1)
+    const double u = unit_interval(h4);
     const double real = static_cast<double>(inputs);
     const double target = real * std::exp(u * std::log(static_cast<double>(virtual_.max_tokens) / real));
     const double weight =

@@ -23,6 +23,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"passkey_min_depth", passkey_min_depth}, {"passkey_max_depth", passkey_max_depth},
           {"passkey_key_min", passkey_key_min}, {"passkey_key_max", passkey_key_max},
           {"passkey_key_alphabet", passkey_key_alphabet},
+          {"passkey_repeat_keys", passkey_repeat_keys},
           {"passkey_virtual_tokens", passkey_virtual_tokens}};
 }
 
@@ -32,7 +33,8 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
   const auto reference = o.to_json();
   const std::set<std::string> added_later = {"task", "passkey_min_tokens", "passkey_min_depth",
                                              "passkey_max_depth", "passkey_key_min", "passkey_key_max",
-                                             "passkey_key_alphabet", "passkey_virtual_tokens"};  // older runs keep the defaults
+                                             "passkey_key_alphabet", "passkey_repeat_keys",
+                                             "passkey_virtual_tokens"};  // older runs keep the defaults
   for (const auto& item : reference.items())
     if (!j.contains(item.key()) && !added_later.count(item.key()))
       throw Error(fmt::format("{}: missing training field '{}'", origin, item.key()));
@@ -63,6 +65,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     if (j.contains("passkey_key_min")) j.at("passkey_key_min").get_to(o.passkey_key_min);
     if (j.contains("passkey_key_max")) j.at("passkey_key_max").get_to(o.passkey_key_max);
     if (j.contains("passkey_key_alphabet")) j.at("passkey_key_alphabet").get_to(o.passkey_key_alphabet);
+    if (j.contains("passkey_repeat_keys")) j.at("passkey_repeat_keys").get_to(o.passkey_repeat_keys);
     if (j.contains("passkey_virtual_tokens")) j.at("passkey_virtual_tokens").get_to(o.passkey_virtual_tokens);
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: malformed training options ({})", origin, e.what()));
@@ -85,6 +88,10 @@ void TrainOptions::validate(const std::string& origin) const {
   if (passkey_key_alphabet != "decimal" && passkey_key_alphabet != "alnum")
     throw Error(fmt::format("{}: passkey key alphabet '{}' (passkey_key_alphabet; --passkey-key-alphabet): expected "
                             "'decimal' or 'alnum'", origin, passkey_key_alphabet));
+  if (!(0.0 <= passkey_repeat_keys && passkey_repeat_keys <= 1.0) ||
+      (passkey_repeat_keys > 0.0 && passkey_key_alphabet != "decimal"))
+    throw Error(fmt::format("{}: passkey repeated-digit keys {} (passkey_repeat_keys; --passkey-repeat-keys): expected "
+                            "a share from 0 to 1, with decimal keys", origin, passkey_repeat_keys));
   if (passkey_virtual_tokens != 0 && passkey_virtual_tokens < window)
     throw Error(fmt::format("{}: passkey virtual length {} (passkey_virtual_tokens; --passkey-virtual-tokens): expected "
                             "0 (off) or at least the window ({})", origin, passkey_virtual_tokens, window));

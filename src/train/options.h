@@ -39,6 +39,8 @@ struct TrainOptions {
   int64_t passkey_key_max = 50000;
   // "decimal" (the paper's) or "alnum": the key written in base 62 (data/passkey.h, KeyAlphabet).
   std::string passkey_key_alphabet = "decimal";
+  // The share of decimal keys whose digits come from a pool of two or three (data::KeyRange).
+  double passkey_repeat_keys = 0.0;
   // > 0: each prompt is read as if it were up to this many tokens long, its filler-only segments
   // written into the memory with a weight that stands for the filler left out (data/passkey_examples.h).
   int64_t passkey_virtual_tokens = 0;

@@ -112,7 +112,8 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
     const auto shortest = o.passkey_min_tokens > 0 ? o.passkey_min_tokens : o.window;
     const data::DepthRange depths{o.passkey_min_depth, o.passkey_max_depth};
     const data::KeyRange keys{o.passkey_key_min, o.passkey_key_max,
-                              o.passkey_key_alphabet == "alnum" ? data::KeyAlphabet::Alnum : data::KeyAlphabet::Decimal};
+                              o.passkey_key_alphabet == "alnum" ? data::KeyAlphabet::Alnum : data::KeyAlphabet::Decimal,
+                              o.passkey_repeat_keys};
     const data::VirtualLength virtual_length{o.passkey_virtual_tokens, run.model->config().segment_len};
     train_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, o.seed, depths, keys,
                                                              virtual_length);
@@ -121,6 +122,8 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
     source = fmt::format("passkey prompts of {} to {} tokens, keys {} to {} ({}) at depth {} to {} (loss on the "
                          "answer only)", shortest, o.window, o.passkey_key_min, o.passkey_key_max,
                          o.passkey_key_alphabet, o.passkey_min_depth, o.passkey_max_depth);
+    if (o.passkey_repeat_keys > 0)
+      source += fmt::format(", {} of them with digits from a pool of 2-3", o.passkey_repeat_keys);
     if (o.passkey_virtual_tokens > 0)
       source += fmt::format(", read as if up to {} tokens long", o.passkey_virtual_tokens);
   } else {
@@ -432,10 +435,11 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::P
              spec.options.passkey_key_min != defaults.passkey_key_min ||
              spec.options.passkey_key_max != defaults.passkey_key_max ||
              spec.options.passkey_key_alphabet != defaults.passkey_key_alphabet ||
+             spec.options.passkey_repeat_keys != defaults.passkey_repeat_keys ||
              spec.options.passkey_virtual_tokens != defaults.passkey_virtual_tokens))
     throw Error("--passkey-min-depth, --passkey-max-depth, --passkey-key-min, --passkey-key-max, "
-                "--passkey-key-alphabet and --passkey-virtual-tokens are for --task passkey; leave them out with "
-                "--task lm");
+                "--passkey-key-alphabet, --passkey-repeat-keys and --passkey-virtual-tokens are for --task passkey; "
+                "leave them out with --task lm");
   spec.options.validate("infini train");
   if (!init.is_empty() && init->config().vocab_size < run.tokenizer->vocab_size())
     throw Error(fmt::format("{}: its tokenizer has {} ids but its config's vocab_size is {}; not a model folder "
