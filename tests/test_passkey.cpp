@@ -1,4 +1,5 @@
 // The passkey prompt: the paper's text exactly, its length and the key's depth as asked.
+#include <algorithm>
 #include <cctype>
 #include <set>
 #include <string>
@@ -256,6 +257,26 @@ TEST(Passkey, VirtualLengthWeighsFillerOnlySegments) {
   EXPECT_FALSE(plain.batch(0, 4).write_weights.defined());
   testing::expect_error([&] { PasskeyExamples(*tokenizer, 512, 1024, 1, {}, {}, VirtualLength{1000, L}); },
                         {"virtual length 1000"});
+  // A minimum moves every draw up: the same examples, each read as if at least that long.
+  constexpr int64_t kMin = 1 << 18;
+  const PasskeyExamples long_only(*tokenizer, 1024, 1024, 11, {}, {}, VirtualLength{kMax, L, kMin});
+  int64_t above = 0;
+  for (uint64_t i = 0; i < 40; ++i) {
+    const auto e = long_only.example(i), d = longer.example(i);
+    EXPECT_EQ(e.tokens, d.tokens) << i;
+    const auto filler_weight = *std::max_element(e.segment_weights.begin(), e.segment_weights.end());
+    const auto default_weight = *std::max_element(d.segment_weights.begin(), d.segment_weights.end());
+    if (default_weight == 1.0f) continue;  // no segment of filler alone
+    EXPECT_GE(filler_weight, default_weight) << i;
+    ++above;
+    double virtual_tokens = 0;
+    for (const auto w : e.segment_weights) virtual_tokens += w * static_cast<double>(L);
+    EXPECT_GE(virtual_tokens, kMin * 0.999) << i;
+    EXPECT_LE(virtual_tokens, kMax * 1.001 + L) << i;
+  }
+  EXPECT_GT(above, 30);
+  testing::expect_error([&] { PasskeyExamples(*tokenizer, 512, 1024, 1, {}, {}, VirtualLength{kMax, L, kMax + 1}); },
+                        {"virtual lengths from"});
 }
 
 }  // namespace

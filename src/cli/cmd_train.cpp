@@ -69,6 +69,10 @@ Runner add_train(CLI::App& app) {
                       "read each passkey prompt as if up to this many tokens long: filler-only segments are "
                       "written into the memory with a weight standing for the filler left out (0: off)")
           ->check(at_least(0)),
+      sub->add_option("--passkey-virtual-min-tokens", o.passkey_virtual_min_tokens,
+                      "draw those virtual lengths log-uniformly from here to --passkey-virtual-tokens instead of "
+                      "from each prompt's own length (0: its own length)")
+          ->check(at_least(0)),
       sub->add_option("--batch", o.batch, "windows per micro-batch")->check(at_least(1)),
       sub->add_option("--grad-accum", o.grad_accum, "micro-batches per optimisation step")->check(at_least(1)),
       sub->add_option("--window", o.window, "tokens per training example, fed segment by segment")

@@ -92,6 +92,9 @@ PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens,
   if (virtual_length.max_tokens != 0 && (virtual_length.max_tokens < max_tokens || virtual_length.segment_len <= 0))
     throw Error(fmt::format("passkey virtual length {}: expected 0 (off) or at least the longest prompt ({} tokens)",
                             virtual_length.max_tokens, max_tokens));
+  if (virtual_length.min_tokens < 0 || virtual_length.min_tokens > virtual_length.max_tokens)
+    throw Error(fmt::format("passkey virtual lengths from {} to {}: expected a minimum from 0 to the maximum, "
+                            "which must be set", virtual_length.min_tokens, virtual_length.max_tokens));
   if (!(0.0 <= depths.min && depths.min <= depths.max && depths.max <= 1.0))
     throw Error(fmt::format("passkey depths {} to {}: expected 0 <= minimum <= maximum <= 1", depths.min, depths.max));
   if (keys.min < 0 || keys.max < keys.min || keys.max > 999999999999999)
@@ -151,7 +154,8 @@ PasskeyExample PasskeyExamples::example(uint64_t index) const {
     }
     const double u = unit_interval(h4);
     const double real = static_cast<double>(inputs);
-    const double target = real * std::exp(u * std::log(static_cast<double>(virtual_.max_tokens) / real));
+    const double low = std::max(real, static_cast<double>(virtual_.min_tokens));
+    const double target = low * std::exp(u * std::log(static_cast<double>(virtual_.max_tokens) / low));
     const double weight =
         filler_segments == 0 ? 1.0 : 1.0 + (target - real) / static_cast<double>(filler_segments * L);
     for (int64_t s = 0; s < segments; ++s)

@@ -54,6 +54,9 @@ struct KeyRange {
 struct VirtualLength {
   int64_t max_tokens = 0;  // 0: off
   int64_t segment_len = 0;
+  // > 0: the draw starts there instead of at the example's own length, so that training sees the
+  // faint reads of long inputs more often (log-uniform from n, the median is sqrt(n * max_tokens)).
+  int64_t min_tokens = 0;
 };
 
 class PasskeyExamples : public ExampleSource {

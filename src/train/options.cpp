@@ -24,7 +24,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"passkey_key_min", passkey_key_min}, {"passkey_key_max", passkey_key_max},
           {"passkey_key_alphabet", passkey_key_alphabet},
           {"passkey_repeat_keys", passkey_repeat_keys},
-          {"passkey_virtual_tokens", passkey_virtual_tokens}};
+          {"passkey_virtual_tokens", passkey_virtual_tokens},
+          {"passkey_virtual_min_tokens", passkey_virtual_min_tokens}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string& origin) {
@@ -34,7 +35,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
   const std::set<std::string> added_later = {"task", "passkey_min_tokens", "passkey_min_depth",
                                              "passkey_max_depth", "passkey_key_min", "passkey_key_max",
                                              "passkey_key_alphabet", "passkey_repeat_keys",
-                                             "passkey_virtual_tokens"};  // older runs keep the defaults
+                                             "passkey_virtual_tokens", "passkey_virtual_min_tokens"};  // older runs keep the defaults
   for (const auto& item : reference.items())
     if (!j.contains(item.key()) && !added_later.count(item.key()))
       throw Error(fmt::format("{}: missing training field '{}'", origin, item.key()));
@@ -67,6 +68,8 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     if (j.contains("passkey_key_alphabet")) j.at("passkey_key_alphabet").get_to(o.passkey_key_alphabet);
     if (j.contains("passkey_repeat_keys")) j.at("passkey_repeat_keys").get_to(o.passkey_repeat_keys);
     if (j.contains("passkey_virtual_tokens")) j.at("passkey_virtual_tokens").get_to(o.passkey_virtual_tokens);
+    if (j.contains("passkey_virtual_min_tokens"))
+      j.at("passkey_virtual_min_tokens").get_to(o.passkey_virtual_min_tokens);
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: malformed training options ({})", origin, e.what()));
   }
@@ -95,6 +98,10 @@ void TrainOptions::validate(const std::string& origin) const {
   if (passkey_virtual_tokens != 0 && passkey_virtual_tokens < window)
     throw Error(fmt::format("{}: passkey virtual length {} (passkey_virtual_tokens; --passkey-virtual-tokens): expected "
                             "0 (off) or at least the window ({})", origin, passkey_virtual_tokens, window));
+  if (passkey_virtual_min_tokens < 0 || passkey_virtual_min_tokens > passkey_virtual_tokens)
+    throw Error(fmt::format("{}: passkey virtual lengths from {} (passkey_virtual_min_tokens; "
+                            "--passkey-virtual-min-tokens): expected at most --passkey-virtual-tokens ({})",
+                            origin, passkey_virtual_min_tokens, passkey_virtual_tokens));
 }
 
 double lr_factor(const TrainOptions& o, int64_t step) {

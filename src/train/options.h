@@ -44,6 +44,8 @@ struct TrainOptions {
   // > 0: each prompt is read as if it were up to this many tokens long, its filler-only segments
   // written into the memory with a weight that stands for the filler left out (data/passkey_examples.h).
   int64_t passkey_virtual_tokens = 0;
+  // > 0: those virtual lengths are drawn from here instead of from each prompt's own length.
+  int64_t passkey_virtual_min_tokens = 0;
 
   nlohmann::json to_json() const;
   // Cross-field checks (task, passkey ranges); errors name `origin`, the fields and their flags.

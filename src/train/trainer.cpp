@@ -114,7 +114,8 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
     const data::KeyRange keys{o.passkey_key_min, o.passkey_key_max,
                               o.passkey_key_alphabet == "alnum" ? data::KeyAlphabet::Alnum : data::KeyAlphabet::Decimal,
                               o.passkey_repeat_keys};
-    const data::VirtualLength virtual_length{o.passkey_virtual_tokens, run.model->config().segment_len};
+    const data::VirtualLength virtual_length{o.passkey_virtual_tokens, run.model->config().segment_len,
+                                             o.passkey_virtual_min_tokens};
     train_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, o.seed, depths, keys,
                                                              virtual_length);
     val_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, kValidationSeed,
@@ -125,7 +126,10 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
     if (o.passkey_repeat_keys > 0)
       source += fmt::format(", {} of them with digits from a pool of 2-3", o.passkey_repeat_keys);
     if (o.passkey_virtual_tokens > 0)
-      source += fmt::format(", read as if up to {} tokens long", o.passkey_virtual_tokens);
+      source += fmt::format(", read as if {} to {} tokens long",
+                            o.passkey_virtual_min_tokens > 0 ? fmt::format("{}", o.passkey_virtual_min_tokens)
+                                                             : std::string("their own length"),
+                            o.passkey_virtual_tokens);
   } else {
     train_examples = std::make_unique<data::WindowSampler>(run.corpus.train, *run.tokenizer, o.window, o.seed);
     if (!run.corpus.validation.empty())
@@ -436,9 +440,11 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::P
              spec.options.passkey_key_max != defaults.passkey_key_max ||
              spec.options.passkey_key_alphabet != defaults.passkey_key_alphabet ||
              spec.options.passkey_repeat_keys != defaults.passkey_repeat_keys ||
-             spec.options.passkey_virtual_tokens != defaults.passkey_virtual_tokens))
+             spec.options.passkey_virtual_tokens != defaults.passkey_virtual_tokens ||
+             spec.options.passkey_virtual_min_tokens != defaults.passkey_virtual_min_tokens))
     throw Error("--passkey-min-depth, --passkey-max-depth, --passkey-key-min, --passkey-key-max, "
-                "--passkey-key-alphabet, --passkey-repeat-keys and --passkey-virtual-tokens are for --task passkey; "
+                "--passkey-key-alphabet, --passkey-repeat-keys, --passkey-virtual-tokens and "
+                "--passkey-virtual-min-tokens are for --task passkey; "
                 "leave them out with --task lm");
   spec.options.validate("infini train");
   if (!init.is_empty() && init->config().vocab_size < run.tokenizer->vocab_size())
