@@ -12,8 +12,9 @@ before=docs/results/passkey/repeat-keys
 runs=${1:-runs/long-virtual}
 bash scripts/install-deps.sh
 bash scripts/build.sh
+bash scripts/model-at.sh f4d7245 "$runs/repeat"  # the shipped model when this ran
 t0=$(date +%s)
-bash scripts/train-stage.sh "$runs/long" 600 --init models/passkey-infini-delta --task passkey \
+bash scripts/train-stage.sh "$runs/long" 600 --init "$runs/repeat" --task passkey \
   --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-virtual-min-tokens 262144 \
   --batch 8 --lr 5e-4 --warmup 20 --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 12 \
   --weight-decay 0.1 --passkey-repeat-keys 0.5

@@ -11,13 +11,14 @@ here=docs/results/passkey/many-keys
 runs=${1:-runs/many-keys}
 bash scripts/install-deps.sh
 bash scripts/build.sh
+bash scripts/model-at.sh 7e9de53 "$runs/shipped"  # the shipped model when this ran
 for arm in more:0.1 wd0:0; do
-  bash scripts/train-stage.sh "$runs/${arm%%:*}" 600 --init models/passkey-infini-delta --task passkey \
+  bash scripts/train-stage.sh "$runs/${arm%%:*}" 600 --init "$runs/shipped" --task passkey \
     --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --batch 8 --lr 5e-4 --warmup 20 \
     --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 11 --weight-decay "${arm#*:}"
   cp "$runs/${arm%%:*}/metrics.jsonl" "$here/${arm%%:*}.metrics.jsonl"
 done
-for model in shipped:models/passkey-infini-delta more:$runs/more wd0:$runs/wd0; do
+for model in shipped:$runs/shipped more:$runs/more wd0:$runs/wd0; do
   for seed in 1 2; do
     build/infini passkey --model "${model#*:}" --lengths 8K --depths 0,0.5,1 --trials 100 --seed $seed --json \
       --plot "" >"$here/${model%%:*}-seed$seed.json.tmp" 2>/dev/null

@@ -14,8 +14,9 @@ keys=docs/results/passkey/many-keys
 runs=${1:-runs/repeat-keys}
 bash scripts/install-deps.sh
 bash scripts/build.sh
+bash scripts/model-at.sh 7e9de53 "$runs/seg64"  # the shipped model when this ran
 t0=$(date +%s)
-bash scripts/train-stage.sh "$runs/repeat" 600 --init models/passkey-infini-delta --task passkey \
+bash scripts/train-stage.sh "$runs/repeat" 600 --init "$runs/seg64" --task passkey \
   --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --batch 8 --lr 5e-4 --warmup 20 \
   --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 11 --weight-decay 0.1 --passkey-repeat-keys 0.5
 echo "repeat $(($(date +%s) - t0)) s" >"$here/times.txt"

@@ -14,12 +14,7 @@ before=docs/results/passkey/repeat-keys
 runs=${1:-runs/repeat-long}
 bash scripts/install-deps.sh
 bash scripts/build.sh
-if [ ! -f "$runs/seg64/model.safetensors" ]; then
-  mkdir -p "$runs/seg64"
-  for f in config.json tokenizer.json model.safetensors; do
-    git show "7e9de53:models/passkey-infini-delta/$f" >"$runs/seg64/$f"
-  done
-fi
+bash scripts/model-at.sh 7e9de53 "$runs/seg64"
 if [ ! -f "$runs/repeat-long/trained" ]; then
   t0=$(date +%s)
   bash scripts/train-stage.sh "$runs/repeat-long" 600 --init "$runs/seg64" --task passkey \
