@@ -21,8 +21,12 @@
 #      pool of 2 or 3 (--passkey-repeat-keys 0.5): in such keys what follows a digit is told only by
 #      the digits before it, the keys seg64's model misses (2.7% of keys at 8K; after this stage 0.3%:
 #      docs/PASSKEY.md, "Keys with repeated digits in training");
-#   8. `infini passkey` at 32K..1M tokens, depths 0, 0.5 and 1 (not part of the recipe's time).
-# The final model is OUT/repeat.
+#   8. long, long2: twice 600 more steps of the repeat stage's prompts on new batches, their virtual
+#      lengths drawn from 256K to 1M (--passkey-virtual-min-tokens 262144), so that the memory's read
+#      is trained against the faintest the 1M table meets (docs/PASSKEY.md, "Virtual lengths near 1M"
+#      and "A second stage at near-1M virtual lengths");
+#   9. `infini passkey` at 32K..1M tokens, depths 0, 0.5 and 1 (not part of the recipe's time).
+# The final model is OUT/long2.
 #
 #   bash scripts/passkey-recipe.sh [MODE] [OUT] [TRIALS] [LENGTHS]
 #   (MODE: infini-delta or infini-linear, optionally prefixed by mod- for the Mixture-of-Depths config,
@@ -37,7 +41,7 @@
 # the matmul peak measured when the script started. Validation and checkpoints come every 100 steps.
 # LM_FROM=RUN (a probe, not the recipe): take RUN's lm weights instead of training the lm stage, under
 # this MODE's config; it must have the same parameters (shift-local- over a shift- run's lm stage).
-# UNTIL=STAGE: stop after that stage (lm, copy, seg1, mix, virtual, seg64, repeat).
+# UNTIL=STAGE: stop after that stage (lm, copy, seg1, mix, virtual, seg64, repeat, long, long2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-conv-infini-delta}
@@ -113,6 +117,14 @@ timed seg64 bash scripts/train-stage.sh "$out/seg64" 300 --init "$out/virtual-se
 timed repeat bash scripts/train-stage.sh "$out/repeat" 600 --init "$out/seg64" --task passkey \
   --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --batch 8 --lr 5e-4 --warmup 20 \
   --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 11 --weight-decay 0.1 --passkey-repeat-keys 0.5
-timed eval sh -c "build/infini passkey --model '$out/repeat' --lengths $lengths --depths 0,0.5,1 \
+timed long bash scripts/train-stage.sh "$out/long" 600 --init "$out/repeat" --task passkey \
+  --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-virtual-min-tokens 262144 \
+  --batch 8 --lr 5e-4 --warmup 20 --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 12 \
+  --weight-decay 0.1 --passkey-repeat-keys 0.5
+timed long2 bash scripts/train-stage.sh "$out/long2" 600 --init "$out/long" --task passkey \
+  --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-virtual-min-tokens 262144 \
+  --batch 8 --lr 5e-4 --warmup 20 --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 13 \
+  --weight-decay 0.1 --passkey-repeat-keys 0.5
+timed eval sh -c "build/infini passkey --model '$out/long2' --lengths $lengths --depths 0,0.5,1 \
   --trials $trials --json --plot '$out/passkey.png' >'$out/passkey.json.tmp' && mv '$out/passkey.json.tmp' '$out/passkey.json'"
 cat "$out/times.txt" >&2
