@@ -4,7 +4,7 @@
 # Then 100 keys at 1M, depth 1 that neither it nor that probe has met (seed 4), for both, key by key;
 # its 32K..1M table (20 keys per cell, seed 1: scripts/passkey-table.sh); and, key by key against the
 # shipped repeat model's answers in docs/results/passkey/repeat-keys, 100 keys at 1M, depth 1 (seed 3)
-# and 600 at 8K (seeds 1 and 2).
+# and 600 at 8K (seeds 1 and 2); then 20 more keys at 1M for depths 0.5 and 0 (seed 2).
 #
 #   bash docs/results/passkey/long-twice/run.sh [RUNS]   (RUNS defaults to runs/long-twice; the probe
 #   must be in runs/long-virtual/long: bash docs/results/passkey/long-virtual/run.sh)
@@ -48,3 +48,9 @@ for seed in 1 2; do
 done
 /usr/bin/python3 scripts/passkey-paired.py "$before/repeat-seed1.json" "$here/8k-seed1.json" \
   "$before/repeat-seed2.json" "$here/8k-seed2.json" | tee "$here/8k-paired.txt"
+# 20 more keys at 1M for depths 0.5 and 0 (seed 2), the cells whose keys cost a whole read each.
+if [ ! -f "$here/1m-seed2.json" ]; then
+  build/infini passkey --model "$runs/long2" --lengths 1M --depths 0.5,0 --trials 20 --seed 2 --json --plot "" \
+    >"$here/1m-seed2.json.tmp" 2>"$here/1m-seed2.log"
+  mv "$here/1m-seed2.json.tmp" "$here/1m-seed2.json"
+fi
