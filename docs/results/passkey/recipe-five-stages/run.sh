@@ -31,4 +31,5 @@ timed long bash scripts/train-stage.sh "$out/long" 800 --init "$out/virtual" --t
   --checkpoint-every 100 --seed 12
 bash scripts/passkey-table.sh "$out/long" "$res"
 [ -f "$res/depth1-seed3.json" ] || build/infini passkey --model "$out/long" --lengths 1M --depths 1 \
-  --trials 100 --seed 3 --json --plot "" >"$res/depth1-seed3.json"
+  --trials 100 --seed 3 --json --plot "" >"$res/depth1-seed3.json.tmp"
+[ -f "$res/depth1-seed3.json" ] || mv "$res/depth1-seed3.json.tmp" "$res/depth1-seed3.json"
