@@ -3,11 +3,14 @@
 # recipe's; then, from seg1 with 64-token segments, `virtual` with repeated-digit keys (1,000 steps,
 # replacing mix, virtual, seg64 and repeat) and `long` at virtual lengths of 256K..1M (800 steps,
 # replacing long and long2). Then the table, 1M first, and 100 keys at 1M, depth 1 (seed 3).
-#   bash docs/results/passkey/recipe-five-stages/run.sh [OUT]   (default runs/recipe-short)
+#   bash docs/results/passkey/recipe-five-stages/run.sh [OUT] [RESULTS] [LONG_STEPS]
+#   (defaults runs/recipe-short, this folder, 800; docs/results/passkey/recipe-five-long1000 holds the
+#   run with LONG_STEPS 1000)
 set -euo pipefail
 cd "$(dirname "$0")/../../../.."
 out=${1:-runs/recipe-short}
-res=docs/results/passkey/recipe-five-stages
+res=${2:-docs/results/passkey/recipe-five-stages}
+long_steps=${3:-800}
 UNTIL=seg1 bash scripts/passkey-recipe.sh conv-infini-delta "$out"
 if [ ! -f "$out/seg1-seg64/model.safetensors" ]; then
   mkdir -p "$out/seg1-seg64"
@@ -25,7 +28,7 @@ timed() {  # NAME, then the command; the wall time goes beside the recipe's stag
 timed virtual bash scripts/train-stage.sh "$out/virtual" 1000 --init "$out/seg1-seg64" --task passkey \
   --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-repeat-keys 0.5 \
   --batch 8 --lr 1e-3 --warmup 20 --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 9
-timed long bash scripts/train-stage.sh "$out/long" 800 --init "$out/virtual" --task passkey \
+timed long bash scripts/train-stage.sh "$out/long" "$long_steps" --init "$out/virtual" --task passkey \
   --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-virtual-min-tokens 262144 \
   --passkey-repeat-keys 0.5 --batch 8 --lr 5e-4 --warmup 20 --val-every 100 --val-windows 64 \
   --checkpoint-every 100 --seed 12
