@@ -1,5 +1,5 @@
-// The raw-pointer kernels of the fused inference paths, and the fp32 training kernels, against
-// LibTorch's own ops.
+// The raw-pointer kernels of the fused inference paths, and the training kernels in fp32, against
+// LibTorch's own ops or float64.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -70,8 +70,8 @@ TEST(Kernels, RowMajorGemmMatchesMm) {
     }
 }
 
-// The training kernels' fp32 path (raw BLAS calls) against their generic path run in float64, which
-// the golden tests hold to the Python reference: outputs and every input's gradient.
+// The training kernels in fp32 (the training dtype) against themselves in float64, which the golden
+// tests hold to the Python reference: outputs and every input's gradient.
 TEST(Kernels, AttentionFp32MatchesFloat64) {
   torch::manual_seed(5);
   const int64_t X = 3, H = 2, n = 9, dk = 8, dv = 5;

@@ -1,11 +1,7 @@
 #include "kernels/batched_matmul_cpu.h"
 
-#include <algorithm>
-
 #include <ATen/Parallel.h>
 #include <ATen/ThreadLocalState.h>
-
-#include "kernels/gemm_cpu.h"
 
 namespace infini::kernels {
 namespace {
@@ -13,46 +9,12 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// One operand of a batched product as BLAS reads it: matrix i at base + i * batch_stride, row-major
-// with leading dimension ld, transposed when the slice is stored column-major (a transpose view).
-struct BlasOperand {
-  torch::Tensor keep;  // owns the storage base points into
-  const float* base;
-  int64_t batch_stride, ld;
-  bool transposed;
-};
-
-// op(t[i]) for a (batch, rows, cols) fp32 tensor, without a copy when its slices are row- or column-major.
-BlasOperand blas_operand(const torch::Tensor& t, bool transpose) {
-  const auto rows = t.size(1), cols = t.size(2);
-  if (t.stride(2) == 1 && t.stride(1) >= std::max<int64_t>(1, cols))
-    return {t, t.data_ptr<float>(), t.stride(0), t.stride(1), transpose};
-  if (t.stride(1) == 1 && t.stride(2) >= std::max<int64_t>(1, rows))
-    return {t, t.data_ptr<float>(), t.stride(0), t.stride(2), !transpose};
-  const auto c = t.contiguous();
-  return {c, c.data_ptr<float>(), c.stride(0), cols, transpose};
-}
-
 // out[i] = op(x[i]) @ op(y[i]) for every i, each product single-threaded inside a parallel task.
 torch::Tensor parallel_bmm(const torch::Tensor& x, const torch::Tensor& y, bool transpose_x, bool transpose_y) {
   const auto batch = x.size(0);
   const auto m = transpose_x ? x.size(2) : x.size(1);
-  const auto k = transpose_x ? x.size(1) : x.size(2);
   const auto p = transpose_y ? y.size(1) : y.size(2);
   auto out = torch::empty({batch, m, p}, x.options());
-  if (k == 0) return out.zero_();
-  if (x.scalar_type() == torch::kFloat32 && y.scalar_type() == torch::kFloat32) {
-    // Straight to BLAS: at 64-token segments these products are 64 x 64 x 65, and LibTorch's
-    // dispatch with the views around each call costs about as much as the arithmetic.
-    const auto a = blas_operand(x, transpose_x), b = blas_operand(y, transpose_y);
-    float* o = out.data_ptr<float>();
-    at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i)
-        gemm(a.transposed, b.transposed, m, p, k, 1.0f, a.base + i * a.batch_stride, a.ld,
-             b.base + i * b.batch_stride, b.ld, 0.0f, o + i * m * p, p);
-    });
-    return out;
-  }
   const at::ThreadLocalState caller;  // InferenceMode and grad mode, for the worker threads
   at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
     at::ThreadLocalStateGuard same_mode(caller);
