@@ -32,6 +32,10 @@ timed long bash scripts/train-stage.sh "$out/long" "$long_steps" --init "$out/vi
   --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-virtual-min-tokens 262144 \
   --passkey-repeat-keys 0.5 --batch 8 --lr 5e-4 --warmup 20 --val-every 100 --val-windows 64 \
   --checkpoint-every 100 --seed 12
+mkdir -p "$res"
+for stage in lm copy seg1 virtual long; do cp "$out/$stage/metrics.jsonl" "$res/$stage.metrics.jsonl"; done
+cp "$out/times.txt" "$res/recipe-times.txt"
+cp "$out/long/config.json" "$res/config.json"
 bash scripts/passkey-table.sh "$out/long" "$res"
 [ -f "$res/depth1-seed3.json" ] || build/infini passkey --model "$out/long" --lengths 1M --depths 1 \
   --trials 100 --seed 3 --json --plot "" >"$res/depth1-seed3.json.tmp"
