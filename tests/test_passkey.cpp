@@ -279,5 +279,47 @@ TEST(Passkey, VirtualLengthWeighsFillerOnlySegments) {
                         {"virtual lengths from"});
 }
 
+// The lead puts the key line and the question at every phase of a 64-token segment, where the
+// paper's prompts of 1-1.3K tokens put them at a few; after it the prompt is the paper's, whole.
+TEST(Passkey, LeadMovesThePromptsLinesToEveryPhase) {
+  const auto tokenizer = byte_tokenizer();
+  constexpr int64_t kSegment = 64;
+  const PasskeyExamples plain(*tokenizer, 1024, 1280, 9);
+  const PasskeyExamples led(*tokenizer, 1024, 1280, 9, {}, {}, VirtualLength{1 << 20, kSegment}, kSegment);
+  const std::string intro = "There is an important info";
+  std::set<int64_t> plain_phases, led_phases, leads;
+  for (uint64_t i = 0; i < 400; ++i) {
+    const auto p = plain.example(i), e = led.example(i);
+    EXPECT_LE(static_cast<int64_t>(e.tokens.size()), 1280) << i;
+    const std::string a(p.tokens.begin(), p.tokens.end()), b(e.tokens.begin(), e.tokens.end());
+    const auto lead = static_cast<int64_t>(b.find(intro));
+    ASSERT_NE(lead, static_cast<int64_t>(std::string::npos)) << i;
+    leads.insert(lead);
+    EXPECT_EQ(b.substr(0, static_cast<size_t>(lead)), passkey_filler_tail(lead)) << i;
+    EXPECT_EQ(a.find(intro), 0u) << i;  // without a lead the prompt starts at the intro
+    // After the lead, the paper's prompt and its answer.
+    const auto key_at = b.find("The pass key is ") + 16;
+    const auto key = b.substr(key_at, b.find('.', key_at) - key_at);
+    EXPECT_EQ(b.substr(b.size() - key.size() - 1), " " + key) << i;
+    EXPECT_EQ(e.answer_tokens, static_cast<int64_t>(key.size()) + 1);
+    // The lead is never weighed as filler: the first segment holds the intro.
+    ASSERT_FALSE(e.segment_weights.empty());
+    EXPECT_EQ(e.segment_weights[0], 1.0f) << i;
+    plain_phases.insert(static_cast<int64_t>(a.find("The pass key is")) % kSegment);
+    led_phases.insert(static_cast<int64_t>(b.find("The pass key is")) % kSegment);
+  }
+  EXPECT_GT(leads.size(), 60u);  // 0..63
+  EXPECT_LT(*leads.rbegin(), kSegment);
+  EXPECT_LT(plain_phases.size(), 20u) << "the paper's prompts alone reach only some phases";
+  EXPECT_GT(led_phases.size(), 60u);
+  EXPECT_EQ(PasskeyExamples(*tokenizer, 1024, 1280, 9, {}, {}, {}, 0).example(5).tokens, plain.example(5).tokens);
+  testing::expect_error([&] { PasskeyExamples(*tokenizer, 1024, 1280, 9, {}, {}, {}, -1); }, {"lead"});
+  // The shortest prompt must fit with the longest lead.
+  testing::expect_error([&] { PasskeyExamples(*tokenizer, 256, 256, 9, {}, {}, {}, 64); }, {"shortest prompt"});
+  EXPECT_EQ(passkey_filler_tail(0), "");
+  EXPECT_EQ(passkey_filler_tail(12), "back again. ");
+  EXPECT_EQ(passkey_filler_tail(100).size(), 100u);
+}
+
 }  // namespace
 }  // namespace infini::data

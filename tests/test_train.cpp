@@ -264,6 +264,7 @@ TEST(Trainer, OptionsFromBeforeThePasskeyTaskLoad) {
   j.erase("passkey_key_max");
   j.erase("passkey_key_alphabet");
   j.erase("passkey_repeat_keys");
+  j.erase("passkey_lead_bytes");
   const auto o = TrainOptions::from_json(j, "old.json");
   EXPECT_EQ(o.task, "lm");
   EXPECT_EQ(o.passkey_min_tokens, 0);
@@ -272,6 +273,10 @@ TEST(Trainer, OptionsFromBeforeThePasskeyTaskLoad) {
   EXPECT_EQ(o.passkey_key_max, 50000);
   EXPECT_EQ(o.passkey_key_alphabet, "decimal");
   EXPECT_EQ(o.passkey_repeat_keys, 0.0);
+  EXPECT_EQ(o.passkey_lead_bytes, 0);
+  auto led = j;
+  led["passkey_lead_bytes"] = -3;
+  expect_error([&] { TrainOptions::from_json(led, "led.json"); }, {"led.json", "--passkey-lead-bytes", "-3"});
   auto repeats = j;
   repeats["passkey_repeat_keys"] = 2.0;
   expect_error([&] { TrainOptions::from_json(repeats, "repeats.json"); }, {"repeats.json", "--passkey-repeat-keys"});

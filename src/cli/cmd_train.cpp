@@ -73,6 +73,11 @@ Runner add_train(CLI::App& app) {
                       "draw those virtual lengths log-uniformly from here to --passkey-virtual-tokens instead of "
                       "from each prompt's own length (0: its own length)")
           ->check(at_least(0)),
+      sub->add_option("--passkey-lead-bytes", o.passkey_lead_bytes,
+                      "start each training prompt with 0 to N-1 bytes of filler, so that its lines fall at every "
+                      "phase of a segment (N: the segment's length in bytes; 0: off; `infini passkey` reads the "
+                      "paper's prompt unshifted)")
+          ->check(CLI::Range(int64_t{0}, int64_t{4096})),
       sub->add_option("--batch", o.batch, "windows per micro-batch")->check(at_least(1)),
       sub->add_option("--grad-accum", o.grad_accum, "micro-batches per optimisation step")->check(at_least(1)),
       sub->add_option("--window", o.window, "tokens per training example, fed segment by segment")

@@ -106,6 +106,13 @@ void write_passkey_prompt(const PasskeyPrompt& p, const std::function<void(std::
   write_passkey_suffix(p, sink);
 }
 
+std::string passkey_filler_tail(int64_t bytes) {
+  if (bytes < 0) throw Error(fmt::format("passkey filler tail of {} bytes", bytes));
+  std::string text;
+  while (static_cast<int64_t>(text.size()) < bytes) text.insert(0, std::string(kFiller) + " ");
+  return text.substr(text.size() - static_cast<size_t>(bytes));
+}
+
 std::string passkey_text(const PasskeyPrompt& p) {
   std::string text;
   text.reserve(static_cast<size_t>(p.bytes()));

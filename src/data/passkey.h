@@ -64,4 +64,8 @@ void write_passkey_suffix_pieces(const PasskeyPrompt& prompt, const PasskeyPiece
 // The whole prompt as one string: for short prompts (tests, training examples).
 std::string passkey_text(const PasskeyPrompt& prompt);
 
+// The last `bytes` bytes of filler sentences joined by spaces, ending with a space: what training
+// puts before a prompt's intro to move its lines within their segments (PasskeyExamples' lead).
+std::string passkey_filler_tail(int64_t bytes);
+
 }  // namespace infini::data

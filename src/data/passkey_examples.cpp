@@ -86,9 +86,11 @@ int64_t repeated_digit_key(int64_t uniform, uint64_t h, int64_t min, int64_t max
 }  // namespace
 
 PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens, int64_t max_tokens, uint64_t seed,
-                                 DepthRange depths, KeyRange keys, VirtualLength virtual_length)
+                                 DepthRange depths, KeyRange keys, VirtualLength virtual_length, int64_t lead_bytes)
     : tokenizer_(tokenizer), min_tokens_(min_tokens), max_tokens_(max_tokens), seed_(seed), depths_(depths),
-      keys_(keys), virtual_(virtual_length) {
+      keys_(keys), virtual_(virtual_length), lead_bytes_(lead_bytes) {
+  if (lead_bytes < 0 || lead_bytes > 4096)
+    throw Error(fmt::format("passkey lead of up to {} bytes: expected 0 (off) to 4096", lead_bytes));
   if (virtual_length.max_tokens != 0 && (virtual_length.max_tokens < max_tokens || virtual_length.segment_len <= 0))
     throw Error(fmt::format("passkey virtual length {}: expected 0 (off) or at least the longest prompt ({} tokens)",
                             virtual_length.max_tokens, max_tokens));
@@ -115,29 +117,40 @@ PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens,
   const auto paper = symbols(kPasskeyMax, KeyAlphabet::Decimal);
   reserved_bytes_ = paper + 1 + 3 * std::max<int64_t>(0, symbols(keys.max, keys.alphabet) - paper);
   const auto shortest = passkey_prompt(0, 0.0, keys.max, keys.alphabet);  // the fixed lines and one filler
-  const auto floor_tokens = static_cast<int64_t>(encode_whole(shortest, tokenizer).size());
+  const auto longest_lead = encode_piece(tokenizer, passkey_filler_tail(std::max<int64_t>(0, lead_bytes - 1)));
+  const auto floor_tokens = static_cast<int64_t>(encode_whole(shortest, tokenizer).size() + longest_lead.size());
   if (min_tokens < floor_tokens || max_tokens < min_tokens)
-    throw Error(fmt::format("passkey examples of {} to {} tokens: the shortest prompt with its answer has {} "
+    throw Error(fmt::format("passkey examples of {} to {} tokens: the shortest prompt with its answer{} has {} "
                             "tokens, so the input length (--window) and --passkey-min-tokens must be at least that, "
-                            "the minimum no larger than the window", min_tokens, max_tokens, floor_tokens));
-  bytes_per_token_ = static_cast<double>(passkey_text(shortest).size() + shortest.answer().size()) /
+                            "the minimum no larger than the window", min_tokens, max_tokens,
+                            lead_bytes > 1 ? " and the longest lead (--passkey-lead-bytes)" : "", floor_tokens));
+  bytes_per_token_ = static_cast<double>(passkey_text(shortest).size() + shortest.answer().size() +
+                                         static_cast<size_t>(std::max<int64_t>(0, lead_bytes - 1))) /
                      static_cast<double>(floor_tokens);
 }
 
 PasskeyExample PasskeyExamples::example(uint64_t index) const {
   const uint64_t h = seed_for(seed_, index);
   const uint64_t h2 = splitmix64(h), h3 = splitmix64(h2), h4 = splitmix64(h3), h5 = splitmix64(h4);
+  const uint64_t h6 = splitmix64(h5);
+  const auto lead = lead_bytes_ > 0 ? static_cast<int64_t>(h6 % static_cast<uint64_t>(lead_bytes_)) : 0;
   const auto length = min_tokens_ + static_cast<int64_t>(h % static_cast<uint64_t>(max_tokens_ - min_tokens_ + 1));
   const double depth = depths_.min + (depths_.max - depths_.min) * unit_interval(h2);
   auto key = keys_.min + static_cast<int64_t>(h3 % static_cast<uint64_t>(keys_.max - keys_.min + 1));
   if (unit_interval(h5) < keys_.repeat_share) key = repeated_digit_key(key, h5, keys_.min, keys_.max);
   // The prompt comes out at most the bytes asked (data/passkey.h), answer included.
   const auto prompt = passkey_prompt(
-      static_cast<int64_t>(std::floor(static_cast<double>(length) * bytes_per_token_)) - reserved_bytes_, depth, key,
-      keys_.alphabet);
+      static_cast<int64_t>(std::floor(static_cast<double>(length) * bytes_per_token_)) - reserved_bytes_ - lead,
+      depth, key, keys_.alphabet);
   PasskeyExample e;
   std::vector<Span> filler;
   e.tokens = encode_whole(prompt, tokenizer_, &filler);
+  if (lead > 0) {
+    // Not marked as filler: shorter than a segment, it never fills one alone.
+    const auto ids = encode_piece(tokenizer_, passkey_filler_tail(lead));
+    e.tokens.insert(e.tokens.begin(), ids.begin(), ids.end());
+    for (auto& span : filler) span.begin += static_cast<int64_t>(ids.size()), span.end += static_cast<int64_t>(ids.size());
+  }
   e.answer_tokens = static_cast<int64_t>(encode_passkey_answer(prompt, tokenizer_).size());
   if (virtual_.max_tokens > 0) {
     const auto L = virtual_.segment_len;

@@ -63,8 +63,15 @@ class PasskeyExamples : public ExampleSource {
  public:
   // Prompt + answer lengths are drawn uniformly from [min_tokens, max_tokens] (in tokens of `tokenizer`,
   // approximately for SentencePiece); depth from `depths`; keys from `keys`.
+  // lead_bytes > 0: each prompt starts with 0 to lead_bytes - 1 bytes of filler (drawn per example)
+  // before its intro. The paper's prompt puts each line at a position that only its filler counts
+  // move, in steps of the 90-byte filler, so prompts of 1-1.3K tokens put their key line and question
+  // at a few phases of a 64-token segment, and a model trained on them fails at the phases it never
+  // saw (docs/PASSKEY.md, "Phases of a segment"); a lead of up to a segment's length puts them at every
+  // phase. `infini passkey` reads the paper's prompt from position 0.
   PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens, int64_t max_tokens, uint64_t seed,
-                  DepthRange depths = {}, KeyRange keys = {}, VirtualLength virtual_length = {});
+                  DepthRange depths = {}, KeyRange keys = {}, VirtualLength virtual_length = {},
+                  int64_t lead_bytes = 0);
 
   PasskeyExample example(uint64_t index) const;
   // Padded to the longest example of the batch; every target but the answers' is masked. With a virtual
@@ -78,6 +85,7 @@ class PasskeyExamples : public ExampleSource {
   DepthRange depths_;
   KeyRange keys_;
   VirtualLength virtual_;
+  int64_t lead_bytes_;
   int64_t reserved_bytes_;  // bytes of each example's length kept for its answer and a long key
   double bytes_per_token_;
 };

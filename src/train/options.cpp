@@ -25,7 +25,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"passkey_key_alphabet", passkey_key_alphabet},
           {"passkey_repeat_keys", passkey_repeat_keys},
           {"passkey_virtual_tokens", passkey_virtual_tokens},
-          {"passkey_virtual_min_tokens", passkey_virtual_min_tokens}};
+          {"passkey_virtual_min_tokens", passkey_virtual_min_tokens},
+          {"passkey_lead_bytes", passkey_lead_bytes}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string& origin) {
@@ -35,7 +36,8 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
   const std::set<std::string> added_later = {"task", "passkey_min_tokens", "passkey_min_depth",
                                              "passkey_max_depth", "passkey_key_min", "passkey_key_max",
                                              "passkey_key_alphabet", "passkey_repeat_keys",
-                                             "passkey_virtual_tokens", "passkey_virtual_min_tokens"};  // older runs keep the defaults
+                                             "passkey_virtual_tokens", "passkey_virtual_min_tokens",
+                                             "passkey_lead_bytes"};  // older runs keep the defaults
   for (const auto& item : reference.items())
     if (!j.contains(item.key()) && !added_later.count(item.key()))
       throw Error(fmt::format("{}: missing training field '{}'", origin, item.key()));
@@ -70,6 +72,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     if (j.contains("passkey_virtual_tokens")) j.at("passkey_virtual_tokens").get_to(o.passkey_virtual_tokens);
     if (j.contains("passkey_virtual_min_tokens"))
       j.at("passkey_virtual_min_tokens").get_to(o.passkey_virtual_min_tokens);
+    if (j.contains("passkey_lead_bytes")) j.at("passkey_lead_bytes").get_to(o.passkey_lead_bytes);
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: malformed training options ({})", origin, e.what()));
   }
@@ -102,6 +105,9 @@ void TrainOptions::validate(const std::string& origin) const {
     throw Error(fmt::format("{}: passkey virtual lengths from {} (passkey_virtual_min_tokens; "
                             "--passkey-virtual-min-tokens): expected at most --passkey-virtual-tokens ({})",
                             origin, passkey_virtual_min_tokens, passkey_virtual_tokens));
+  if (passkey_lead_bytes < 0 || passkey_lead_bytes > 4096)
+    throw Error(fmt::format("{}: passkey lead of up to {} bytes (passkey_lead_bytes; --passkey-lead-bytes): expected 0 "
+                            "(off) to 4096", origin, passkey_lead_bytes));
 }
 
 double lr_factor(const TrainOptions& o, int64_t step) {

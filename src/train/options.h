@@ -46,6 +46,9 @@ struct TrainOptions {
   int64_t passkey_virtual_tokens = 0;
   // > 0: those virtual lengths are drawn from here instead of from each prompt's own length.
   int64_t passkey_virtual_min_tokens = 0;
+  // > 0: each prompt starts with 0 to this many bytes less one of filler, so that its lines fall at
+  // every phase of a segment (data::PasskeyExamples' lead).
+  int64_t passkey_lead_bytes = 0;
 
   nlohmann::json to_json() const;
   // Cross-field checks (task, passkey ranges); errors name `origin`, the fields and their flags.

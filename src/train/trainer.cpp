@@ -117,9 +117,9 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
     const data::VirtualLength virtual_length{o.passkey_virtual_tokens, run.model->config().segment_len,
                                              o.passkey_virtual_min_tokens};
     train_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, o.seed, depths, keys,
-                                                             virtual_length);
+                                                             virtual_length, o.passkey_lead_bytes);
     val_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, kValidationSeed,
-                                                           depths, keys, virtual_length);
+                                                           depths, keys, virtual_length, o.passkey_lead_bytes);
     source = fmt::format("passkey prompts of {} to {} tokens, keys {} to {} ({}) at depth {} to {} (loss on the "
                          "answer only)", shortest, o.window, o.passkey_key_min, o.passkey_key_max,
                          o.passkey_key_alphabet, o.passkey_min_depth, o.passkey_max_depth);
@@ -130,6 +130,8 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
                             o.passkey_virtual_min_tokens > 0 ? fmt::format("{}", o.passkey_virtual_min_tokens)
                                                              : std::string("their own length"),
                             o.passkey_virtual_tokens);
+    if (o.passkey_lead_bytes > 0)
+      source += fmt::format(", after a lead of 0 to {} bytes of filler", o.passkey_lead_bytes - 1);
   } else {
     train_examples = std::make_unique<data::WindowSampler>(run.corpus.train, *run.tokenizer, o.window, o.seed);
     if (!run.corpus.validation.empty())
@@ -441,10 +443,11 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::P
              spec.options.passkey_key_alphabet != defaults.passkey_key_alphabet ||
              spec.options.passkey_repeat_keys != defaults.passkey_repeat_keys ||
              spec.options.passkey_virtual_tokens != defaults.passkey_virtual_tokens ||
-             spec.options.passkey_virtual_min_tokens != defaults.passkey_virtual_min_tokens))
+             spec.options.passkey_virtual_min_tokens != defaults.passkey_virtual_min_tokens ||
+             spec.options.passkey_lead_bytes != defaults.passkey_lead_bytes))
     throw Error("--passkey-min-depth, --passkey-max-depth, --passkey-key-min, --passkey-key-max, "
-                "--passkey-key-alphabet, --passkey-repeat-keys, --passkey-virtual-tokens and "
-                "--passkey-virtual-min-tokens are for --task passkey; "
+                "--passkey-key-alphabet, --passkey-repeat-keys, --passkey-virtual-tokens, "
+                "--passkey-virtual-min-tokens and --passkey-lead-bytes are for --task passkey; "
                 "leave them out with --task lm");
   spec.options.validate("infini train");
   if (!init.is_empty() && init->config().vocab_size < run.tokenizer->vocab_size())
