@@ -7,26 +7,24 @@
 #   3. seg1: the copy model with the memory gates of blocks 1-3 opened to 0.5, on 512-token prompts
 #      whose key line is always in segment 0 and the question in segment 1, so that only the
 #      compressive memory can answer;
-#   4. mix: 512-1024-token prompts at any depth (the key 0-3 segments back, or in the question's
-#      segment), so that copying within the question's segment, which seg1 trains away, comes back;
-#   5. virtual: 1024-1280-token prompts at any depth (the key 0-4 segments back, or in the question's
-#      segment) read as if 1K-1M tokens long (--passkey-virtual-tokens), so that the memory's read is
-#      trained against the filler of a million tokens;
-#   6. seg64: the virtual model with 64-token segments (segment_len 64), 300 more steps of the same
-#      prompts. The key's first digit comes at least 81 bytes before the position that must predict it,
-#      so with segments shorter than that every key, even at depth 1, is in the memory, which finds
-#      it, when the answer begins: the local attention, which alone must answer at depth 1 with
-#      256-token segments, never learns to find the first digit (docs/PASSKEY.md, "Depth 1");
-#   7. repeat: 600 more steps of the same prompts at 5e-4, half of their keys with every digit from a
-#      pool of 2 or 3 (--passkey-repeat-keys 0.5): in such keys what follows a digit is told only by
-#      the digits before it, the keys seg64's model misses (2.7% of keys at 8K; after this stage 0.3%:
-#      docs/PASSKEY.md, "Keys with repeated digits in training");
-#   8. long, long2: twice 600 more steps of the repeat stage's prompts on new batches, their virtual
-#      lengths drawn from 256K to 1M (--passkey-virtual-min-tokens 262144), so that the memory's read
-#      is trained against the faintest the 1M table meets (docs/PASSKEY.md, "Virtual lengths near 1M"
-#      and "A second stage at near-1M virtual lengths");
-#   9. `infini passkey` at 32K..1M tokens, depths 0, 0.5 and 1 (not part of the recipe's time).
-# The final model is OUT/long2.
+#   4. virtual: the seg1 model with 64-token segments (segment_len 64), 1,000 steps on 1024-1280-token
+#      prompts at any depth read as if 1K-1M tokens long (--passkey-virtual-tokens), half of their keys
+#      with every digit from a pool of 2 or 3 (--passkey-repeat-keys 0.5). With segments shorter than
+#      the 81 bytes between the key's first digit and the position that must predict it, every key,
+#      even at depth 1, is read from the memory (docs/PASSKEY.md, "Depth 1"); in a repeated-digit key
+#      what follows a digit is told only by the digits before it ("Keys with repeated digits in
+#      training"); the virtual length trains the memory's read against the filler of a million tokens;
+#   5. long, long2: 1,000 and then 600 more steps of those prompts at 5e-4 on new batches, their virtual
+#      lengths drawn from 256K to 1M (--passkey-virtual-min-tokens 262144), so that the read is trained
+#      against the faintest the 1M table meets ("Five stages and a second near-1M stage");
+#   6. long3: 600 more steps of long2's prompts on new batches, each prompt after a lead of 0-63
+#      bytes of filler (--passkey-lead-bytes 64), so that its key line and question come at every
+#      phase of a 64-token segment: the paper's prompt moves them only in 90-byte steps, and a model
+#      trained on them alone fails at phases it never saw ("Phases of a segment");
+#   7. `infini passkey` at 32K..1M tokens, depths 0, 0.5 and 1 (not part of the recipe's time).
+# The final model is OUT/long3. Until 2026-12-03 the recipe had nine stages (mix, virtual, seg64,
+# repeat, long and long2 after seg1; about 144 minutes): `git show d50a109:scripts/passkey-recipe.sh`,
+# which the older experiments in docs/PASSKEY.md ran.
 #
 #   bash scripts/passkey-recipe.sh [MODE] [OUT] [TRIALS] [LENGTHS]
 #   (MODE: infini-delta or infini-linear, optionally prefixed by mod- for the Mixture-of-Depths config,
@@ -41,7 +39,7 @@
 # the matmul peak measured when the script started. Validation and checkpoints come every 100 steps.
 # LM_FROM=RUN (a probe, not the recipe): take RUN's lm weights instead of training the lm stage, under
 # this MODE's config; it must have the same parameters (shift-local- over a shift- run's lm stage).
-# UNTIL=STAGE: stop after that stage (lm, copy, seg1, mix, virtual, seg64, repeat, long, long2).
+# UNTIL=STAGE: stop after that stage (lm, copy, seg1, virtual, long, long2, long3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-conv-infini-delta}
@@ -99,32 +97,27 @@ timed copy bash scripts/train-stage.sh "$out/copy" 200 --init "$out/lm" --task p
 timed seg1 bash scripts/train-stage.sh "$out/seg1" 1000 --init "$out/copy-gates0" --task passkey \
   --window 512 --passkey-min-tokens 512 --passkey-max-depth 0.1 --batch 8 --lr 1e-3 --warmup 20 --val-every 100 \
   --val-windows 64 --checkpoint-every 100 --seed 5
-timed mix bash scripts/train-stage.sh "$out/mix" 600 --init "$out/seg1" --task passkey \
-  --window 1024 --passkey-min-tokens 512 --batch 8 --lr 1e-3 --warmup 20 --val-every 100 --val-windows 64 \
-  --checkpoint-every 100 --seed 6
-timed virtual bash scripts/train-stage.sh "$out/virtual" 1000 --init "$out/mix" --task passkey \
-  --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --batch 8 --lr 1e-3 --warmup 20 \
-  --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 9
-if [ ! -f "$out/virtual-seg64/model.safetensors" ]; then
-  mkdir -p "$out/virtual-seg64"
-  cp "$out/virtual/model.safetensors" "$out/virtual/tokenizer.json" "$out/virtual-seg64/"
-  sed 's/"segment_len": *[0-9]*/"segment_len": 64/' "$out/virtual/config.json" >"$out/virtual-seg64/config.json"
-  grep -q '"segment_len": 64' "$out/virtual-seg64/config.json"
+if [ ! -f "$out/seg1-seg64/model.safetensors" ]; then
+  mkdir -p "$out/seg1-seg64"
+  cp "$out/seg1/model.safetensors" "$out/seg1/tokenizer.json" "$out/seg1-seg64/"
+  sed 's/"segment_len": *[0-9]*/"segment_len": 64/' "$out/seg1/config.json" >"$out/seg1-seg64/config.json"
+  grep -q '"segment_len": 64' "$out/seg1-seg64/config.json"
 fi
-timed seg64 bash scripts/train-stage.sh "$out/seg64" 300 --init "$out/virtual-seg64" --task passkey \
-  --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --batch 8 --lr 5e-4 --warmup 20 \
-  --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 10
-timed repeat bash scripts/train-stage.sh "$out/repeat" 600 --init "$out/seg64" --task passkey \
-  --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --batch 8 --lr 5e-4 --warmup 20 \
-  --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 11 --weight-decay 0.1 --passkey-repeat-keys 0.5
-timed long bash scripts/train-stage.sh "$out/long" 600 --init "$out/repeat" --task passkey \
+timed virtual bash scripts/train-stage.sh "$out/virtual" 1000 --init "$out/seg1-seg64" --task passkey \
+  --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-repeat-keys 0.5 \
+  --batch 8 --lr 1e-3 --warmup 20 --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 9
+timed long bash scripts/train-stage.sh "$out/long" 1000 --init "$out/virtual" --task passkey \
   --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-virtual-min-tokens 262144 \
-  --batch 8 --lr 5e-4 --warmup 20 --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 12 \
-  --weight-decay 0.1 --passkey-repeat-keys 0.5
+  --passkey-repeat-keys 0.5 --batch 8 --lr 5e-4 --warmup 20 --val-every 100 --val-windows 64 \
+  --checkpoint-every 100 --seed 12
 timed long2 bash scripts/train-stage.sh "$out/long2" 600 --init "$out/long" --task passkey \
   --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-virtual-min-tokens 262144 \
-  --batch 8 --lr 5e-4 --warmup 20 --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 13 \
-  --weight-decay 0.1 --passkey-repeat-keys 0.5
-timed eval sh -c "build/infini passkey --model '$out/long2' --lengths $lengths --depths 0,0.5,1 \
+  --passkey-repeat-keys 0.5 --batch 8 --lr 5e-4 --warmup 20 --val-every 100 --val-windows 64 \
+  --checkpoint-every 100 --seed 13
+timed long3 bash scripts/train-stage.sh "$out/long3" 600 --init "$out/long2" --task passkey \
+  --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-virtual-min-tokens 262144 \
+  --passkey-repeat-keys 0.5 --passkey-lead-bytes 64 --batch 8 --lr 5e-4 --warmup 20 --val-every 100 --val-windows 64 \
+  --checkpoint-every 100 --seed 14
+timed eval sh -c "build/infini passkey --model '$out/long3' --lengths $lengths --depths 0,0.5,1 \
   --trials $trials --json --plot '$out/passkey.png' >'$out/passkey.json.tmp' && mv '$out/passkey.json.tmp' '$out/passkey.json'"
 cat "$out/times.txt" >&2

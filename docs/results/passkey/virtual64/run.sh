@@ -1,7 +1,8 @@
 # A probe, not the recipe: the virtual stage trained with 64-token segments from the start, in place
 # of `virtual` (256-token segments, 1,000 steps) then `seg64` (300 steps). If 800 steps of it match the
 # shipped model, the recipe drops to about 89 minutes (lm..mix 55.5 min + about 33 min).
-# Starts from the delta recipe's mix stage (runs/passkey-recipe-conv-infini-delta/mix), or FROM's.
+# Starts from the delta recipe's mix stage (runs/passkey-recipe-conv-infini-delta/mix), or FROM's: mix
+# is a stage of the nine-stage recipe, `git show d50a109:scripts/passkey-recipe.sh`.
 #   [FROM=MIX_DIR] [OUT=DIR] bash docs/results/passkey/virtual64/run.sh [STEPS] [EVALS]
 # EVALS: LENGTH:TRIALS pairs, each an `infini passkey` run at depths 0, 0.5 and 1 into
 # LENGTH.passkey.json (default "32K:40 1M:20"). Misses are one digit of a key with a repeated digit
@@ -12,7 +13,7 @@ steps=${1:-800}
 evals=${2:-32K:40 1M:20}
 out=${OUT:-runs/virtual64-$steps}
 from=${FROM:-runs/passkey-recipe-conv-infini-delta/mix}
-[ -f "$from/model.safetensors" ] || { echo "virtual64: no $from/model.safetensors: run scripts/passkey-recipe.sh first" >&2; exit 2; }
+[ -f "$from/model.safetensors" ] || { echo "virtual64: no $from/model.safetensors: run the nine-stage recipe (git show d50a109:scripts/passkey-recipe.sh) through mix first" >&2; exit 2; }
 mkdir -p "$out/mix-seg64"
 cp "$from/model.safetensors" "$from/tokenizer.json" "$out/mix-seg64/"
 sed 's/"segment_len": *[0-9]*/"segment_len": 64/' "$from/config.json" >"$out/mix-seg64/config.json"
