@@ -1,7 +1,8 @@
 # A probe, not the recipe: do the five-stage model's misses at some phases of a 64-token segment go
 # when training puts the prompt's lines at every phase? (docs/PASSKEY.md, "Phases of a segment")
-#   1. the phase scan (scripts/passkey-phases.sh, depth 1 at 32 lengths from 8K) of the shipped model
-#      and of the five-stage + long2 probe's (../recipe-five-long2/model);
+#   1. the phase scan (scripts/passkey-phases.sh, depth 1 at 32 lengths from 8K) of the model shipped
+#      until 2026-12-03 (the nine-stage recipe's, scripts/model-at.sh d50a109) and of the five-stage +
+#      long2 probe's (../recipe-five-long2/model);
 #   2. long3: 600 more steps from that model with long2's flags, new batches (seed 14) and
 #      --passkey-lead-bytes 64;
 #   3. long3's phase scan, then its table (20 keys per cell, seed 1), 512K and 1M first, and 100 more
@@ -15,7 +16,8 @@ five=docs/results/passkey/recipe-five-long2/model
 scan() {  # MODEL NAME
   [ -f "$res/phases-$2.txt" ] || { bash scripts/passkey-phases.sh "$1" >"$res/phases-$2.txt.tmp" && mv "$res/phases-$2.txt.tmp" "$res/phases-$2.txt"; }
 }
-scan models/passkey-infini-delta shipped
+bash scripts/model-at.sh d50a109 "$out/nine-stage"
+scan "$out/nine-stage" nine-stage
 scan "$five" five-long2
 t0=$(date +%s)
 bash scripts/train-stage.sh "$out/long3" 600 --init "$five" --task passkey \
