@@ -146,7 +146,7 @@ PasskeyExample PasskeyExamples::example(uint64_t index) const {
   std::vector<Span> filler;
   e.tokens = encode_whole(prompt, tokenizer_, &filler);
   if (lead > 0) {
-    // Not marked as filler: shorter than a segment, it never fills one alone.
+    // Not marked as filler: the virtual length weighs only the filler the paper's prompt has.
     const auto ids = encode_piece(tokenizer_, passkey_filler_tail(lead));
     e.tokens.insert(e.tokens.begin(), ids.begin(), ids.end());
     for (auto& span : filler) span.begin += static_cast<int64_t>(ids.size()), span.end += static_cast<int64_t>(ids.size());
