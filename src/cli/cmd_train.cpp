@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "data/passkey.h"
 #include "data/tokenizer.h"
 #include "dist/launcher.h"
 #include "dist/process_group.h"
@@ -77,7 +78,7 @@ Runner add_train(CLI::App& app) {
                       "start each training prompt with 0 to N-1 bytes of filler, so that its lines fall at every "
                       "phase of a segment (N: the segment's length in bytes; 0: off; `infini passkey` reads the "
                       "paper's prompt unshifted)")
-          ->check(CLI::Range(int64_t{0}, int64_t{4096})),
+          ->check(CLI::Range(int64_t{0}, data::kPasskeyLeadBytesMax)),
       sub->add_option("--batch", o.batch, "windows per micro-batch")->check(at_least(1)),
       sub->add_option("--grad-accum", o.grad_accum, "micro-batches per optimisation step")->check(at_least(1)),
       sub->add_option("--window", o.window, "tokens per training example, fed segment by segment")

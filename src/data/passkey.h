@@ -40,6 +40,8 @@ struct PasskeyPrompt {
 
 // The paper's generator draws keys from 1..50000.
 constexpr int64_t kPasskeyMin = 1, kPasskeyMax = 50000;
+// The longest lead training may put before a prompt (PasskeyExamples; --passkey-lead-bytes).
+constexpr int64_t kPasskeyLeadBytesMax = 4096;
 
 // A prompt of at most about `target_bytes` bytes, with the key line after `depth` (0..1) of the
 // filler. Below the fixed lines' size there is no filler at all: that shortest prompt (247 bytes with

@@ -89,8 +89,8 @@ PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens,
                                  DepthRange depths, KeyRange keys, VirtualLength virtual_length, int64_t lead_bytes)
     : tokenizer_(tokenizer), min_tokens_(min_tokens), max_tokens_(max_tokens), seed_(seed), depths_(depths),
       keys_(keys), virtual_(virtual_length), lead_bytes_(lead_bytes) {
-  if (lead_bytes < 0 || lead_bytes > 4096)
-    throw Error(fmt::format("passkey lead of up to {} bytes: expected 0 (off) to 4096", lead_bytes));
+  if (lead_bytes < 0 || lead_bytes > kPasskeyLeadBytesMax)
+    throw Error(fmt::format("passkey lead of up to {} bytes: expected 0 (off) to {}", lead_bytes, kPasskeyLeadBytesMax));
   if (virtual_length.max_tokens != 0 && (virtual_length.max_tokens < max_tokens || virtual_length.segment_len <= 0))
     throw Error(fmt::format("passkey virtual length {}: expected 0 (off) or at least the longest prompt ({} tokens)",
                             virtual_length.max_tokens, max_tokens));

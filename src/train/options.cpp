@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "data/passkey.h"
 #include "util/error.h"
 
 namespace infini {
@@ -105,9 +106,9 @@ void TrainOptions::validate(const std::string& origin) const {
     throw Error(fmt::format("{}: passkey virtual lengths from {} (passkey_virtual_min_tokens; "
                             "--passkey-virtual-min-tokens): expected at most --passkey-virtual-tokens ({})",
                             origin, passkey_virtual_min_tokens, passkey_virtual_tokens));
-  if (passkey_lead_bytes < 0 || passkey_lead_bytes > 4096)
+  if (passkey_lead_bytes < 0 || passkey_lead_bytes > data::kPasskeyLeadBytesMax)
     throw Error(fmt::format("{}: passkey lead of up to {} bytes (passkey_lead_bytes; --passkey-lead-bytes): expected 0 "
-                            "(off) to 4096", origin, passkey_lead_bytes));
+                            "(off) to {}", origin, passkey_lead_bytes, data::kPasskeyLeadBytesMax));
 }
 
 double lr_factor(const TrainOptions& o, int64_t step) {
