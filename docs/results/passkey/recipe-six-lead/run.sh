@@ -1,8 +1,9 @@
-# A probe, not yet the recipe: the six-stage recipe (the nine-stage recipe's lm, copy and seg1, then
-# from seg1 with 64-token segments `virtual`, `long` and `long2`: docs/PASSKEY.md, "Five stages and a
-# second near-1M stage") with --passkey-lead-bytes 64 in its last three stages, so that the prompt's
-# lines come at every phase of a 64-token segment ("Phases of a segment"). Then the phase scan and the
-# table, 1M first. Each stage's wall time goes to OUT/times.txt after the recipe's first three.
+# A probe (docs/PASSKEY.md, "The lead from `virtual` on, six stages"): the six-stage recipe (the
+# nine-stage recipe's lm, copy and seg1, then from seg1 with 64-token segments `virtual`, `long` and
+# `long2`: docs/PASSKEY.md, "Five stages and a second near-1M stage") with --passkey-lead-bytes 64 in
+# its last three stages, so that the prompt's lines come at every phase of a 64-token segment
+# ("Phases of a segment"). Then the phase scan and the table, 1M first. Each stage's wall time goes
+# to OUT/times.txt after the recipe's first three.
 #   bash docs/results/passkey/recipe-six-lead/run.sh [MODE] [OUT]
 #   (MODE as scripts/passkey-recipe.sh's, default conv-infini-delta; the linear rule's is
 #   shift-infini-linear; OUT defaults to runs/recipe-six-lead-MODE; results go to this folder's MODE/)
