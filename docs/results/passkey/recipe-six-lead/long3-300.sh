@@ -1,7 +1,9 @@
 # A probe: the six-stage recipe's model (run.sh) missed one key at 1M, depth 0 (46661 as " 46610"),
 # and its stages took 78.8 minutes, so 300 steps of a seventh stage, long3 (long2's flags, new
 # batches: seed 14), fit the issue's aim of about 90. Then its table, 1M first.
-#   bash docs/results/passkey/recipe-six-lead/long3-300.sh [OUT]   (OUT as run.sh's: runs/recipe-six-lead-conv-infini-delta)
+#   bash docs/results/passkey/recipe-six-lead/long3-300.sh [OUT]
+#   (OUT as run.sh's, default runs/recipe-six-lead-conv-infini-delta; the long3 flags are those of
+#   scripts/passkey-recipe.sh's long3 stage, spelled out so that this record runs on its own)
 set -euo pipefail
 cd "$(dirname "$0")/../../../.."
 out=${1:-runs/recipe-six-lead-conv-infini-delta}
