@@ -6,7 +6,8 @@
 # to OUT/times.txt after the recipe's first three.
 #   bash docs/results/passkey/recipe-six-lead/run.sh [MODE] [OUT]
 #   (MODE as scripts/passkey-recipe.sh's, default conv-infini-delta; the linear rule's is
-#   shift-infini-linear; OUT defaults to runs/recipe-six-lead-MODE; results go to this folder's MODE/)
+#   shift-infini-linear; OUT defaults to runs/recipe-six-lead-MODE; results go to this folder's MODE/;
+#   SEG1_SEED as scripts/passkey-recipe.sh's: the linear rule's table came from SEG1_SEED=6)
 set -euo pipefail
 cd "$(dirname "$0")/../../../.."
 mode=${1:-conv-infini-delta}
