@@ -9,22 +9,29 @@
 #      compressive memory can answer;
 #   4. virtual: the seg1 model with 64-token segments (segment_len 64), 1,000 steps on 1024-1280-token
 #      prompts at any depth read as if 1K-1M tokens long (--passkey-virtual-tokens), half of their keys
-#      with every digit from a pool of 2 or 3 (--passkey-repeat-keys 0.5). With segments shorter than
-#      the 81 bytes between the key's first digit and the position that must predict it, every key,
-#      even at depth 1, is read from the memory (docs/PASSKEY.md, "Depth 1"); in a repeated-digit key
-#      what follows a digit is told only by the digits before it ("Keys with repeated digits in
-#      training"); the virtual length trains the memory's read against the filler of a million tokens;
+#      with every digit from a pool of 2 or 3 (--passkey-repeat-keys 0.5), each prompt after a lead of
+#      0-63 bytes of filler (--passkey-lead-bytes 64). With segments shorter than the 81 bytes between
+#      the key's first digit and the position that must predict it, every key, even at depth 1, is read
+#      from the memory (docs/PASSKEY.md, "Depth 1"); in a repeated-digit key what follows a digit is
+#      told only by the digits before it ("Keys with repeated digits in training"); the virtual length
+#      trains the memory's read against the filler of a million tokens; the lead puts the key line and
+#      the question at every phase of a 64-token segment, where the paper's prompt moves them only in
+#      90-byte steps and a model trained on them alone fails at phases it never saw ("Phases of a
+#      segment");
 #   5. long, long2: 1,000 and then 600 more steps of those prompts at 5e-4 on new batches, their virtual
 #      lengths drawn from 256K to 1M (--passkey-virtual-min-tokens 262144), so that the read is trained
 #      against the faintest the 1M table meets ("Five stages and a second near-1M stage");
-#   6. long3: 600 more steps of long2's prompts on new batches, each prompt after a lead of 0-63
-#      bytes of filler (--passkey-lead-bytes 64), so that its key line and question come at every
-#      phase of a 64-token segment: the paper's prompt moves them only in 90-byte steps, and a model
-#      trained on them alone fails at phases it never saw ("Phases of a segment");
+#   6. long3: 300 more steps of long2's prompts on new batches, every key with repeated digits
+#      (--passkey-repeat-keys 1): every key the six stages before it missed had one ("Six stages and 300
+#      steps of long3 on repeated-digit keys only");
 #   7. `infini passkey` at 32K..1M tokens, depths 0, 0.5 and 1 (not part of the recipe's time).
-# The final model is OUT/long3. Until 2026-12-03 the recipe had nine stages (mix, virtual, seg64,
-# repeat, long and long2 after seg1; about 144 minutes): `git show d50a109:scripts/passkey-recipe.sh`,
-# which the older experiments in docs/PASSKEY.md ran.
+# The final model is OUT/long3. The stages take about 85 minutes in a fast hour of this machine (matmul
+# peak 408 GFLOP/s) and took 133 in one at half that peak (docs/PASSKEY.md, "The recipe"). Until
+# 2026-12-04 the lead began only at long3, which took 600 steps on half-repeated keys (about 107
+# minutes; the shipped models/passkey-infini-delta): `git show 05bf3a3:scripts/passkey-recipe.sh`; until
+# 2026-12-03 the recipe had nine stages (mix, virtual, seg64, repeat, long and long2 after seg1; about
+# 144 minutes): `git show d50a109:scripts/passkey-recipe.sh`, which the older experiments in
+# docs/PASSKEY.md ran.
 #
 #   bash scripts/passkey-recipe.sh [MODE] [OUT] [TRIALS] [LENGTHS]
 #   (MODE: infini-delta or infini-linear, optionally prefixed by mod- for the Mixture-of-Depths config,
@@ -108,21 +115,17 @@ if [ ! -f "$out/seg1-seg64/model.safetensors" ]; then
   sed 's/"segment_len": *[0-9]*/"segment_len": 64/' "$out/seg1/config.json" >"$out/seg1-seg64/config.json"
   grep -q '"segment_len": 64' "$out/seg1-seg64/config.json"
 fi
-timed virtual bash scripts/train-stage.sh "$out/virtual" 1000 --init "$out/seg1-seg64" --task passkey \
-  --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-repeat-keys 0.5 \
-  --batch 8 --lr 1e-3 --warmup 20 --val-every 100 --val-windows 64 --checkpoint-every 100 --seed 9
-timed long bash scripts/train-stage.sh "$out/long" 1000 --init "$out/virtual" --task passkey \
-  --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-virtual-min-tokens 262144 \
-  --passkey-repeat-keys 0.5 --batch 8 --lr 5e-4 --warmup 20 --val-every 100 --val-windows 64 \
-  --checkpoint-every 100 --seed 12
-timed long2 bash scripts/train-stage.sh "$out/long2" 600 --init "$out/long" --task passkey \
-  --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-virtual-min-tokens 262144 \
-  --passkey-repeat-keys 0.5 --batch 8 --lr 5e-4 --warmup 20 --val-every 100 --val-windows 64 \
-  --checkpoint-every 100 --seed 13
-timed long3 bash scripts/train-stage.sh "$out/long3" 600 --init "$out/long2" --task passkey \
-  --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-virtual-min-tokens 262144 \
-  --passkey-repeat-keys 0.5 --passkey-lead-bytes 64 --batch 8 --lr 5e-4 --warmup 20 --val-every 100 --val-windows 64 \
-  --checkpoint-every 100 --seed 14
+# The stages after seg1 share their prompts' format; they differ in virtual lengths, rates and seeds.
+flags=(--task passkey --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-lead-bytes 64
+  --batch 8 --warmup 20 --val-every 100 --val-windows 64 --checkpoint-every 100)
+timed virtual bash scripts/train-stage.sh "$out/virtual" 1000 --init "$out/seg1-seg64" "${flags[@]}" \
+  --passkey-repeat-keys 0.5 --lr 1e-3 --seed 9
+timed long bash scripts/train-stage.sh "$out/long" 1000 --init "$out/virtual" "${flags[@]}" \
+  --passkey-virtual-min-tokens 262144 --passkey-repeat-keys 0.5 --lr 5e-4 --seed 12
+timed long2 bash scripts/train-stage.sh "$out/long2" 600 --init "$out/long" "${flags[@]}" \
+  --passkey-virtual-min-tokens 262144 --passkey-repeat-keys 0.5 --lr 5e-4 --seed 13
+timed long3 bash scripts/train-stage.sh "$out/long3" 300 --init "$out/long2" "${flags[@]}" \
+  --passkey-virtual-min-tokens 262144 --passkey-repeat-keys 1 --lr 5e-4 --seed 14
 timed eval sh -c "build/infini passkey --model '$out/long3' --lengths $lengths --depths 0,0.5,1 \
   --trials $trials --json --plot '$out/passkey.png' >'$out/passkey.json.tmp' && mv '$out/passkey.json.tmp' '$out/passkey.json'"
 cat "$out/times.txt" >&2
