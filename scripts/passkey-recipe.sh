@@ -7,7 +7,7 @@
 #   3. seg1: the copy model with the memory gates of blocks 1-3 opened to 0.5, on 512-token prompts
 #      whose key line is always in segment 0 and the question in segment 1, so that only the
 #      compressive memory can answer;
-#   4. virtual: the seg1 model with 64-token segments (segment_len 64), 1,000 steps on 1024-1280-token
+#   4. virtual: the seg1 model with 64-token segments (segment_len 64), 1,000 steps on 512-640-token
 #      prompts at any depth read as if 1K-1M tokens long (--passkey-virtual-tokens), half of their keys
 #      with every digit from a pool of 2 or 3 (--passkey-repeat-keys 0.5), each prompt after a lead of
 #      0-63 bytes of filler (--passkey-lead-bytes 64). With segments shorter than the 81 bytes between
@@ -24,9 +24,11 @@
 #   6. long3: 300 more steps of long2's prompts on new batches, every key with repeated digits
 #      (--passkey-repeat-keys 1): every key the six stages before it missed had one ("Six stages and 300
 #      steps of long3 on repeated-digit keys only");
-#   7. `infini passkey` at 32K..1M tokens, depths 0, 0.5 and 1 (not part of the recipe's time).
-# The final model is OUT/long3. The stages take about 85 minutes in a fast hour of this machine (matmul
-# peak 408 GFLOP/s) and took 133 in one at half that peak (docs/PASSKEY.md, "The recipe"). Until
+#   7. the table, `infini passkey` at 1M..32K tokens, depths 0, 0.5 and 1, 1M first
+#      (scripts/passkey-table.sh: OUT/table-LENGTH.json; not part of the recipe's time).
+# The final model is OUT/long3. The stages took 85 minutes in an hour when this machine ran at half its
+# usual matmul peak (198.6 GFLOP/s; docs/PASSKEY.md, "The recipe"); with FT_TOKENS=1024, 85 minutes in
+# a fast hour (408 GFLOP/s) and 133 in a slow one. Until
 # 2026-12-04 the lead began only at long3, which took 600 steps on half-repeated keys (about 107
 # minutes; the shipped models/passkey-infini-delta): `git show 05bf3a3:scripts/passkey-recipe.sh`; until
 # 2026-12-03 the recipe had nine stages (mix, virtual, seg64, repeat, long and long2 after seg1; about
@@ -40,13 +42,15 @@
 #   that start over 2 tokens (qk_conv_query_width 2): e.g. mod-shift-infini-delta,
 #   shift-local-infini-delta, conv-infini-delta, conv-q2-infini-delta;
 #   defaults: conv-infini-delta (the shipped models/passkey-infini-delta), runs/passkey-recipe-MODE,
-#   20, 32K,128K,256K,512K,1M)
+#   20, 1M,32K,128K,256K,512K)
 #
 # Stages are resumable (scripts/train-stage.sh); OUT/times.txt records each stage's wall time, after
 # the matmul peak measured when the script started. Validation and checkpoints come every 100 steps.
 # LM_FROM=RUN (a probe, not the recipe): take RUN's lm weights instead of training the lm stage, under
 # this MODE's config; it must have the same parameters (shift-local- over a shift- run's lm stage).
 # UNTIL=STAGE: stop after that stage (lm, copy, seg1, virtual, long, long2, long3).
+# FT_TOKENS=N: the prompts of stages 4-6 are N to 5N/4 tokens long (default 512; 1024 until
+# 2026-12-06, which doubled their time: docs/PASSKEY.md, "Half-length prompts").
 # SEG1_SEED=N: seg1's seed, which draws its batches (default 5). The linear rule's seg1 stalled at
 # seed 5 (46% answer accuracy) and learned at seed 6 (docs/PASSKEY.md, "The linear rule through six
 # stages").
@@ -55,7 +59,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-conv-infini-delta}
 out=${2:-runs/passkey-recipe-$mode}
 trials=${3:-20}
-lengths=${4:-32K,128K,256K,512K,1M}
+lengths=${4:-1M,32K,128K,256K,512K}
 base=configs/reference.json memory=$mode shift=
 case $memory in mod-*) base=configs/reference-mod.json memory=${memory#mod-} ;; esac
 case $memory in
@@ -116,7 +120,9 @@ if [ ! -f "$out/seg1-seg64/model.safetensors" ]; then
   grep -q '"segment_len": 64' "$out/seg1-seg64/config.json"
 fi
 # The stages after seg1 share their prompts' format; they differ in virtual lengths, rates and seeds.
-flags=(--task passkey --window 1280 --passkey-min-tokens 1024 --passkey-virtual-tokens 1048576 --passkey-lead-bytes 64
+ft=${FT_TOKENS:-512}
+flags=(--task passkey --window $((ft * 5 / 4)) --passkey-min-tokens "$ft" --passkey-virtual-tokens 1048576
+  --passkey-lead-bytes 64
   --batch 8 --warmup 20 --val-every 100 --val-windows 64 --checkpoint-every 100)
 timed virtual bash scripts/train-stage.sh "$out/virtual" 1000 --init "$out/seg1-seg64" "${flags[@]}" \
   --passkey-repeat-keys 0.5 --lr 1e-3 --seed 9
@@ -126,6 +132,5 @@ timed long2 bash scripts/train-stage.sh "$out/long2" 600 --init "$out/long" "${f
   --passkey-virtual-min-tokens 262144 --passkey-repeat-keys 0.5 --lr 5e-4 --seed 13
 timed long3 bash scripts/train-stage.sh "$out/long3" 300 --init "$out/long2" "${flags[@]}" \
   --passkey-virtual-min-tokens 262144 --passkey-repeat-keys 1 --lr 5e-4 --seed 14
-timed eval sh -c "build/infini passkey --model '$out/long3' --lengths $lengths --depths 0,0.5,1 \
-  --trials $trials --json --plot '$out/passkey.png' >'$out/passkey.json.tmp' && mv '$out/passkey.json.tmp' '$out/passkey.json'"
+timed eval bash scripts/passkey-table.sh "$out/long3" "$out" "$lengths" "$trials"
 cat "$out/times.txt" >&2
