@@ -27,11 +27,11 @@
 #      98.9% ("Half-length prompts");
 #   7. the table, `infini passkey` at 1M..32K tokens, depths 0, 0.5 and 1, 1M first
 #      (scripts/passkey-table.sh: OUT/table-LENGTH.json; not part of the recipe's time).
-# The final model is OUT/long3. With 300 steps of long3, the stages took 85 minutes in an hour when this
-# machine ran at half its usual matmul peak (198.6 GFLOP/s; docs/PASSKEY.md, "The recipe"); with
-# FT_TOKENS=1024, 85 minutes in a fast hour (408 GFLOP/s) and 133 in a slow one. Until
-# 2026-12-04 the lead began only at long3, which took 600 steps on half-repeated keys (about 107
-# minutes; the shipped models/passkey-infini-delta): `git show 05bf3a3:scripts/passkey-recipe.sh`; until
+# The final model is OUT/long3, shipped as models/passkey-infini-delta. The stages took 86.6 minutes as
+# one invocation from scratch in an hour when this machine ran at half its usual matmul peak (189.3
+# GFLOP/s; docs/PASSKEY.md, "The recipe"). Until 2026-12-04 the lead began only at long3, which took
+# 600 steps on half-repeated keys (about 107 minutes; the model shipped until 2026-12-06, `bash
+# scripts/model-at.sh 15b0ca6 DIR`): `git show 05bf3a3:scripts/passkey-recipe.sh`; until
 # 2026-12-03 the recipe had nine stages (mix, virtual, seg64, repeat, long and long2 after seg1; about
 # 144 minutes): `git show d50a109:scripts/passkey-recipe.sh`, which the older experiments in
 # docs/PASSKEY.md ran.

@@ -16,8 +16,9 @@ cells = r["cells"]
 assert [(c["length"], c["depth"], c["trials"]) for c in cells] == [(8192, d, 10) for d in (0, 0.5, 1)], cells
 for c in cells:
     print("shipped passkey model, 8K, depth %g: %.1f%% of key tokens" % (c["depth"], 100 * c["accuracy"]))
-# When shipped (after the long3 stage, 2026-12-03): 100, 100 and 100% (30 of 30 keys exact, as for the
-# models shipped before it; the seg64 model got 29, 8816 as " 8881"). The lm stage's weights get 0 of 30.
+# When shipped (scripts/passkey-recipe.sh from scratch, 2026-12-06): 100, 100 and 100% (30 of 30 keys
+# exact, as for the models shipped before it; the seg64 model got 29, 8816 as " 8881"). The lm stage's
+# weights get 0 of 30.
 exact = sum(round(c["exact_match"] * c["trials"]) for c in cells)
 mean = sum(c["accuracy"] for c in cells) / len(cells)
 print("shipped passkey model, 8K: %d of 30 keys exact, %.1f%% of key tokens" % (exact, 100 * mean))
