@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The long-context comparison (docs/results/memory-modes): the reference model trained four times, once
+# The long-context comparison (experiments/memory-modes): the reference model trained four times, once
 # per memory mode (none, xl, infini-linear, infini-delta), with the same recipe, data order and token
 # budget, then evaluated on the held-out documents of the KJV + LaTeX corpus.
 #
 #   bash scripts/compare-memory-modes.sh [OUT] [STEPS] [RESULTS]
-#   (defaults: runs/memory-modes, 600, docs/results/memory-modes)
+#   (defaults: runs/memory-modes, 600, experiments/memory-modes)
 #
 # Each model goes through scripts/memory-mode-run.sh (training, `infini eval` with the memory and with
 # it forgotten at every segment, `infini info`); interrupted runs continue where they stopped when the
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/memory-modes}
 steps=${2:-600}
-results=${3:-docs/results/memory-modes}
+results=${3:-experiments/memory-modes}
 bash scripts/install-deps.sh
 bash scripts/build.sh
 [ -d data/corpus/train ] || bash scripts/prepare-corpus.sh data/corpus

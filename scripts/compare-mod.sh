@@ -10,12 +10,12 @@
 # times decoding (after reading 16K tokens of a held-out book) and training side by side.
 #
 #   bash scripts/compare-mod.sh [OUT] [RESULTS] [DENSE_RUN]
-#   (defaults: runs/mod, docs/results/mod, a new dense run in OUT; DENSE_RUN may name a finished
+#   (defaults: runs/mod, experiments/mod-vs-dense, a new dense run in OUT; DENSE_RUN may name a finished
 #    run of the same recipe, e.g. runs/memory-modes-investigation/infini-delta-gate-3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/mod}
-results=${2:-docs/results/mod}
+results=${2:-experiments/mod-vs-dense}
 dense_run=${3:-}
 bash scripts/install-deps.sh
 bash scripts/build.sh

@@ -1,60 +1,41 @@
 #!/usr/bin/env bash
-# The passkey recipe, from scratch on this machine (docs/PASSKEY.md, "The recipe"):
+# The passkey recipe, from scratch on this machine (docs/PASSKEY.md, "The recipe"). Its stages:
 #   1. lm: the reference config (memory MODE, gate_init -3) as a language model on the KJV + LaTeX
-#      corpus, the memory-mode comparison's recipe;
-#   2. copy: passkey prompts without filler (256 tokens: one segment), so the model learns to find
-#      and copy the key with local attention alone;
-#   3. seg1: the copy model with the memory gates of blocks 1-3 opened to 0.5, on 512-token prompts
-#      whose key line is always in segment 0 and the question in segment 1, so that only the
-#      compressive memory can answer;
-#   4. virtual: the seg1 model with 64-token segments (segment_len 64), 1,000 steps on 512-640-token
-#      prompts at any depth read as if 1K-1M tokens long (--passkey-virtual-tokens), half of their keys
-#      with every digit from a pool of 2 or 3 (--passkey-repeat-keys 0.5), each prompt after a lead of
-#      0-63 bytes of filler (--passkey-lead-bytes 64). With segments shorter than the 81 bytes between
-#      the key's first digit and the position that must predict it, every key, even at depth 1, is read
-#      from the memory (docs/PASSKEY.md, "Depth 1"); in a repeated-digit key what follows a digit is
-#      told only by the digits before it ("Keys with repeated digits in training"); the virtual length
-#      trains the memory's read against the filler of a million tokens; the lead puts the key line and
-#      the question at every phase of a 64-token segment, where the paper's prompt moves them only in
-#      90-byte steps and a model trained on them alone fails at phases it never saw ("Phases of a
-#      segment");
-#   5. long, long2: 1,000 and then 600 more steps of those prompts at 5e-4 on new batches, their virtual
-#      lengths drawn from 256K to 1M (--passkey-virtual-min-tokens 262144), so that the read is trained
-#      against the faintest the 1M table meets ("Five stages and a second near-1M stage");
-#   6. long3: 600 more steps of long2's prompts on new batches, every key with repeated digits
-#      (--passkey-repeat-keys 1): every key the six stages before it missed had one ("Six stages and 300
-#      steps of long3 on repeated-digit keys only"); 300 steps until 2026-12-06 left one 1M cell at
-#      98.9% ("Half-length prompts");
-#   7. the table, `infini passkey` at 1M..32K tokens, depths 0, 0.5 and 1, 1M first
-#      (scripts/passkey-table.sh: OUT/table-LENGTH.json; not part of the recipe's time).
-# The final model is OUT/long3, shipped as models/passkey-infini-delta. The stages took 86.6 minutes as
-# one invocation from scratch in an hour when this machine ran at half its usual matmul peak (189.3
-# GFLOP/s; docs/PASSKEY.md, "The recipe"). Until 2026-12-04 the lead began only at long3, which took
-# 600 steps on half-repeated keys (about 107 minutes; the model shipped until 2026-12-06, `bash
-# scripts/model-at.sh 15b0ca6 DIR`): `git show 05bf3a3:scripts/passkey-recipe.sh`; until
-# 2026-12-03 the recipe had nine stages (mix, virtual, seg64, repeat, long and long2 after seg1; about
-# 144 minutes): `git show d50a109:scripts/passkey-recipe.sh`, which the older experiments in
-# docs/PASSKEY.md ran.
+#      corpus: the model the passkey stages fine-tune, as in the paper;
+#   2. copy: prompts without filler (256 tokens, one segment), so that finding and copying the key
+#      with local attention is learned before the memory has to carry it;
+#   3. seg1: the copy model with the memory gates of blocks 1-3 opened to 0.5 (set-gates.py), on
+#      512-token prompts whose key line is always in segment 0 and the question in segment 1, so that
+#      only the compressive memory can answer;
+#   4. virtual: the seg1 model with 64-token segments (every key, even one right before the question,
+#      is then read from the memory), prompts at any depth read as if 1K-1M tokens long
+#      (--passkey-virtual-tokens), half of their keys with every digit from a pool of 2 or 3
+#      (--passkey-repeat-keys 0.5: what follows a digit is told only by the digits before it), each
+#      after 0-63 bytes of filler (--passkey-lead-bytes 64: the key line and the question at every
+#      phase of a 64-token segment);
+#   5. long, long2: more of those steps at 5e-4 on new batches, virtual lengths drawn from 256K to 1M
+#      (--passkey-virtual-min-tokens 262144), so that the read is trained as faint as the 1M row meets it;
+#   6. long3: more steps on new batches with every key from a pool of 2-3 digits
+#      (--passkey-repeat-keys 1): the keys the stages before it miss;
+#   7. the table, `infini passkey` at 1M..32K tokens, depths 0, 0.5 and 1 (scripts/passkey-table.sh:
+#      OUT/table-LENGTH.json; not part of the recipe's time).
+# The final model is OUT/long3, shipped as models/passkey-infini-delta. Why each stage is there, with
+# the runs that showed it: docs/PASSKEY.md and experiments/passkey-lab-log.md.
 #
 #   bash scripts/passkey-recipe.sh [MODE] [OUT] [TRIALS] [LENGTHS]
-#   (MODE: infini-delta or infini-linear, optionally prefixed by mod- for the Mixture-of-Depths config,
-#   then by shift- for memory_key_shift, the extension in docs/MODEL.md, by shift-local- for that and
-#   local_key_shift, or by conv- for qk_conv 3 in their place, or by conv-q2- for that with queries
-#   that start over 2 tokens (qk_conv_query_width 2): e.g. mod-shift-infini-delta,
-#   shift-local-infini-delta, conv-infini-delta, conv-q2-infini-delta;
-#   defaults: conv-infini-delta (the shipped models/passkey-infini-delta), runs/passkey-recipe-MODE,
-#   20, 1M,32K,128K,256K,512K)
+#   MODE: infini-delta or infini-linear, optionally prefixed by mod- for the Mixture-of-Depths config,
+#   then by shift- for memory_key_shift or by conv- for qk_conv 3 (extensions in docs/MODEL.md), e.g.
+#   conv-infini-delta, shift-infini-linear, mod-infini-delta; defaults: conv-infini-delta (the shipped
+#   model), runs/passkey-recipe-MODE, 20, 1M,32K,128K,256K,512K.
 #
 # Stages are resumable (scripts/train-stage.sh); OUT/times.txt records each stage's wall time, after
 # the matmul peak measured when the script started. Validation and checkpoints come every 100 steps.
-# LM_FROM=RUN (a probe, not the recipe): take RUN's lm weights instead of training the lm stage, under
-# this MODE's config; it must have the same parameters (shift-local- over a shift- run's lm stage).
 # UNTIL=STAGE: stop after that stage (lm, copy, seg1, virtual, long, long2, long3).
-# FT_TOKENS=N: the prompts of stages 4-6 are N to 5N/4 tokens long (default 512; 1024 until
-# 2026-12-06, which doubled their time: docs/PASSKEY.md, "Half-length prompts").
-# SEG1_SEED=N: seg1's seed, which draws its batches (default 5). The linear rule's seg1 stalled at
-# seed 5 (46% answer accuracy) and learned at seed 6 (docs/PASSKEY.md, "The linear rule through six
-# stages").
+# LM_FROM=RUN (a probe, not the recipe): take RUN's lm weights instead of training the lm stage, under
+# this MODE's config; it must have the same parameters.
+# FT_TOKENS=N: the prompts of stages 4-6 are N to 5N/4 tokens long (default 512).
+# SEG1_SEED=N: seg1's seed, which draws its batches (default 5; the linear rule's seg1 stalls at 5 and
+# learns at 6).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-conv-infini-delta}
@@ -64,22 +45,20 @@ lengths=${4:-1M,32K,128K,256K,512K}
 base=configs/reference.json memory=$mode shift=
 case $memory in mod-*) base=configs/reference-mod.json memory=${memory#mod-} ;; esac
 case $memory in
-  shift-local-*) shift=', "memory_key_shift": true, "local_key_shift": true' memory=${memory#shift-local-} ;;
   shift-*) shift=', "memory_key_shift": true' memory=${memory#shift-} ;;
-  conv-q2-*) shift=', "qk_conv": 3, "qk_conv_query_width": 2' memory=${memory#conv-q2-} ;;
   conv-*) shift=', "qk_conv": 3' memory=${memory#conv-} ;;
 esac
 case $memory in
   infini-delta | infini-linear) ;;
-  *) echo "passkey-recipe.sh: MODE '$mode' is not [mod-][shift-[local-]|conv-[q2-]]infini-delta or [mod-][shift-[local-]|conv-[q2-]]infini-linear" >&2; exit 2 ;;
+  *) echo "passkey-recipe.sh: MODE '$mode' is not [mod-][shift-|conv-]infini-delta or [mod-][shift-|conv-]infini-linear" >&2; exit 2 ;;
 esac
 bash scripts/install-deps.sh
 bash scripts/build.sh
 [ -d data/corpus/train ] || bash scripts/prepare-corpus.sh data/corpus
 mkdir -p "$out"
-# Stage times from different hours compare only beside the machine's speed in each (the same stage has
-# run a third slower in one hour than in another: docs/PASSKEY.md), so each invocation first records
-# the matmul peak it measures.
+# Stage times from different hours compare only beside the machine's speed in each (the same stages
+# have run 1.36-1.65 times slower in one hour than in another: experiments/passkey-seven-stages), so
+# each invocation first records the matmul peak it measures.
 echo "$(date -u +%FT%TZ) $(build/infini bench --steps 1 --warmup-steps 0 2>/dev/null | grep 'matmul peak')" >>"$out/times.txt"
 timed() {  # NAME, then the command
   local name=$1 t0
