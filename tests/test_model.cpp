@@ -255,17 +255,16 @@ TEST_P(PerMode, LogitsFromALaterTokenChangeNothingElse) {
 
 INSTANTIATE_TEST_SUITE_P(AllModes, PerMode, ::testing::ValuesIn(kAllModes), testing::ModeName());
 
-// qk_conv's taps start as means: the query over qk_conv_query_width tokens, the key over one more,
-// the rest 0; the default width 1 is the raw query and the mean of the key and the one before it.
-TEST(QkConv, TapsStartAsMeansOverTheQueryWidth) {
-  for (const int64_t width : {1, 2, 3}) {
+// qk_conv's taps start as the raw query and as the mean of the raw key and the one before it, the
+// rest 0, at every width.
+TEST(QkConv, TapsStartAtTheQueryAndTheMeanOfTwoKeys) {
+  for (const int64_t width : {2, 3, 4}) {
     auto c = tiny_config(MemoryMode::InfiniDelta);
-    c.qk_conv = 4;
-    c.qk_conv_query_width = width;
+    c.qk_conv = width;
     c.validate();
     InfiniAttention attn(c);
     for (int64_t j = 0; j < c.qk_conv; ++j) {
-      const double q = j < width ? 1.0 / width : 0.0, k = j <= width ? 1.0 / (width + 1) : 0.0;
+      const double q = j == 0 ? 1.0 : 0.0, k = j <= 1 ? 0.5 : 0.0;
       const auto q_tap = attn->q_conv.select(2, j), k_tap = attn->k_conv.select(2, j);  // (H, dk) each
       EXPECT_TRUE(torch::allclose(q_tap, torch::full_like(q_tap, q))) << "width " << width << ", query tap " << j;
       EXPECT_TRUE(torch::allclose(k_tap, torch::full_like(k_tap, k))) << "width " << width << ", key tap " << j;

@@ -31,7 +31,7 @@ TEST_P(Parity, MatchesReference) {
   const auto& g = golden.tensors;
   const auto config = ModelConfig::from_json(nlohmann::json::parse(golden.metadata.at("config")), path);
   const bool routed = config.routed_blocks() > 0;
-  // Names: [mod-][shift-[local-]][conv-]MEMORY.
+  // Names: [mod-][shift-][conv-]MEMORY.
   std::string rest = p.config;
   const auto strip = [&rest](const std::string& prefix) {
     const bool has = rest.rfind(prefix, 0) == 0;
@@ -40,7 +40,6 @@ TEST_P(Parity, MatchesReference) {
   };
   ASSERT_EQ(routed, strip("mod-"));
   ASSERT_EQ(config.memory_key_shift, strip("shift-"));
-  ASSERT_EQ(config.local_key_shift, strip("local-"));
   ASSERT_EQ(config.qk_conv > 0, strip("conv-"));
   ASSERT_EQ(to_string(config.memory), rest);
 
@@ -122,11 +121,6 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"shift-infini-delta", "float64", 1e-8}, Case{"shift-infini-delta", "float32", 1e-4},
                       Case{"mod-shift-infini-linear", "float64", 1e-8},
                       Case{"mod-shift-infini-linear", "float32", 1e-4},
-                      // local_key_shift on top of it: the same pair of configs
-                      Case{"shift-local-infini-delta", "float64", 1e-8},
-                      Case{"shift-local-infini-delta", "float32", 1e-4},
-                      Case{"mod-shift-local-infini-linear", "float64", 1e-8},
-                      Case{"mod-shift-local-infini-linear", "float32", 1e-4},
                       // qk_conv, the short convolution (MODEL.md): dense delta, routed linear, dense xl
                       Case{"conv-infini-delta", "float64", 1e-8}, Case{"conv-infini-delta", "float32", 1e-4},
                       Case{"mod-conv-infini-linear", "float64", 1e-8},

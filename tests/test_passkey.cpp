@@ -136,27 +136,6 @@ TEST(Passkey, KeyRangeSetsTheKeyLength) {
     EXPECT_EQ(answer.find_first_not_of("0123456789"), std::string::npos) << answer;
 }
 
-// Keys written in base 62: 0-9, A-Z, a-z, most significant first; the examples use them in the key
-// line and the answer alike, and still fit the window.
-TEST(Passkey, AlnumKeysAreWrittenInBase62) {
-  PasskeyPrompt p;
-  p.alphabet = KeyAlphabet::Alnum;
-  for (const auto& [key, text] : std::vector<std::pair<int64_t, std::string>>{
-           {0, "0"}, {9, "9"}, {10, "A"}, {35, "Z"}, {36, "a"}, {61, "z"}, {62, "10"}, {3843, "zz"}, {3844, "100"}}) {
-    p.key = key;
-    EXPECT_EQ(p.key_text(), text) << key;
-  }
-  p.key = 3844;
-  EXPECT_EQ(p.answer(), " 100");
-  const auto tokenizer = byte_tokenizer();
-  const int64_t lo = 3521614606208, hi = 218340105584895;  // 62^7 and 62^8 - 1: 8 symbols
-  const PasskeyExamples examples(*tokenizer, 300, 512, 9, {}, KeyRange{lo, hi, KeyAlphabet::Alnum});
-  int64_t letters = 0;
-  for (const auto& answer : answers_of(examples, 8))
-    for (const char ch : answer) letters += std::isalpha(static_cast<unsigned char>(ch)) ? 1 : 0;
-  EXPECT_GT(letters, 30 * 8 / 2);  // 52 of the 62 symbols are letters
-}
-
 size_t distinct_digits(const std::string& key) { return std::set<char>(key.begin(), key.end()).size(); }
 
 // Repeated-digit keys: with a share of 1 every key has at most 3 distinct digits, in the range and
@@ -165,9 +144,9 @@ size_t distinct_digits(const std::string& key) { return std::set<char>(key.begin
 TEST(Passkey, RepeatedDigitKeysReuseTwoOrThreeDigits) {
   const auto tokenizer = byte_tokenizer();
   const PasskeyExamples uniform(*tokenizer, 300, 512, 9);
-  const PasskeyExamples none(*tokenizer, 300, 512, 9, {}, KeyRange{kPasskeyMin, kPasskeyMax, KeyAlphabet::Decimal, 0.0});
-  const PasskeyExamples all(*tokenizer, 300, 512, 9, {}, KeyRange{10000, 50000, KeyAlphabet::Decimal, 1.0});
-  const PasskeyExamples half(*tokenizer, 300, 512, 9, {}, KeyRange{10000, 50000, KeyAlphabet::Decimal, 0.5});
+  const PasskeyExamples none(*tokenizer, 300, 512, 9, {}, KeyRange{kPasskeyMin, kPasskeyMax, 0.0});
+  const PasskeyExamples all(*tokenizer, 300, 512, 9, {}, KeyRange{10000, 50000, 1.0});
+  const PasskeyExamples half(*tokenizer, 300, 512, 9, {}, KeyRange{10000, 50000, 0.5});
   const PasskeyExamples five_digits(*tokenizer, 300, 512, 9, {}, KeyRange{10000, 50000});
   int64_t few_in_half = 0, few_uniform = 0;
   for (uint64_t i = 0; i < 30; ++i) {
@@ -184,10 +163,8 @@ TEST(Passkey, RepeatedDigitKeysReuseTwoOrThreeDigits) {
   for (const auto& key : answers_of(five_digits, 5)) few_uniform += distinct_digits(key) <= 3;
   EXPECT_GT(few_in_half, few_uniform + 3);  // 19% of uniform 5-digit keys have at most 3 digits
   EXPECT_LT(few_in_half, 30);
-  testing::expect_error([&] { PasskeyExamples(*tokenizer, 512, 512, 1, {}, KeyRange{1, 50000, KeyAlphabet::Decimal, 1.5}); },
+  testing::expect_error([&] { PasskeyExamples(*tokenizer, 512, 512, 1, {}, KeyRange{1, 50000, 1.5}); },
                         {"repeated-digit keys 1.5"});
-  testing::expect_error([&] { PasskeyExamples(*tokenizer, 512, 512, 1, {}, KeyRange{1, 50000, KeyAlphabet::Alnum, 0.5}); },
-                        {"of decimal keys only"});
 }
 
 // The depth range moves the key line: kept shallow, it stays in the first 256-token segment of a

@@ -13,6 +13,7 @@ namespace infini {
 namespace {
 
 using testing::max_rel_error;
+using testing::randomise;
 
 ModelConfig routed_config(MemoryMode mode, CausalSelector selector = CausalSelector::Router) {
   auto c = testing::tiny_config(mode, torch::kFloat32);  // segment_len 4, 2 layers
@@ -207,27 +208,18 @@ double decode_against_parallel(InfiniTransformer& model, const std::string& name
 }
 
 // Sets every parameter whose name contains `part` uniform in [-r, r]; returns how many there were.
-int randomise(InfiniTransformer& model, const std::string& part, double r) {
-  torch::NoGradGuard no_grad;
-  int n = 0;
-  for (auto& p : model->named_parameters())
-    if (p.key().find(part) != std::string::npos) p.value().uniform_(-r, r), ++n;
-  return n;
-}
-
-// local_key_shift in a routed block: each selected key blends in the selected key before it, and the
-// fused decoder, the general one and a state resumed mid-segment (its cache re-blended) agree with
-// the parallel pass.
-TEST(Routing, SmearedKeysDecodeAsTheParallelPass) {
+// memory_key_shift in a routed block: each selected key is written blended with the selected key
+// before it, and the fused decoder (whose boundary write is the fused prefill's kernel), the general
+// one and a state resumed mid-segment agree with the parallel pass.
+TEST(Routing, ShiftedKeysDecodeAsTheParallelPass) {
   torch::manual_seed(17);
   auto c = routed_config(MemoryMode::InfiniDelta);
   c.mod_capacity = 0.5;
   c.memory_key_shift = true;
-  c.local_key_shift = true;
   InfiniTransformer model(c);
   ASSERT_EQ(randomise(model, "key_shift", 2), c.n_layers);
-  // Mid-segment the routed cache holds selected tokens, so attach re-blends them.
-  EXPECT_LT(decode_against_parallel(model, "smeared-state",
+  // Mid-segment the routed cache holds selected tokens, which the boundary writes shifted.
+  EXPECT_LT(decode_against_parallel(model, "shifted-state",
                                     [](const ModelState& s) { ASSERT_GE(s.layers()[1].seg_k.size(2), 2); }),
             1e-4);
 }

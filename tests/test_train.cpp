@@ -262,7 +262,6 @@ TEST(Trainer, OptionsFromBeforeThePasskeyTaskLoad) {
   j.erase("passkey_max_depth");
   j.erase("passkey_key_min");
   j.erase("passkey_key_max");
-  j.erase("passkey_key_alphabet");
   j.erase("passkey_repeat_keys");
   j.erase("passkey_lead_bytes");
   const auto o = TrainOptions::from_json(j, "old.json");
@@ -271,7 +270,6 @@ TEST(Trainer, OptionsFromBeforeThePasskeyTaskLoad) {
   EXPECT_EQ(o.passkey_min_depth, 0.0);
   EXPECT_EQ(o.passkey_max_depth, 1.0);
   EXPECT_EQ(o.passkey_key_max, 50000);
-  EXPECT_EQ(o.passkey_key_alphabet, "decimal");
   EXPECT_EQ(o.passkey_repeat_keys, 0.0);
   EXPECT_EQ(o.passkey_lead_bytes, 0);
   auto led = j;
@@ -280,9 +278,13 @@ TEST(Trainer, OptionsFromBeforeThePasskeyTaskLoad) {
   auto repeats = j;
   repeats["passkey_repeat_keys"] = 2.0;
   expect_error([&] { TrainOptions::from_json(repeats, "repeats.json"); }, {"repeats.json", "--passkey-repeat-keys"});
-  auto runes = j;
-  runes["passkey_key_alphabet"] = "runes";
-  expect_error([&] { TrainOptions::from_json(runes, "runes.json"); }, {"runes.json", "'runes'", "--passkey-key-alphabet"});
+  // Runs saved before base-62 keys were removed record the (decimal) alphabet; an alnum run is refused.
+  auto decimal = j;
+  decimal["passkey_key_alphabet"] = "decimal";
+  EXPECT_EQ(TrainOptions::from_json(decimal, "decimal.json").to_json(), o.to_json());
+  auto alnum = j;
+  alnum["passkey_key_alphabet"] = "alnum";
+  expect_error([&] { TrainOptions::from_json(alnum, "alnum.json"); }, {"alnum.json", "passkey_key_alphabet", "dfe01e6"});
   auto no_keys = j;
   no_keys["passkey_key_min"] = 10;
   no_keys["passkey_key_max"] = 9;

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "model/config.h"
+#include "model/transformer.h"
 #include "util/error.h"
 
 namespace infini::testing {
@@ -40,6 +41,16 @@ inline double max_rel_error(const torch::Tensor& actual, const torch::Tensor& re
   const auto r = reference.detach().to(torch::kFloat64);
   const double scale = std::max(r.abs().max().item<double>(), 1e-300);
   return (a - r).abs().max().item<double>() / scale;
+}
+
+// Draws every parameter whose name contains `part` from U(-r, r); returns how many there were. The
+// extensions start near the identity, where a path that ignored them would still pass.
+inline int randomise(InfiniTransformer& model, const std::string& part, double r) {
+  torch::NoGradGuard no_grad;
+  int n = 0;
+  for (auto& p : model->named_parameters())
+    if (p.key().find(part) != std::string::npos) p.value().uniform_(-r, r), ++n;
+  return n;
 }
 
 // A fresh, empty folder under the system temp folder.

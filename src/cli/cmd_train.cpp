@@ -58,12 +58,8 @@ Runner add_train(CLI::App& app) {
       sub->add_option("--passkey-key-max", o.passkey_key_max,
                       "largest passkey (longer keys: more answer digits whose order the memory must keep)")
           ->check(CLI::Range(int64_t{0}, int64_t{999999999999999})),
-      sub->add_option("--passkey-key-alphabet", o.passkey_key_alphabet,
-                      "how keys are written: decimal (the paper's) or alnum (base 62, 0-9A-Za-z: symbols rarely "
-                      "repeat, so each one's predecessor says where it goes)")
-          ->check(CLI::IsMember({"decimal", "alnum"})),
       sub->add_option("--passkey-repeat-keys", o.passkey_repeat_keys,
-                      "share of decimal keys whose digits come from a pool of 2 or 3, so that what follows a digit "
+                      "share of keys whose digits come from a pool of 2 or 3, so that what follows a digit "
                       "is told only by the digits before it (44844); the rest uniform")
           ->check(CLI::Range(0.0, 1.0)),
       sub->add_option("--passkey-virtual-tokens", o.passkey_virtual_tokens,

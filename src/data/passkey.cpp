@@ -52,16 +52,12 @@ int64_t PasskeyPrompt::bytes() const {
 }
 
 std::string PasskeyPrompt::key_text() const {
-  if (alphabet == KeyAlphabet::Decimal) return std::to_string(key);
-  constexpr std::string_view kSymbols = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-  std::string text;
-  for (int64_t k = key; text.empty() || k > 0; k /= 62) text.insert(text.begin(), kSymbols[static_cast<size_t>(k % 62)]);
-  return text;
+  return std::to_string(key);
 }
 
 std::string PasskeyPrompt::answer() const { return " " + key_text(); }
 
-PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key, KeyAlphabet alphabet) {
+PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key) {
   if (!(depth >= 0.0 && depth <= 1.0)) throw Error(fmt::format("passkey depth {} is not in [0, 1]", depth));
   if (key < 0) throw Error(fmt::format("passkey {} is negative", key));
   PasskeyPrompt p;
@@ -70,7 +66,6 @@ PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key, Ke
   p.key = kPasskeyMax;
   const int64_t fixed = p.bytes();  // no filler yet
   p.key = key;
-  p.alphabet = alphabet;
   const int64_t per = static_cast<int64_t>(kFiller.size()) + 1;
   const int64_t total = std::max<int64_t>(0, (target_bytes - fixed + 1) / per);
   p.fillers_before = std::llround(depth * static_cast<double>(total));

@@ -19,20 +19,14 @@
 
 namespace infini::data {
 
-// How the key is written: the paper's decimal number, or, as a training variant, the same number in
-// base 62 over 0-9, A-Z, a-z. Its symbols rarely repeat within a key, so each symbol's predecessor
-// tells where it goes: a dense lesson in recalling a sequence in order through the memory.
-enum class KeyAlphabet { Decimal, Alnum };
-
 struct PasskeyPrompt {
   int64_t key = 0;
-  KeyAlphabet alphabet = KeyAlphabet::Decimal;
   int64_t fillers_before = 0;  // repetitions of the filler before the key line
   int64_t fillers_after = 0;   // and after it
 
   // The prompt's length in bytes, computed without writing it.
   int64_t bytes() const;
-  // The key as the prompt writes it.
+  // The key as the prompt writes it: in decimal, as the paper does.
   std::string key_text() const;
   // " <key>": what a model should continue the prompt with.
   std::string answer() const;
@@ -47,8 +41,7 @@ constexpr int64_t kPasskeyLeadBytesMax = 4096;
 // filler. Below the fixed lines' size there is no filler at all: that shortest prompt (247 bytes with
 // a 5-digit key) fits in one 256-token segment, the first step of a training curriculum. The filler
 // counts depend on target_bytes and depth only, not on the key.
-PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key,
-                             KeyAlphabet alphabet = KeyAlphabet::Decimal);
+PasskeyPrompt passkey_prompt(int64_t target_bytes, double depth, int64_t key);
 
 // Calls `sink` with consecutive pieces of the prompt's text (each at most about 64 KiB).
 void write_passkey_prompt(const PasskeyPrompt& prompt, const std::function<void(std::string_view)>& sink);

@@ -101,22 +101,15 @@ PasskeyExamples::PasskeyExamples(const Tokenizer& tokenizer, int64_t min_tokens,
     throw Error(fmt::format("passkey depths {} to {}: expected 0 <= minimum <= maximum <= 1", depths.min, depths.max));
   if (keys.min < 0 || keys.max < keys.min || keys.max > 999999999999999)
     throw Error(fmt::format("passkey keys {} to {}: expected 0 <= minimum <= maximum < 10^15", keys.min, keys.max));
-  if (!(0.0 <= keys.repeat_share && keys.repeat_share <= 1.0) ||
-      (keys.repeat_share > 0.0 && keys.alphabet != KeyAlphabet::Decimal))
-    throw Error(fmt::format("passkey repeated-digit keys {}: expected a share from 0 to 1, of decimal keys only",
-                            keys.repeat_share));
+  if (!(0.0 <= keys.repeat_share && keys.repeat_share <= 1.0))
+    throw Error(fmt::format("passkey repeated-digit keys {}: expected a share from 0 to 1", keys.repeat_share));
   // The answer (a space and the key) is left out of the prompt's bytes. passkey_prompt sizes the
   // filler for a 5-digit key; a longer one appears three times (twice in the key line, once in the
   // answer), so the prompt asks for that much less.
-  const auto symbols = [&](int64_t k, KeyAlphabet a) {
-    PasskeyPrompt p;
-    p.key = k;
-    p.alphabet = a;
-    return static_cast<int64_t>(p.key_text().size());
-  };
-  const auto paper = symbols(kPasskeyMax, KeyAlphabet::Decimal);
-  reserved_bytes_ = paper + 1 + 3 * std::max<int64_t>(0, symbols(keys.max, keys.alphabet) - paper);
-  const auto shortest = passkey_prompt(0, 0.0, keys.max, keys.alphabet);  // the fixed lines and one filler
+  const auto digits = [](int64_t k) { return static_cast<int64_t>(std::to_string(k).size()); };
+  const auto paper = digits(kPasskeyMax);
+  reserved_bytes_ = paper + 1 + 3 * std::max<int64_t>(0, digits(keys.max) - paper);
+  const auto shortest = passkey_prompt(0, 0.0, keys.max);  // the fixed lines and one filler
   const auto longest_lead = encode_piece(tokenizer, passkey_filler_tail(std::max<int64_t>(0, lead_bytes - 1)));
   const auto floor_tokens = static_cast<int64_t>(encode_whole(shortest, tokenizer).size() + longest_lead.size());
   if (min_tokens < floor_tokens || max_tokens < min_tokens)
@@ -141,7 +134,7 @@ PasskeyExample PasskeyExamples::example(uint64_t index) const {
   // The prompt comes out at most the bytes asked (data/passkey.h), answer included.
   const auto prompt = passkey_prompt(
       static_cast<int64_t>(std::floor(static_cast<double>(length) * bytes_per_token_)) - reserved_bytes_ - lead,
-      depth, key, keys_.alphabet);
+      depth, key);
   PasskeyExample e;
   std::vector<Span> filler;
   e.tokens = encode_whole(prompt, tokenizer_, &filler);

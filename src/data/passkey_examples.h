@@ -37,8 +37,7 @@ struct DepthRange {
 // Longer keys than the paper's give more answer tokens per example whose order the memory must keep.
 struct KeyRange {
   int64_t min = kPasskeyMin, max = kPasskeyMax;
-  KeyAlphabet alphabet = KeyAlphabet::Decimal;
-  // The share of (decimal) keys whose digits are each drawn from a pool of two or three: digits
+  // The share of keys whose digits are each drawn from a pool of two or three: digits
   // recur, so what follows a digit is told only by the digits before it (44844, 36368), the keys a
   // model that recalls each digit's successor gets wrong. The rest are drawn uniformly. 0 leaves every
   // example as it was.

@@ -7,10 +7,9 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include "kernels/infini_cpu.h"
 #include "kernels/vector_cpu.h"
-#include "memory/compressive.h"
 #include "model/attention.h"
-#include "model/qk_conv.h"
 #include "util/error.h"
 
 namespace infini {
@@ -51,10 +50,10 @@ TokenDecoder::TokenDecoder(InfiniTransformer model)
       const auto g = torch::sigmoid(b->attn->gate.detach().to(torch::kFloat32)).contiguous();  // (H)
       w.gate.assign(g.data_ptr<float>(), g.data_ptr<float>() + c.n_heads);
     }
-    if (c.memory_key_shift) w.key_shift = b->attn->key_shift.detach();
-    if (c.local_key_shift) {
-      const auto share = torch::sigmoid(w.key_shift.to(torch::kFloat32)).contiguous();  // (H)
-      w.local_shift.assign(share.data_ptr<float>(), share.data_ptr<float>() + c.n_heads);
+    if (c.memory_key_shift) {
+      w.key_shift_logits = b->attn->key_shift.detach();
+      const auto share = torch::sigmoid(b->attn->key_shift.detach().to(torch::kFloat32)).contiguous();  // (H)
+      w.key_shift.assign(share.data_ptr<float>(), share.data_ptr<float>() + c.n_heads);
     }
     if (c.qk_conv > 0) {
       w.q_conv = weight_of(held_, b->attn->q_conv);
@@ -121,8 +120,7 @@ void TokenDecoder::attach(const ModelState& state) {
     }
     if (const auto n = cache.count; n > 0) {
       cache.seg_k.narrow(2, 0, n).copy_(mem.seg_k);  // (1, H, n, dk)
-      const auto attended = config_.local_key_shift ? memory::shift_keys(mem.seg_k, weights_[i].key_shift) : mem.seg_k;
-      const auto rotated = routed ? rope_.apply_at(attended, mem.seg_pos) : rope_.apply(attended, 0);
+      const auto rotated = routed ? rope_.apply_at(mem.seg_k, mem.seg_pos) : rope_.apply(mem.seg_k, 0);
       cache.rotated_k.narrow(1, L, n).copy_(rotated[0]);  // (H, n, dk)
       cache.values.narrow(1, L, n).copy_(mem.seg_v[0]);  // (H, n, dv)
     }
@@ -208,10 +206,10 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
       const int64_t W = c.qk_conv;
       float* tail_q = cache.conv_q.data_ptr<float>() + h * (W - 1) * dk;  // (W - 1, dk)
       float* tail_k = cache.conv_k.data_ptr<float>() + h * (W - 1) * dk;  // (W - 1, dk)
-      qk_conv::row(w.q_conv + h * dk * W, tail_q, q, s.conv_q.data(), dk, W);
-      qk_conv::row(w.k_conv + h * dk * W, tail_k, k, s.conv_k.data(), dk, W);
-      qk_conv::slide(tail_q, q, dk, W);
-      qk_conv::slide(tail_k, k, dk, W);
+      kernels::qk_conv_row(w.q_conv + h * dk * W, tail_q, q, s.conv_q.data(), dk, W);
+      kernels::qk_conv_row(w.k_conv + h * dk * W, tail_k, k, s.conv_k.data(), dk, W);
+      kernels::qk_conv_slide(tail_q, q, dk, W);
+      kernels::qk_conv_slide(tail_k, k, dk, W);
       q = s.conv_q.data();
       k = s.conv_k.data();
     }
@@ -220,14 +218,7 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
     float* values = cache.values.data_ptr<float>() + h * 2 * L * dv;   // (2L, dv)
     float* seg_k = cache.seg_k.data_ptr<float>() + h * L * dk;  // (L, dk), un-rotated, un-shifted (convolved under qk_conv)
     std::copy(k, k + dk, seg_k + slot * dk);
-    const float* attended = k;
-    if (!w.local_shift.empty() && slot > 0) {  // lerp(k, the cached key before it), as memory::shift_keys
-      const float share = w.local_shift[static_cast<size_t>(h)];
-      const float* before = seg_k + (slot - 1) * dk;
-      for (int64_t d = 0; d < dk; ++d) s.shifted[static_cast<size_t>(d)] = k[d] + share * (before[d] - k[d]);
-      attended = s.shifted.data();
-    }
-    kernels::rope_rotate(attended, cos, sin, keys + (L + slot) * dk, dk);
+    kernels::rope_rotate(k, cos, sin, keys + (L + slot) * dk, dk);
     std::copy(v, v + dv, values + (L + slot) * dv);
     kernels::rope_rotate(q, cos, sin, s.q.data(), dk);
 
@@ -238,16 +229,11 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
     std::fill(out, out + dv, 0.0f);
     for (int64_t j = 0; j < count; ++j) kernels::axpy(s.scores[j], values + (first + j) * dv, out, dv);
 
-    if (c.has_compressive_memory()) {
-      // A_mem = sigma(q) M / (sigma(q) z + eps), then lerp(local, A_mem, sigmoid(beta)).
-      const float* M = mem.M.data_ptr<float>() + h * dk * dv;  // (dk, dv)
-      const float* z = mem.z.data_ptr<float>() + h * dk;       // (dk)
+    if (c.has_compressive_memory()) {  // the gated read of the memory as it stood at the segment's start
       kernels::elu_plus_one(q, s.sigma_q.data(), dk);
-      std::fill(s.head.begin(), s.head.end(), 0.0f);
-      for (int64_t d = 0; d < dk; ++d) kernels::axpy(s.sigma_q[d], M + d * dv, s.head.data(), dv);
-      const float norm = kernels::dot(s.sigma_q.data(), z, dk) + static_cast<float>(c.memory_eps);
-      const float g = w.gate[static_cast<size_t>(h)];
-      for (int64_t e = 0; e < dv; ++e) out[e] += g * (s.head[e] / norm - out[e]);
+      kernels::gated_memory_read(s.sigma_q.data(), 1, mem.M.data_ptr<float>() + h * dk * dv,
+                                 mem.z.data_ptr<float>() + h * dk, dk, dv, static_cast<float>(c.memory_eps),
+                                 w.gate[static_cast<size_t>(h)], out, dv, s.head.data());
     }
   }
 #pragma omp barrier
@@ -290,6 +276,30 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
   return true;
 }
 
+void TokenDecoder::write_memory(size_t i, LayerMemory& mem, int64_t n) {
+  const auto& c = config_;
+  const auto& w = weights_[i];
+  const auto& cache = caches_[i];
+  const int64_t L = c.segment_len, H = c.n_heads, dk = c.d_key, dv = c.d_value;
+  // New tensors: a snapshot or a saved state may share the old ones.
+  auto M_next = torch::empty_like(mem.M, at::MemoryFormat::Contiguous);  // (1, H, dk, dv)
+  auto z_next = torch::empty_like(mem.z, at::MemoryFormat::Contiguous);  // (1, H, dk)
+  write_sk_.resize(static_cast<size_t>(L * dk));
+  write_work_.resize(static_cast<size_t>(L * dv + dk));
+  for (int64_t h = 0; h < H; ++h) {
+    const float* k = cache.seg_k.data_ptr<float>() + h * L * dk;           // (n, dk), un-rotated
+    const float* v = cache.values.data_ptr<float>() + (h * 2 * L + L) * dv;  // (n, dv)
+    kernels::written_key_features(k, dk, n, dk, w.key_shift.empty() ? nullptr : &w.key_shift[static_cast<size_t>(h)],
+                                  write_sk_.data());
+    kernels::memory_write(write_sk_.data(), n, v, dv, mem.M.data_ptr<float>() + h * dk * dv,
+                          mem.z.data_ptr<float>() + h * dk, dk, dv, static_cast<float>(c.memory_eps),
+                          c.memory == MemoryMode::InfiniDelta, M_next.data_ptr<float>() + h * dk * dv,
+                          z_next.data_ptr<float>() + h * dk, write_work_.data());
+  }
+  mem.M = M_next;
+  mem.z = z_next;
+}
+
 torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) {
   const auto& c = config_;
   if (token < 0 || token >= c.vocab_size)
@@ -314,7 +324,6 @@ torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) {
       s.sigma_q.resize(c.d_key);
       s.scores.resize(2 * L);
       s.head.resize(c.d_value);
-      s.shifted.resize(c.d_key);
       s.conv_q.resize(c.d_key);
       s.conv_k.resize(c.d_key);
     }
@@ -346,8 +355,16 @@ torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) {
       auto& cache = caches_[i];
       const auto n = cache.count;
       const auto positions = weights_[i].router ? torch::tensor(cache.positions, torch::kInt64).view({1, n}) : torch::Tensor();
-      finish_segment(c, mem, cache.seg_k.narrow(2, 0, n), cache.values.narrow(1, L, n).unsqueeze(0), positions,
-                     weights_[i].key_shift);
+      if (c.has_compressive_memory() && n > 0 && !mem.next_write_weight.defined()) {
+        // The memory write with the fused prefill's kernels; finish_segment then only closes the
+        // segment, as for a routed block that took no token.
+        write_memory(i, mem, n);
+        finish_segment(c, mem, cache.seg_k.narrow(2, 0, 0), cache.values.narrow(1, L, 0).unsqueeze(0),
+                       positions.defined() ? positions.narrow(1, 0, 0) : positions, torch::Tensor());
+      } else {
+        finish_segment(c, mem, cache.seg_k.narrow(2, 0, n), cache.values.narrow(1, L, n).unsqueeze(0), positions,
+                       weights_[i].key_shift_logits);
+      }
       load_xl(mem, cache);
       cache.count = 0;
       cache.positions.clear();

@@ -2,11 +2,12 @@
 // LibTorch op costs more in dispatch than in arithmetic (about 4-6 us, and a step through the general
 // forward pass takes about 80 of them). This step runs the whole model for one token inside one
 // parallel region on raw fp32 pointers: each matrix-vector product split by rows across the threads,
-// attention and the memory read split by heads, a barrier between stages. Only the segment boundary
-// (once per segment_len tokens) goes back to the general code (finish_segment).
+// attention and the memory read split by heads, a barrier between stages. At the segment boundary
+// (once per segment_len tokens) the memory is written with the fused prefill's kernels
+// (kernels/infini_cpu.h), and the caches are closed by the general code (finish_segment).
 //
 // It computes what InfiniTransformer::forward computes for one token, and the consistency tests check
-// it against that path (tests/test_session.cpp).
+// it against that path (tests/test_session.cpp, tests/test_routing.cpp, tests/test_fused_paths.cpp).
 #pragma once
 
 #include <cstdint>
@@ -47,8 +48,8 @@ class TokenDecoder {
     const float* gate_up;    // (2F, D): gate rows, then up rows
     const float* down;       // (D, F)
     std::vector<float> gate;  // (H): sigmoid(beta), the memory read's share
-    torch::Tensor key_shift;  // (H) or undefined: for the segment boundary's write (finish_segment)
-    std::vector<float> local_shift;  // (H): sigmoid(key_shift) under local_key_shift, else empty
+    std::vector<float> key_shift;     // (H): sigmoid of memory_key_shift's logits, else empty
+    torch::Tensor key_shift_logits;   // (H) or undefined: for a write through finish_segment
     const float* q_conv = nullptr;   // (H, dk, W), qk_conv only
     const float* k_conv = nullptr;   // (H, dk, W)
     // Routed blocks only (Mixture-of-Depths): the router and the predictor.
@@ -76,7 +77,6 @@ class TokenDecoder {
     std::vector<float> sigma_q; // (dk)
     std::vector<float> scores;  // (2L)
     std::vector<float> head;    // (dv)
-    std::vector<float> shifted; // (dk): the new key blended with the one before it (local_key_shift)
     std::vector<float> conv_q, conv_k;  // (dk) each: the convolved query and key (qk_conv)
   };
 
@@ -88,6 +88,9 @@ class TokenDecoder {
   // `thread` of `threads` takes its share of rows and heads. Returns whether the layer took the
   // token (always, for a dense layer).
   bool run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratch& s, int thread, int threads);
+  // The segment boundary's write of layer i's n cached tokens into mem's M and z (new tensors), with
+  // the fused prefill's kernels (kernels/infini_cpu.h).
+  void write_memory(size_t i, LayerMemory& mem, int64_t n);
 
   InfiniTransformer model_;
   ModelConfig config_;
@@ -110,6 +113,8 @@ class TokenDecoder {
   std::vector<float> pred_;      // (P): the predictor's hidden layer
   std::vector<char> took_;       // (n_layers): what each layer did with the current token
   std::vector<Scratch> scratch_;  // one per thread
+  std::vector<float> write_sk_;    // (L, dk): the written keys' features, at a segment boundary
+  std::vector<float> write_work_;  // (L * dv + dk): the memory write's scratch
 };
 
 }  // namespace infini

@@ -9,9 +9,9 @@
 #include <omp.h>
 
 #include "kernels/gemm_cpu.h"
+#include "kernels/infini_cpu.h"
 #include "kernels/vector_cpu.h"
 #include "model/attention.h"
-#include "model/qk_conv.h"
 #include "model/rope.h"
 #include "util/error.h"
 
@@ -91,8 +91,8 @@ void SegmentPrefill::convolve(size_t i, int64_t h, const LayerMemory& mem, const
     std::copy(tail.data_ptr<float>() + h * (W - 1) * dk, tail.data_ptr<float>() + (h + 1) * (W - 1) * dk,
               s.tail.begin());
     for (int64_t r = 0; r < L; ++r) {
-      qk_conv::row(taps + h * dk * W, s.tail.data(), raw + r * N, out + r * dk, dk, W);
-      qk_conv::slide(s.tail.data(), raw + r * N, dk, W);
+      kernels::qk_conv_row(taps + h * dk * W, s.tail.data(), raw + r * N, out + r * dk, dk, W);
+      kernels::qk_conv_slide(s.tail.data(), raw + r * N, dk, W);
     }
     std::copy(s.tail.begin(), s.tail.end(), tail_next + h * (W - 1) * dk);
   };
@@ -113,24 +113,12 @@ void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, const L
   const float* q_rows = conv ? s.conv_q.data() : qkv + h * dk;        // (L, dk), row stride q_ld
   const float* k_rows = conv ? s.conv_k.data() : qkv + (H + h) * dk;  // (L, dk), row stride k_ld
   const int64_t q_ld = conv ? dk : N, k_ld = conv ? dk : N;
+  // RoPE for the local attention; the memory sees q and k without it.
   for (int64_t r = 0; r < L; ++r) {
-    const float* q_row = q_rows + r * q_ld;  // (dk)
-    const float* k_row = k_rows + r * k_ld;  // (dk)
     const float* cos = rope_cos_.data() + r * (dk / 2);
     const float* sin = rope_sin_.data() + r * (dk / 2);
-    const float* shifted = k_row;
-    if (!shift.empty()) {  // lerp(k_r, k_{r-1}, share), as memory::shift_keys
-      const float* before = r > 0 ? k_row - k_ld : k_row;
-      const float share = shift[static_cast<size_t>(h)];
-      for (int64_t d = 0; d < dk; ++d) s.shifted[static_cast<size_t>(d)] = k_row[d] + share * (before[d] - k_row[d]);
-      shifted = s.shifted.data();
-    }
-    if (r >= first) kernels::rope_rotate(q_row, cos, sin, s.q.data() + r * dk, dk);
-    kernels::rope_rotate(c.local_key_shift ? shifted : k_row, cos, sin, s.k.data() + r * dk, dk);
-    if (memory) {  // the memory sees q and k without RoPE
-      if (r >= first) kernels::elu_plus_one(q_row, s.sq.data() + r * dk, dk);
-      kernels::elu_plus_one(shifted, s.sk.data() + r * dk, dk);
-    }
+    if (r >= first) kernels::rope_rotate(q_rows + r * q_ld, cos, sin, s.q.data() + r * dk, dk);
+    kernels::rope_rotate(k_rows + r * k_ld, cos, sin, s.k.data() + r * dk, dk);
   }
   const float* v = qkv + 2 * H * dk + h * dv;  // (L, dv), row stride N
   float* out = attn_.data_ptr<float>() + h * dv;  // (L, dv), row stride H * dv
@@ -148,49 +136,17 @@ void SegmentPrefill::attend(size_t i, int64_t h, const LayerMemory& mem, const L
     kernels::gemm(false, false, nb, dv, seen, 1.0f, block, L, v, N, 0.0f, out + b0 * H * dv, H * dv);
   }
   if (!memory) return;
-  // A_mem = sigma(q) M / (sigma(q) z + eps), read from the memory as it stood at the segment's start;
-  // then lerp(local, A_mem, sigmoid(beta)).
+  // The gated read of the memory as it stood at the segment's start, then the segment's write.
   const float* M = mem.M.data_ptr<float>() + h * dk * dv;  // (dk, dv)
   const float* z = mem.z.data_ptr<float>() + h * dk;       // (dk)
   const auto eps = static_cast<float>(c.memory_eps);
-  kernels::gemm(false, false, L - first, dv, dk, 1.0f, s.sq.data() + first * dk, dk, M, dv, 0.0f,
-                s.read.data() + first * dv, dv);
-  const float g = weights_[i].gate[static_cast<size_t>(h)];
-  for (int64_t r = first; r < L; ++r) {
-    const float inv = 1.0f / (kernels::dot(s.sq.data() + r * dk, z, dk) + eps);
-    const float* read = s.read.data() + r * dv;
-    float* o_row = out + r * H * dv;
-    for (int64_t e = 0; e < dv; ++e) o_row[e] += g * (read[e] * inv - o_row[e]);
-  }
-  write_memory(M, z, next.M + h * dk * dv, next.z + h * dk, s, h);
-}
-
-void SegmentPrefill::write_memory(const float* M, const float* z, float* M_next, float* z_next, Scratch& s,
-                                  int64_t h) const {
-  // memory::write's update: M += sigma(k)^T V', z += sum_rows sigma(k), where V' is v under the
-  // linear rule and v - sigma(k) M / (sigma(k) z + eps) under the delta rule.
-  const auto& c = config_;
-  const int64_t L = c.segment_len, H = c.n_heads, dk = c.d_key, dv = c.d_value, N = H * (2 * dk + dv);
-  const float* v = qkv_.data_ptr<float>() + 2 * H * dk + h * dv;  // (L, dv), row stride N
-  const float* values = v;
-  int64_t ld = N;
-  if (c.memory == MemoryMode::InfiniDelta) {
-    const auto eps = static_cast<float>(c.memory_eps);
-    kernels::gemm(false, false, L, dv, dk, 1.0f, s.sk.data(), dk, M, dv, 0.0f, s.read.data(), dv);
-    for (int64_t r = 0; r < L; ++r) {
-      const float inv = 1.0f / (kernels::dot(s.sk.data() + r * dk, z, dk) + eps);
-      float* row = s.read.data() + r * dv;
-      for (int64_t e = 0; e < dv; ++e) row[e] = v[r * N + e] - row[e] * inv;
-    }
-    values = s.read.data();
-    ld = dv;
-  }
-  std::copy(M, M + dk * dv, M_next);
-  kernels::gemm(true, false, dk, dv, L, 1.0f, s.sk.data(), dk, values, ld, 1.0f, M_next, dv);
-  // The column sums first, then one addition to z: z outgrows the rows by orders of magnitude.
-  std::fill(s.sk_sum.begin(), s.sk_sum.end(), 0.0f);
-  for (int64_t r = 0; r < L; ++r) kernels::axpy(1.0f, s.sk.data() + r * dk, s.sk_sum.data(), dk);
-  for (int64_t d = 0; d < dk; ++d) z_next[d] = z[d] + s.sk_sum[static_cast<size_t>(d)];
+  for (int64_t r = first; r < L; ++r) kernels::elu_plus_one(q_rows + r * q_ld, s.sq.data() + r * dk, dk);
+  kernels::gated_memory_read(s.sq.data() + first * dk, L - first, M, z, dk, dv, eps,
+                             weights_[i].gate[static_cast<size_t>(h)], out + first * H * dv, H * dv, s.work.data());
+  kernels::written_key_features(k_rows, k_ld, L, dk, shift.empty() ? nullptr : &shift[static_cast<size_t>(h)],
+                                s.sk.data());
+  kernels::memory_write(s.sk.data(), L, v, N, M, z, dk, dv, eps, c.memory == MemoryMode::InfiniDelta,
+                        next.M + h * dk * dv, next.z + h * dk, s.work.data());
 }
 
 template <typename Work>
@@ -260,9 +216,7 @@ torch::Tensor SegmentPrefill::read(const int64_t* tokens, ModelState& state) {
       s.sq.resize(n(L, dk));
       s.sk.resize(n(L, dk));
       s.scores.resize(n(L, L));
-      s.read.resize(n(L, dv));
-      s.sk_sum.resize(n(1, dk));
-      s.shifted.resize(n(1, dk));
+      s.work.resize(n(L, dv) + n(1, dk));
       if (c.qk_conv > 0) {
         s.conv_q.resize(n(L, dk));
         s.conv_k.resize(n(L, dk));

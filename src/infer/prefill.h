@@ -6,10 +6,12 @@
 // pointers: RMSNorm and SwiGLU in parallel regions over the rows; and, in one region over the heads,
 // RoPE, the causal scores in blocks of 64 queries against only the keys they may see, the softmax,
 // the memory read, the gate, and the segment's write into the memory, with the small products as
-// direct BLAS calls (kernels/gemm_cpu.h) and exp vectorised (kernels/vector_cpu.h).
+// direct BLAS calls (kernels/gemm_cpu.h), exp vectorised (kernels/vector_cpu.h), and the memory's
+// math in the kernels it shares with the one-token decoder (kernels/infini_cpu.h).
 //
 // It computes what InfiniTransformer::forward computes for one segment, and the consistency tests
-// check it against that path (tests/test_session.cpp): logits, M, z and the caches.
+// check it against that path: logits, M, z and the caches (tests/test_session.cpp on tiny configs,
+// tests/test_fused_paths.cpp at the shipped model's sizes).
 #pragma once
 
 #include <cstdint>
@@ -48,9 +50,7 @@ class SegmentPrefill {
     std::vector<float> q, k;      // (L, dk) each: rotated
     std::vector<float> sq, sk;    // (L, dk) each: sigma(q), sigma(k) of the un-rotated q and the written k
     std::vector<float> scores;    // (L, L): causal rows, computed a block of queries at a time
-    std::vector<float> read;      // (L, dv): sigma(q) M / (sigma(q) z + eps); then the delta rule's new values
-    std::vector<float> sk_sum;    // (dk): sum over the rows of sigma(k)
-    std::vector<float> shifted;   // (dk): one key moved toward the one before it (memory_key_shift)
+    std::vector<float> work;      // (L * dv + dk): the memory kernels' scratch (kernels/infini_cpu.h)
     std::vector<float> conv_q, conv_k;  // (L, dk) each: the convolved, un-rotated rows (qk_conv)
     std::vector<float> tail;      // (W - 1, dk): a tail as the rows reach it (qk_conv)
   };
@@ -70,14 +70,12 @@ class SegmentPrefill {
   template <typename Work>
   static void in_parallel(int threads, const Work& work);
   // Causal softmax attention of head h into its columns of attn_, then the gated memory read, then
-  // the head's memory write (M, z as of the segment's start -> next.M, next.z). Rows before `first`
-  // are only written, not attended from or read for.
+  // the head's memory write (M, z as of the segment's start -> next.M, next.z), both with the shared
+  // kernels of kernels/infini_cpu.h. Rows before `first` are only written, not attended from or read for.
   void attend(size_t i, int64_t h, const LayerMemory& mem, const LayerOut& next, Scratch& s, int64_t first);
   // qk_conv: head h's convolved queries and keys of the segment into s.conv_q and s.conv_k, and its
   // new tails into next.conv_q and next.conv_k.
   void convolve(size_t i, int64_t h, const LayerMemory& mem, const LayerOut& next, Scratch& s) const;
-  // M_next, z_next (one head) = M, z + the segment's update, under the linear or the delta rule.
-  void write_memory(const float* M, const float* z, float* M_next, float* z_next, Scratch& s, int64_t h) const;
 
   InfiniTransformer model_;
   ModelConfig config_;

@@ -52,17 +52,14 @@ InfiniAttentionImpl::InfiniAttentionImpl(const ModelConfig& c)
   // 0: each written key starts as the mean of itself and the key before it.
   if (c.memory_key_shift) key_shift = register_parameter("key_shift", torch::zeros({H}));
   if (c.qk_conv > 0) {
-    // Queries start as the mean of the raw queries over qk_conv_query_width tokens (1 by default: the
-    // raw query); keys over one token more (by default the raw key and the one before it, where
-    // memory_key_shift's share starts). From the identity, a language-model stage of 600 steps left
-    // the earlier taps near 0 (|tap| 0.02-0.05 at step 150; docs/PASSKEY.md), so recall would have
-    // to find them first; and the queries, started at the identity, stay there (0.9-1.0 on their own
-    // token after the whole recipe), so a query never holds the digit before the one just read.
-    const auto wq = c.qk_conv_query_width;
+    // Queries start as the raw query, keys as the mean of the raw key and the one before it (where
+    // memory_key_shift's share starts). From the identity, a language-model stage of 600 steps left the
+    // earlier taps near 0 (|tap| 0.02-0.05 at step 150; experiments/passkey-qk-conv), so recall would
+    // have to find them first.
     const auto q_taps = torch::zeros({H, c.d_key, c.qk_conv});
-    q_taps.narrow(2, 0, wq).fill_(1.0 / static_cast<double>(wq));
+    q_taps.select(2, 0).fill_(1.0);
     const auto k_taps = torch::zeros({H, c.d_key, c.qk_conv});
-    k_taps.narrow(2, 0, wq + 1).fill_(1.0 / static_cast<double>(wq + 1));
+    k_taps.narrow(2, 0, 2).fill_(0.5);
     q_conv = register_parameter("q_conv", q_taps);
     k_conv = register_parameter("k_conv", k_taps);
   }
@@ -137,21 +134,16 @@ torch::Tensor InfiniAttentionImpl::forward(const torch::Tensor& x, LayerMemory& 
     return routed ? rope_.apply_at(t, listed) : rope_.apply(t, first);
   };
 
-  // The keys the local attention sees: under local_key_shift the memory's shifted keys, computed over
-  // the whole cached segment, since each key blends in the one before it.
-  const auto local_keys = [&](const torch::Tensor& keys) {
-    return c.local_key_shift ? memory::shift_keys(keys, key_shift) : keys;
-  };
   torch::Tensor local;  // (B, H, n, dv)
   if (start == 0 && !has_cache) {
     // The training hot path: the segment starts here and sees nothing before it.
-    local = compat::causal_attention(rotate(q, 0, positions), rotate(local_keys(k), 0, positions), v, scale_);
+    local = compat::causal_attention(rotate(q, 0, positions), rotate(k, 0, positions), v, scale_);
   } else {
     // Cached token j is visible to query i when j <= start + i: the cache keeps the segment's order.
     // The XL cache sits before the segment, at positions -L..-1 (its own, minus segment_len, when
     // routed), and carries no gradient.
     const auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(x.device());
-    auto keys = rotate(local_keys(k_seg), 0, pos_seg);  // (B, H, start+n, dk)
+    auto keys = rotate(k_seg, 0, pos_seg);  // (B, H, start+n, dk)
     auto values = v_seg;
     auto allowed = torch::ones({n, start + n}, bool_opts).tril(start);  // (n, start+n)
     if (has_cache) {

@@ -60,7 +60,6 @@ class InfiniAttentionImpl : public torch::nn::Module {
   torch::Tensor gate;                   // (H): beta; sigmoid(beta) is the share of the memory read
   torch::Tensor key_shift;              // (H), memory_key_shift only: sigmoid of it is the share of
                                         // the previous key in each key the memory is written with
-                                        // (and, with local_key_shift, each key the segment attends to)
   torch::Tensor q_conv;                 // (H, dk, qk_conv), qk_conv only: tap j weighs the raw query j
   torch::Tensor k_conv;                 // tokens back (qk_conv.h); likewise for the keys
 

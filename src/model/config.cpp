@@ -104,16 +104,10 @@ void ModelConfig::validate() const {
   need(mod_predictor_hidden >= 1, "mod_predictor_hidden", fmt::format("must be >= 1, got {}", mod_predictor_hidden));
   need(!memory_key_shift || has_compressive_memory(), "memory_key_shift",
        fmt::format("needs a compressive memory (infini-linear or infini-delta), not '{}'", to_string(memory)));
-  need(!local_key_shift || memory_key_shift, "local_key_shift",
-       "needs \"memory_key_shift\": true, whose per-head shares it applies to the local attention's keys");
   need(qk_conv == 0 || (qk_conv >= 2 && qk_conv <= 8), "qk_conv",
        fmt::format("must be 0 (off) or a width of 2..8 tokens, got {}", qk_conv));
   need(qk_conv == 0 || !memory_key_shift, "qk_conv",
        "replaces \"memory_key_shift\" (a width-2 convolution can learn its shift); set one of the two");
-  need(qk_conv_query_width == 1 || (qk_conv > 0 && qk_conv_query_width >= 1 && qk_conv_query_width < qk_conv),
-       "qk_conv_query_width",
-       fmt::format("must be 1..qk_conv - 1 (keys start over one token more than queries), got {} with qk_conv {}",
-                   qk_conv_query_width, qk_conv));
 }
 
 nlohmann::json ModelConfig::to_json() const {
@@ -145,9 +139,7 @@ nlohmann::json ModelConfig::to_json() const {
               {"mod_predictor_hidden", mod_predictor_hidden}});
   // Likewise listed only when on.
   if (memory_key_shift) j["memory_key_shift"] = true;
-  if (local_key_shift) j["local_key_shift"] = true;
   if (qk_conv > 0) j["qk_conv"] = qk_conv;
-  if (qk_conv_query_width != 1) j["qk_conv_query_width"] = qk_conv_query_width;
   return j;
 }
 
@@ -177,17 +169,25 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& o
   r.real("init_std", c.init_std);
 
   // Models saved before Mixture-of-Depths lack the mod_* fields: they are dense, mod_every 0; and
-  // models without the extensions lack memory_key_shift, local_key_shift, qk_conv and
-  // qk_conv_query_width.
+  // models without the extensions lack memory_key_shift and qk_conv.
   FieldReader optional{j, origin, false, {}};
   optional.integer("mod_every", c.mod_every);
   optional.real("mod_capacity", c.mod_capacity);
   optional.real("mod_aux_weight", c.mod_aux_weight);
   optional.integer("mod_predictor_hidden", c.mod_predictor_hidden);
   optional.boolean("memory_key_shift", c.memory_key_shift);
-  optional.boolean("local_key_shift", c.local_key_shift);
   optional.integer("qk_conv", c.qk_conv);
-  optional.integer("qk_conv_query_width", c.qk_conv_query_width);
+  // Two extensions that gave no lasting help were removed after commit dfe01e6 (their records:
+  // experiments/passkey-local-key-shift, experiments/passkey-query-width). qk_conv_query_width only
+  // chose where qk_conv's taps started, so a model saved with it loads as it is; a model trained with
+  // local_key_shift attends in a way this build no longer computes.
+  bool local_key_shift = false;
+  optional.boolean("local_key_shift", local_key_shift);
+  if (local_key_shift)
+    optional.fail("local_key_shift", "is true, an extension removed after infini commit dfe01e6; read this model "
+                                     "with that commit's build (git checkout dfe01e6), or retrain it without it");
+  int64_t qk_conv_query_width = 1;
+  optional.integer("qk_conv_query_width", qk_conv_query_width);
   const auto router = optional.string("mod_router", to_string(c.mod_router));
   if (router == "raw") c.mod_router = RouterWeight::Raw;
   else if (router == "sigmoid") c.mod_router = RouterWeight::Sigmoid;

@@ -53,21 +53,12 @@ struct ModelConfig {
   // toward the key before it in the segment by a learned per-head share, so the memory can be keyed
   // by what precedes a token (ordered recall), not only by the token itself.
   bool memory_key_shift = false;
-  // A second extension on top of that one: the local attention's keys are the same shifted keys, so a
-  // head that recalls "the token after this one" from the memory does the same within its segment
-  // (the "smeared key" of induction-head studies). Needs memory_key_shift, whose shares it uses.
-  bool local_key_shift = false;
-  // A third extension, in place of those two: a short causal convolution over the sequence, per head
+  // A second extension, in place of that one: a short causal convolution over the sequence, per head
   // and channel, turns each query and key into a learned mix of the raw ones at this token and the
   // qk_conv - 1 before it (across segment boundaries), as the short convolutions of H3 and Based do. A
   // channel can then hold the token before, or the one before that, so the memory and the local
   // attention can find "the token after these two" where a digit repeats. 0: off; else the width.
   int64_t qk_conv = 0;
-  // Where qk_conv's taps start: each query as the mean of the raw queries at this token and the
-  // qk_conv_query_width - 1 before it, each key as the mean over one token more, so that a query
-  // that holds the digits just read can meet the key written one token later (1..qk_conv - 1).
-  // 1, the default, starts queries at the raw query and keys at the mean of two.
-  int64_t qk_conv_query_width = 1;
 
   bool has_compressive_memory() const {
     return memory == MemoryMode::InfiniLinear || memory == MemoryMode::InfiniDelta;

@@ -1,7 +1,5 @@
 #include "model/qk_conv.h"
 
-#include <algorithm>
-
 namespace infini::qk_conv {
 
 namespace {
@@ -23,21 +21,6 @@ torch::Tensor apply(const torch::Tensor& x, torch::Tensor& tail, const torch::Te
 
 void advance(const torch::Tensor& x, torch::Tensor& tail) {
   tail = last_rows(torch::cat({tail, x}, 2), tail.size(2));  // (B, H, W - 1, d)
-}
-
-void row(const float* taps, const float* tail, const float* x, float* out, int64_t d, int64_t W) {
-  for (int64_t c = 0; c < d; ++c) {
-    const float* t = taps + c * W;
-    float sum = t[0] * x[c];
-    for (int64_t j = 1; j < W; ++j) sum += t[j] * tail[(W - 1 - j) * d + c];
-    out[c] = sum;
-  }
-}
-
-void slide(float* tail, const float* x, int64_t d, int64_t W) {
-  if (W < 2) return;
-  std::copy(tail + d, tail + (W - 1) * d, tail);
-  std::copy(x, x + d, tail + (W - 2) * d);
 }
 
 }  // namespace infini::qk_conv

@@ -23,7 +23,6 @@ nlohmann::json TrainOptions::to_json() const {
           {"task", task}, {"passkey_min_tokens", passkey_min_tokens},
           {"passkey_min_depth", passkey_min_depth}, {"passkey_max_depth", passkey_max_depth},
           {"passkey_key_min", passkey_key_min}, {"passkey_key_max", passkey_key_max},
-          {"passkey_key_alphabet", passkey_key_alphabet},
           {"passkey_repeat_keys", passkey_repeat_keys},
           {"passkey_virtual_tokens", passkey_virtual_tokens},
           {"passkey_virtual_min_tokens", passkey_virtual_min_tokens},
@@ -36,14 +35,20 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
   const auto reference = o.to_json();
   const std::set<std::string> added_later = {"task", "passkey_min_tokens", "passkey_min_depth",
                                              "passkey_max_depth", "passkey_key_min", "passkey_key_max",
-                                             "passkey_key_alphabet", "passkey_repeat_keys",
+                                             "passkey_repeat_keys",
                                              "passkey_virtual_tokens", "passkey_virtual_min_tokens",
                                              "passkey_lead_bytes"};  // older runs keep the defaults
   for (const auto& item : reference.items())
     if (!j.contains(item.key()) && !added_later.count(item.key()))
       throw Error(fmt::format("{}: missing training field '{}'", origin, item.key()));
+  // Runs saved by builds up to commit dfe01e6 record passkey_key_alphabet, since removed (base-62
+  // keys gave no help: experiments/passkey-base62-keys); their decimal keys are what every run uses now.
+  if (j.contains("passkey_key_alphabet") && j.at("passkey_key_alphabet") != "decimal")
+    throw Error(fmt::format("{}: training field 'passkey_key_alphabet' is {}; only decimal keys remain (base-62 keys "
+                            "were removed after infini commit dfe01e6: resume this run with that commit's build)",
+                            origin, j.at("passkey_key_alphabet").dump()));
   for (const auto& item : j.items())
-    if (!reference.contains(item.key()))
+    if (!reference.contains(item.key()) && item.key() != "passkey_key_alphabet")
       throw Error(fmt::format("{}: unknown training field '{}'", origin, item.key()));
   try {
     j.at("steps").get_to(o.steps);
@@ -68,7 +73,6 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     if (j.contains("passkey_max_depth")) j.at("passkey_max_depth").get_to(o.passkey_max_depth);
     if (j.contains("passkey_key_min")) j.at("passkey_key_min").get_to(o.passkey_key_min);
     if (j.contains("passkey_key_max")) j.at("passkey_key_max").get_to(o.passkey_key_max);
-    if (j.contains("passkey_key_alphabet")) j.at("passkey_key_alphabet").get_to(o.passkey_key_alphabet);
     if (j.contains("passkey_repeat_keys")) j.at("passkey_repeat_keys").get_to(o.passkey_repeat_keys);
     if (j.contains("passkey_virtual_tokens")) j.at("passkey_virtual_tokens").get_to(o.passkey_virtual_tokens);
     if (j.contains("passkey_virtual_min_tokens"))
@@ -92,13 +96,9 @@ void TrainOptions::validate(const std::string& origin) const {
     throw Error(fmt::format("{}: passkey keys {} to {} (passkey_key_min, passkey_key_max; --passkey-key-min, "
                             "--passkey-key-max): expected 0 <= minimum <= maximum",
                             origin, passkey_key_min, passkey_key_max));
-  if (passkey_key_alphabet != "decimal" && passkey_key_alphabet != "alnum")
-    throw Error(fmt::format("{}: passkey key alphabet '{}' (passkey_key_alphabet; --passkey-key-alphabet): expected "
-                            "'decimal' or 'alnum'", origin, passkey_key_alphabet));
-  if (!(0.0 <= passkey_repeat_keys && passkey_repeat_keys <= 1.0) ||
-      (passkey_repeat_keys > 0.0 && passkey_key_alphabet != "decimal"))
+  if (!(0.0 <= passkey_repeat_keys && passkey_repeat_keys <= 1.0))
     throw Error(fmt::format("{}: passkey repeated-digit keys {} (passkey_repeat_keys; --passkey-repeat-keys): expected "
-                            "a share from 0 to 1, with decimal keys", origin, passkey_repeat_keys));
+                            "a share from 0 to 1", origin, passkey_repeat_keys));
   if (passkey_virtual_tokens != 0 && passkey_virtual_tokens < window)
     throw Error(fmt::format("{}: passkey virtual length {} (passkey_virtual_tokens; --passkey-virtual-tokens): expected "
                             "0 (off) or at least the window ({})", origin, passkey_virtual_tokens, window));

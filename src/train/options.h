@@ -37,9 +37,7 @@ struct TrainOptions {
   // Keys are drawn from [passkey_key_min, passkey_key_max] (the paper's 1..50000 by default).
   int64_t passkey_key_min = 1;
   int64_t passkey_key_max = 50000;
-  // "decimal" (the paper's) or "alnum": the key written in base 62 (data/passkey.h, KeyAlphabet).
-  std::string passkey_key_alphabet = "decimal";
-  // The share of decimal keys whose digits come from a pool of two or three (data::KeyRange).
+  // The share of keys whose digits come from a pool of two or three (data::KeyRange).
   double passkey_repeat_keys = 0.0;
   // > 0: each prompt is read as if it were up to this many tokens long, its filler-only segments
   // written into the memory with a weight that stands for the filler left out (data/passkey_examples.h).

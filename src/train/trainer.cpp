@@ -111,18 +111,16 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
   if (o.task == "passkey") {
     const auto shortest = o.passkey_min_tokens > 0 ? o.passkey_min_tokens : o.window;
     const data::DepthRange depths{o.passkey_min_depth, o.passkey_max_depth};
-    const data::KeyRange keys{o.passkey_key_min, o.passkey_key_max,
-                              o.passkey_key_alphabet == "alnum" ? data::KeyAlphabet::Alnum : data::KeyAlphabet::Decimal,
-                              o.passkey_repeat_keys};
+    const data::KeyRange keys{o.passkey_key_min, o.passkey_key_max, o.passkey_repeat_keys};
     const data::VirtualLength virtual_length{o.passkey_virtual_tokens, run.model->config().segment_len,
                                              o.passkey_virtual_min_tokens};
     train_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, o.seed, depths, keys,
                                                              virtual_length, o.passkey_lead_bytes);
     val_examples = std::make_unique<data::PasskeyExamples>(*run.tokenizer, shortest, o.window, kValidationSeed,
                                                            depths, keys, virtual_length, o.passkey_lead_bytes);
-    source = fmt::format("passkey prompts of {} to {} tokens, keys {} to {} ({}) at depth {} to {} (loss on the "
+    source = fmt::format("passkey prompts of {} to {} tokens, keys {} to {} at depth {} to {} (loss on the "
                          "answer only)", shortest, o.window, o.passkey_key_min, o.passkey_key_max,
-                         o.passkey_key_alphabet, o.passkey_min_depth, o.passkey_max_depth);
+                         o.passkey_min_depth, o.passkey_max_depth);
     if (o.passkey_repeat_keys > 0)
       source += fmt::format(", {} of them with digits from a pool of 2-3", o.passkey_repeat_keys);
     if (o.passkey_virtual_tokens > 0)
@@ -440,13 +438,12 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::P
              spec.options.passkey_max_depth != defaults.passkey_max_depth ||
              spec.options.passkey_key_min != defaults.passkey_key_min ||
              spec.options.passkey_key_max != defaults.passkey_key_max ||
-             spec.options.passkey_key_alphabet != defaults.passkey_key_alphabet ||
              spec.options.passkey_repeat_keys != defaults.passkey_repeat_keys ||
              spec.options.passkey_virtual_tokens != defaults.passkey_virtual_tokens ||
              spec.options.passkey_virtual_min_tokens != defaults.passkey_virtual_min_tokens ||
              spec.options.passkey_lead_bytes != defaults.passkey_lead_bytes))
     throw Error("--passkey-min-depth, --passkey-max-depth, --passkey-key-min, --passkey-key-max, "
-                "--passkey-key-alphabet, --passkey-repeat-keys, --passkey-virtual-tokens, "
+                "--passkey-repeat-keys, --passkey-virtual-tokens, "
                 "--passkey-virtual-min-tokens and --passkey-lead-bytes are for --task passkey; "
                 "leave them out with --task lm");
   spec.options.validate("infini train");

@@ -45,7 +45,6 @@ DEFAULTS = {
     "mod_aux_weight": 0.01,
     "mod_predictor_hidden": 64,
     "memory_key_shift": False,
-    "local_key_shift": False,
     "qk_conv": 0,
 }
 
@@ -108,9 +107,6 @@ def make_config(user):
     need(isinstance(cfg["memory_key_shift"], bool), "memory_key_shift must be a bool")
     need(not cfg["memory_key_shift"] or cfg["memory"] in ("infini-linear", "infini-delta"),
          "memory_key_shift needs memory infini-linear or infini-delta")
-    need(isinstance(cfg["local_key_shift"], bool), "local_key_shift must be a bool")
-    need(not cfg["local_key_shift"] or cfg["memory_key_shift"],
-         "local_key_shift needs memory_key_shift")
     need(_is_int(cfg["qk_conv"]) and (cfg["qk_conv"] == 0 or 2 <= cfg["qk_conv"] <= 8),
          "qk_conv must be 0 or an int in 2..8")
     need(not (cfg["qk_conv"] and cfg["memory_key_shift"]), "qk_conv and memory_key_shift exclude each other")
@@ -417,9 +413,8 @@ def attention(params, cfg, i, x, layer_state, complete):
         sd, eps = M.dtype, cfg["memory_eps"]
         # 1. memory read, memory as before this segment, un-rotated Q
         a_mem = memory_read(sigma(q).to(sd), M, z, eps).to(x.dtype)          # (B, H, N, dv)
-        # 2. local attention (RoPE inside); local_key_shift: over the written (shifted) keys
-        k_dot = written_keys(k, params[p + "key_shift"]) if cfg["local_key_shift"] else k
-        a_dot = local_attention(q, k_dot, v, None, None, cfg["rope_theta"])  # (B, H, N, dv)
+        # 2. local attention (RoPE inside)
+        a_dot = local_attention(q, k, v, None, None, cfg["rope_theta"])      # (B, H, N, dv)
         # 3. gate, one scalar per head
         g = torch.sigmoid(params[p + "gate"]).view(1, H, 1, 1)               # (1, H, 1, 1)
         a = g * a_mem + (1.0 - g) * a_dot                                    # (B, H, N, dv)
@@ -507,9 +502,7 @@ def attention_selected(params, cfg, i, x, pos, row_state, complete):
         M, z = row_state["M"], row_state["z"]                                # (1,H,dk,dv), (1,H,dk)
         sd, eps = M.dtype, cfg["memory_eps"]
         a_mem = memory_read(sigma(q).to(sd), M, z, eps).to(x.dtype)          # (1, H, k, dv)
-        # local_key_shift: each selected key blends in the selected key before it
-        k_dot = written_keys(kk, params[p + "key_shift"]) if cfg["local_key_shift"] else kk
-        a_dot = local_attention_at(q, k_dot, v, pos, None, None, None, theta)  # (1, H, k, dv)
+        a_dot = local_attention_at(q, kk, v, pos, None, None, None, theta)   # (1, H, k, dv)
         g = torch.sigmoid(params[p + "gate"]).view(1, H, 1, 1)               # (1, H, 1, 1)
         a = g * a_mem + (1.0 - g) * a_dot                                    # (1, H, k, dv)
         if complete:

@@ -857,59 +857,12 @@ def key_shift_checks():
         tok = tokens_for(cfg, 2, 3 * cfg["segment_len"], 6)
         shut, plain = shut_and_plain(params)
         l_plain, s_plain = ref.forward(plain, plain_cfg, tok)
-        # shut, with local_key_shift (t) too, it is the plain model
-        for shut_cfg in (cfg, dict(cfg, local_key_shift=True)):
-            assert_same_model(ref.forward(shut, shut_cfg, tok), (l_plain, s_plain), "%s, shift shut" % mode)
+        # shut, it is the plain model
+        assert_same_model(ref.forward(shut, cfg, tok), (l_plain, s_plain), "%s, shift shut" % mode)
         # open, the shift changes what the memory holds
         _, s_open = ref.forward(params, cfg, tok)
         moved = max((a["M"] - b["M"]).abs().max().item() for a, b in zip(s_open, s_plain))
         assert moved > 1e-3, "%s: the key shift did not change M (%.3g)" % (mode, moved)
-
-
-# ---------------------------------------------------------------------------------------------
-# (t) local_key_shift: the local attention attends to the written (shifted) keys, RoPE after the
-# blend; open, it changes even the first segment, which no memory reads (shut: in (s))
-
-def local_key_shift_checks():
-    expect_rejected({"local_key_shift": True}, {"local_key_shift": 1, "memory_key_shift": True})
-
-    # block 0 on its first segment (A_mem = 0), against a per-row loop with hand-blended keys
-    cfg = cfg_of(TINY, memory_key_shift=True, local_key_shift=True)
-    p = ref.random_params(cfg, 8, F64)
-    B, N, D, H, dk, dv = 2, cfg["segment_len"], cfg["d_model"], cfg["n_heads"], cfg["d_key"], cfg["d_value"]
-    x = torch.randn(B, N, D, generator=torch.Generator().manual_seed(9), dtype=F64)
-    out, _ = ref.attention(p, cfg, 0, x, ref.init_state(cfg, B, F64)[0], True)     # (B, N, D)
-    qkv = x @ p["blocks.0.attn.qkv_proj.weight"].t()
-    q = qkv[..., :H * dk].view(B, N, H, dk)                                       # (B, N, H, dk)
-    k = qkv[..., H * dk:2 * H * dk].view(B, N, H, dk)
-    v = qkv[..., 2 * H * dk:].view(B, N, H, dv)
-    heads = torch.zeros(B, N, H, dv, dtype=F64)
-    for b in range(B):
-        for h in range(H):
-            s = 1.0 / (1.0 + math.exp(-p["blocks.0.attn.key_shift"][h].item()))
-            g = 1.0 / (1.0 + math.exp(-p["blocks.0.attn.gate"][h].item()))
-            keys = [k[b, j, h] if j == 0 else (1 - s) * k[b, j, h] + s * k[b, j - 1, h] for j in range(N)]
-            rk = [ref.rope(keys[j].view(1, 1, 1, dk), [j], cfg["rope_theta"]).view(dk) for j in range(N)]
-            for t in range(N):
-                rq = ref.rope(q[b, t, h].view(1, 1, 1, dk), [t], cfg["rope_theta"]).view(dk)
-                w = torch.softmax(torch.stack([rq @ rk[j] for j in range(t + 1)]) / math.sqrt(dk), 0)
-                heads[b, t, h] = (1 - g) * sum(w[j] * v[b, j, h] for j in range(t + 1))
-    want = heads.reshape(B, N, H * dv) @ p["blocks.0.attn.out_proj.weight"].t()
-    assert_close(out, want, 1e-12, "block 0, first segment, smeared local keys")
-
-    for mode, extra in (("infini-delta", {}), ("infini-linear", MOD)):
-        plain_cfg = cfg_of(TINY, memory=mode, **extra)
-        mem_cfg = cfg_of(TINY, memory=mode, memory_key_shift=True, **extra)
-        cfg = cfg_of(TINY, memory=mode, memory_key_shift=True, local_key_shift=True, **extra)
-        params = ref.random_params(cfg, 5, F64)
-        _, plain = shut_and_plain(params)
-        # the first segment (empty memory) sees the shift only through the local attention
-        first = tokens_for(cfg, 2, cfg["segment_len"], 6)
-        l_local, _ = ref.forward(params, cfg, first)
-        l_mem, _ = ref.forward(params, mem_cfg, first)
-        assert_close(l_mem, ref.forward(plain, plain_cfg, first)[0], 1e-12, "%s first segment, memory shift" % mode)
-        moved = (l_local - l_mem).abs().max().item()
-        assert moved > 1e-3, "%s: the local key shift did not change the logits (%.3g)" % (mode, moved)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -999,10 +952,6 @@ def main():
     check("(s) memory_key_shift: written keys, shut == plain, open moves M", key_shift_checks)
     check("(s) gradcheck infini-delta with memory_key_shift, 2 segments",
           lambda: gradcheck_mode("infini-delta", False, memory_key_shift=True))
-    check("(t) local_key_shift: smeared local keys == per-row loop, shut == plain, open moves segment 1",
-          local_key_shift_checks)
-    check("(t) gradcheck infini-linear with local_key_shift, 2 segments",
-          lambda: gradcheck_mode("infini-linear", False, memory_key_shift=True, local_key_shift=True))
     check("(u) qk_conv: per-row loop, identity == plain, tails cross segments, open taps matter",
           qk_conv_checks)
     check("(u) gradcheck infini-delta with qk_conv 3, 2 segments",
