@@ -34,7 +34,7 @@ struct ModelConfig {
   MemoryMode memory = MemoryMode::InfiniDelta;
   // sigmoid(-3) = 0.047: each head starts as segment-local attention and opens its gate where the
   // memory pays; at 0 the memory, empty in every window's first segment, takes half the output from
-  // the first step and training is slower (docs/EVALUATION.md, "Investigation").
+  // the first step and training is slower (experiments/memory-modes-investigation).
   double gate_init = -3.0;
   bool tie_embeddings = false;
   torch::ScalarType dtype = torch::kFloat32;

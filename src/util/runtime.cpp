@@ -18,7 +18,7 @@ int configure_runtime(int n) {
   // and freed memory is never trimmed back (-1), so a training step reuses the previous step's pages.
   // A finite threshold bites where a step's heap swings past it: with a 1 GiB threshold, one thread
   // and a 1.3 GiB swing (memory_key_shift, 4 x 2048 tokens), every step gave the top GiB back to the
-  // kernel and faulted it in again, 3x slower (docs/PERFORMANCE.md, "Allocator").
+  // kernel and faulted it in again, 3x slower (docs/PERFORMANCE.md, "Threads and BLAS, and why").
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, -1);
 #endif
