@@ -355,16 +355,14 @@ torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) {
       auto& cache = caches_[i];
       const auto n = cache.count;
       const auto positions = weights_[i].router ? torch::tensor(cache.positions, torch::kInt64).view({1, n}) : torch::Tensor();
-      if (c.has_compressive_memory() && n > 0 && !mem.next_write_weight.defined()) {
-        // The memory write with the fused prefill's kernels; finish_segment then only closes the
-        // segment, as for a routed block that took no token.
-        write_memory(i, mem, n);
-        finish_segment(c, mem, cache.seg_k.narrow(2, 0, 0), cache.values.narrow(1, L, 0).unsqueeze(0),
-                       positions.defined() ? positions.narrow(1, 0, 0) : positions, torch::Tensor());
-      } else {
-        finish_segment(c, mem, cache.seg_k.narrow(2, 0, n), cache.values.narrow(1, L, n).unsqueeze(0), positions,
-                       weights_[i].key_shift_logits);
-      }
+      // The compressive memory is written with the fused prefill's kernels, and finish_segment, given
+      // no rows, then only closes the segment; it writes only what they do not cover (the XL cache, and
+      // a training state's weighted write).
+      const bool fused_write = c.has_compressive_memory() && !mem.next_write_weight.defined();
+      if (fused_write && n > 0) write_memory(i, mem, n);
+      const auto rows = fused_write ? 0 : n;
+      finish_segment(c, mem, cache.seg_k.narrow(2, 0, rows), cache.values.narrow(1, L, rows).unsqueeze(0),
+                     positions.defined() ? positions.narrow(1, 0, rows) : positions, weights_[i].key_shift_logits);
       load_xl(mem, cache);
       cache.count = 0;
       cache.positions.clear();
