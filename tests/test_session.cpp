@@ -1,6 +1,7 @@
 // Sessions: token-by-token reading equals the segment-parallel forward pass, state files resume
 // exactly and refuse other models, sampling rules behave.
 #include <functional>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -317,6 +318,39 @@ TEST(Session, AStateOfAnotherModelIsRefused) {
   expect_error([&] { s.feed({1, 2, 3, 4, 5, 6, 7, 999}); }, {"999", "position 10"});
   EXPECT_EQ(s.position(), 3);
   EXPECT_TRUE(s.last_logits().equal(logits));
+}
+
+// Sessions of one model on several threads at once (as a server runs them) read exactly as each
+// would alone: they share only the weights, and the model's lazily built tables are made under a lock.
+TEST(Session, SessionsOnSeveralThreadsReadAsAlone) {
+  torch::manual_seed(21);
+  auto c = session_config(MemoryMode::InfiniDelta);
+  c.segment_len = 8;  // whole segments through the fused prefill, the rest through the decoder
+  InfiniTransformer model(c);
+  const auto run = [&](int64_t seed) {
+    Session session(model);
+    std::vector<torch::Tensor> logits;
+    const auto tokens = some_tokens(40 + seed, c.vocab_size);
+    for (size_t at = 0; at < tokens.size();) {
+      const size_t n = at % 16 == 0 ? 8 : 1;
+      session.feed(std::vector<int64_t>(tokens.begin() + static_cast<int64_t>(at),
+                                        tokens.begin() + static_cast<int64_t>(std::min(at + n, tokens.size()))));
+      logits.push_back(session.last_logits().clone());
+      at += n;
+    }
+    return logits;
+  };
+  constexpr int kSessions = 4;
+  std::vector<std::vector<torch::Tensor>> together(kSessions);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSessions; ++i) threads.emplace_back([&, i] { together[i] = run(i); });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kSessions; ++i) {
+    const auto alone = run(i);
+    ASSERT_EQ(alone.size(), together[i].size());
+    for (size_t k = 0; k < alone.size(); ++k)
+      EXPECT_LT((alone[k] - together[i][k]).abs().max().item<double>(), 1e-5) << "session " << i << ", feed " << k;
+  }
 }
 
 TEST(Sampling, RulesCutTheCandidatesAsDocumented) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -43,6 +44,39 @@ void read_tokens(Session& session, int64_t n, int64_t vocab) {
   }
 }
 
+// `n` sessions restored from where `from` stands decode at once, each on its own thread.
+nlohmann::json decode_concurrently(const InfiniTransformer& model, const Session& from, int64_t n,
+                                   const SessionBenchOptions& o) {
+  const auto snapshot = from.snapshot();
+  std::vector<std::unique_ptr<Session>> sessions;
+  for (int64_t i = 0; i < n; ++i) {
+    sessions.push_back(std::make_unique<Session>(model, o.fused_decode, o.fused_prefill));
+    sessions.back()->restore(snapshot);
+  }
+  std::vector<double> seconds(static_cast<size_t>(n));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < sessions.size(); ++i)
+    threads.emplace_back([&, i] { seconds[i] = decode_greedy(*sessions[i], o.decode_tokens); });
+  for (auto& t : threads) t.join();
+  std::vector<double> rates;
+  std::vector<int> chosen;
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    rates.push_back(static_cast<double>(o.decode_tokens) / seconds[i]);
+    chosen.push_back(sessions[i]->decode_threads().chosen());
+  }
+  auto sorted = rates;
+  std::sort(sorted.begin(), sorted.end());
+  double total = 0;
+  for (const double r : rates) total += r;
+  fmt::print(stderr, "bench decode, {} sessions at once: {:.0f} tok/s per session (median), {:.0f} in all\n", n,
+             sorted[sorted.size() / 2], total);
+  return {{"sessions", n},
+          {"tokens_per_second_per_session", rates},
+          {"median_tokens_per_second_per_session", sorted[sorted.size() / 2]},
+          {"total_tokens_per_second", total},
+          {"threads_chosen", chosen}};
+}
+
 }  // namespace
 
 nlohmann::json run_session_bench(InfiniTransformer model, const SessionBenchOptions& o) {
@@ -78,6 +112,7 @@ nlohmann::json run_session_bench(InfiniTransformer model, const SessionBenchOpti
                        {"tokens_per_second", static_cast<double>(length) / s},
                        {"mfu", mfu},
                        {"peak_rss_bytes", rss.peak()},
+                       {"threads_chosen", session->prefill_threads().chosen()},
                        {"state_bytes", session->state_bytes()},
                        {"memory_finite", finite},
                        {"z_max", z_max}});
@@ -94,18 +129,24 @@ nlohmann::json run_session_bench(InfiniTransformer model, const SessionBenchOpti
     decode = {{"path", longest->fused_decode() ? "fused" : "general"},
               {"context_tokens", longest_length},
               {"tokens", o.decode_tokens},
-              {"tokens_per_second", static_cast<double>(o.decode_tokens) / s}};
+              {"tokens_per_second", static_cast<double>(o.decode_tokens) / s},
+              {"threads_chosen", longest->decode_threads().chosen()},
+              {"thread_probes", longest->decode_threads().probes()}};
     fmt::print(stderr, "bench decode ({}) after {} tokens: {:.0f} tok/s\n",
                longest->fused_decode() ? "fused" : "general", longest_length,
                static_cast<double>(o.decode_tokens) / s);
   }
+  nlohmann::json concurrent = nlohmann::json::array();
+  if (longest && o.decode_tokens > 0)
+    for (const auto n : o.concurrent_sessions) concurrent.push_back(decode_concurrently(model, *longest, n, o));
   return {{"config", model->config().to_json()},
           {"threads", at::get_num_threads()},
           {"blas", loaded_blas()},
           {"matmul_peak_flops", peak},
           {"forward_flops_per_token", flops_per_token},
           {"prefill", prefill},
-          {"decode", decode}};
+          {"decode", decode},
+          {"concurrent_decode", concurrent}};
 }
 
 }  // namespace infini

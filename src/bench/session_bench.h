@@ -17,6 +17,9 @@ struct SessionBenchOptions {
   int64_t decode_tokens = 256;  // generated after the longest read
   bool fused_decode = true;     // false: decode through the general forward pass, for comparison
   bool fused_prefill = true;    // false: read whole segments through the general forward pass too
+  // Then, per entry N: N sessions, each from the longest read's state, decode decode_tokens at once
+  // on N threads of this process (as a server's would).
+  std::vector<int64_t> concurrent_sessions;
 };
 
 // The next of a fixed pseudo-random sequence of tokens in [0, vocab) (xorshift64 over `state`, which
@@ -29,7 +32,7 @@ int64_t next_pseudo_random_token(uint64_t& state, int64_t vocab);
 double decode_greedy(Session& session, int64_t n);
 
 // Per length: tokens/s and the peak resident memory while reading (sampled every 10 ms). Then decode
-// tokens/s with the longest input as context.
+// tokens/s with the longest input as context, alone and per concurrent_sessions.
 nlohmann::json run_session_bench(InfiniTransformer model, const SessionBenchOptions& options);
 
 }  // namespace infini

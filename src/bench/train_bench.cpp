@@ -36,14 +36,25 @@ nlohmann::json run_train_bench(const ModelConfig& config, const TrainBenchOption
   using clock = std::chrono::steady_clock;
   std::vector<double> step_seconds;
   std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+  // The steps run as `infini train` runs them, on the thread count it measures.
+  auto threads = training_thread_tuner();
+  std::vector<int> step_threads;
   for (int64_t step = 0; step < o.steps; ++step) {
     if (step == b.warmup_steps && !b.profile_path.empty())
       profile = std::make_unique<torch::autograd::profiler::RecordProfile>(b.profile_path);
+    const int n = threads.threads();
     const auto t0 = clock::now();
-    train_step(model, optimizer, batches, o, step);
+    {
+      const ScopedThreads scoped(n);
+      train_step(model, optimizer, batches, o, step);
+    }
     const double dt = std::chrono::duration<double>(clock::now() - t0).count();
-    if (step >= b.warmup_steps) step_seconds.push_back(dt);
-    fmt::print(stderr, "bench step {}/{}: {:.3f}s{}\n", step + 1, o.steps, dt,
+    threads.record(dt);
+    if (step >= b.warmup_steps) {
+      step_seconds.push_back(dt);
+      step_threads.push_back(n);
+    }
+    fmt::print(stderr, "bench step {}/{}: {:.3f}s on {} thread{}{}\n", step + 1, o.steps, dt, n, n == 1 ? "" : "s",
                step < b.warmup_steps ? " (warm-up)" : "");
   }
   profile.reset();  // writes the trace
@@ -56,6 +67,7 @@ nlohmann::json run_train_bench(const ModelConfig& config, const TrainBenchOption
   return {{"config", config.to_json()},
           {"parameters", model->parameter_count()},
           {"threads", at::get_num_threads()},
+          {"step_threads", step_threads},
           {"blas", loaded_blas()},
           {"batch", b.batch},
           {"window", b.window},

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/busy_neighbours.h"
 #include "bench/compare_bench.h"
 #include "bench/session_bench.h"
 #include "bench/train_bench.h"
@@ -15,11 +16,36 @@
 
 namespace infini::cli {
 
+namespace {
+
+// Each throughput of a busy measurement as a share of the same figure measured first.
+nlohmann::json busy_shares(const nlohmann::json& first, const nlohmann::json& busy) {
+  nlohmann::json share;
+  const auto ratio = [](const nlohmann::json& a, const nlohmann::json& b, const char* key) {
+    return b.at(key).get<double>() / a.at(key).get<double>();
+  };
+  if (first.contains("train_tokens_per_second")) share["train"] = ratio(first, busy, "train_tokens_per_second");
+  if (first.contains("prefill"))
+    for (size_t i = 0; i < first["prefill"].size(); ++i)
+      share["prefill_" + std::to_string(first["prefill"][i]["tokens"].get<int64_t>())] =
+          ratio(first["prefill"][i], busy["prefill"][i], "tokens_per_second");
+  if (first.contains("decode") && !first["decode"].is_null())
+    share["decode"] = ratio(first["decode"], busy["decode"], "tokens_per_second");
+  if (first.contains("concurrent_decode"))
+    for (size_t i = 0; i < first["concurrent_decode"].size(); ++i)
+      share["decode_" + std::to_string(first["concurrent_decode"][i]["sessions"].get<int64_t>()) + "_sessions"] =
+          ratio(first["concurrent_decode"][i], busy["concurrent_decode"][i], "median_tokens_per_second_per_session");
+  return share;
+}
+
+}  // namespace
+
 Runner add_bench(CLI::App& app) {
   struct Flags {
     std::string config;
     bool json = false;
     int threads = 0;
+    int busy = 0, nice = 0;
     TrainBenchOptions bench;
     std::string model, vs, context_file;
     SessionBenchOptions session;
@@ -66,9 +92,20 @@ Runner add_bench(CLI::App& app) {
   sub->add_option("--rounds", f->compare.rounds, "with --vs: alternating rounds (figures are their medians)")
       ->check(at_least(1))->needs(vs);
   sub->add_flag("--no-train", [f](int64_t) { f->compare.train = false; }, "with --vs: decode only")->needs(vs);
+  sub->add_option("--concurrent-sessions", f->session.concurrent_sessions,
+                  "then decode --decode-tokens in this many sessions at once, each on its own thread "
+                  "(comma-separated counts)")
+      ->delimiter(',')->check(at_least(1))->needs(model);
+  auto* busy = sub->add_option("--busy-neighbours", f->busy,
+                               "measure twice, on the machine as it is and then beside this many processes "
+                               "that each keep a CPU busy, and report each figure's busy share of the first")
+                   ->check(at_least(0));
+  sub->add_option("--neighbour-nice", f->nice, "the busy neighbours' nice level (0: normal priority, 19: lowest)")
+      ->check(CLI::Range(0, 19))->needs(busy);
   add_threads_flag(*sub, f->threads);
   return [f]() {
     configure_runtime(f->threads);
+    if (f->busy > 0 && !f->vs.empty()) throw Error("--busy-neighbours: not with --vs");
     if (!f->vs.empty()) {
       f->compare.decode_tokens = f->session.decode_tokens;
       f->compare.train_bench = f->bench;
@@ -91,21 +128,38 @@ Runner add_bench(CLI::App& app) {
       fmt::print("{}\n", r.dump(f->json ? -1 : 2));
       return 0;
     }
-    if (!f->model.empty()) {
-      fmt::print("{}\n", run_session_bench(io::load_model(f->model), f->session).dump(f->json ? -1 : 2));
+    const bool train = f->model.empty();
+    const ModelConfig config = !train || f->config.empty() ? ModelConfig{} : ModelConfig::from_file(f->config);
+    InfiniTransformer loaded{nullptr};
+    if (!train) loaded = io::load_model(f->model);
+    const auto measure = [&] { return train ? run_train_bench(config, f->bench) : run_session_bench(loaded, f->session); };
+    if (f->busy > 0) {
+      auto idle = measure();
+      nlohmann::json busy;
+      {
+        fmt::print(stderr, "bench: starting {} busy neighbour{} at nice {}\n", f->busy, f->busy == 1 ? "" : "s",
+                   f->nice);
+        const BusyNeighbours neighbours(f->busy, f->nice);
+        busy = measure();
+      }
+      const nlohmann::json r = {{"busy_neighbours", f->busy},
+                                {"neighbour_nice", f->nice},
+                                {"share", busy_shares(idle, busy)},
+                                {"first", std::move(idle)},
+                                {"busy", std::move(busy)}};
+      fmt::print("{}\n", r.dump(f->json ? -1 : 2));
       return 0;
     }
-    const ModelConfig config = f->config.empty() ? ModelConfig{} : ModelConfig::from_file(f->config);
-    const auto r = run_train_bench(config, f->bench);
-    if (f->json) {
-      fmt::print("{}\n", r.dump());
-    } else {
-      fmt::print("parameters        {}\n", r["parameters"].get<int64_t>());
-      fmt::print("threads           {}\n", r["threads"].get<int>());
-      fmt::print("train tokens/s    {:.0f}\n", r["train_tokens_per_second"].get<double>());
-      fmt::print("matmul peak       {:.1f} GFLOP/s\n", r["matmul_peak_flops"].get<double>() / 1e9);
-      fmt::print("MFU               {:.1f}%\n", 100 * r["mfu"].get<double>());
+    const auto r = measure();
+    if (!train || f->json) {
+      fmt::print("{}\n", r.dump(f->json ? -1 : 2));
+      return 0;
     }
+    fmt::print("parameters        {}\n", r["parameters"].get<int64_t>());
+    fmt::print("threads           {}\n", r["threads"].get<int>());
+    fmt::print("train tokens/s    {:.0f}\n", r["train_tokens_per_second"].get<double>());
+    fmt::print("matmul peak       {:.1f} GFLOP/s\n", r["matmul_peak_flops"].get<double>() / 1e9);
+    fmt::print("MFU               {:.1f}%\n", 100 * r["mfu"].get<double>());
     return 0;
   };
 }

@@ -15,6 +15,7 @@
 #include "infer/prefill.h"
 #include "memory/state.h"
 #include "model/transformer.h"
+#include "util/thread_tuner.h"
 
 namespace infini {
 
@@ -39,6 +40,9 @@ class Session {
   const ModelState& state() const;
   bool fused_decode() const { return decoder_ != nullptr; }
   bool fused_prefill() const { return prefill_ != nullptr; }
+  // The thread counts the fused paths run on, as measured so far (util/thread_tuner.h).
+  const ThreadTuner& decode_threads() const { return decode_threads_; }
+  const ThreadTuner& prefill_threads() const { return prefill_threads_; }
   void clear();
 
   // Where the session stands, held in memory: read a shared prefix once, then restore() it before
@@ -65,6 +69,10 @@ class Session {
   mutable ModelState state_;
   std::unique_ptr<TokenDecoder> decoder_;
   std::unique_ptr<SegmentPrefill> prefill_;
+  // How many threads the fused decoder and prefill run on: measured, since a busy neighbour makes
+  // fewer threads faster (util/thread_tuner.h).
+  ThreadTuner decode_threads_;
+  ThreadTuner prefill_threads_;
   mutable bool decoding_ = false;
   torch::Tensor last_logits_;  // (V)
 };

@@ -44,18 +44,20 @@ std::pair<torch::Tensor, torch::Tensor> Rope::compute(int64_t first, int64_t n,
   return {angles.cos().to(options), angles.sin().to(options)};
 }
 
-void Rope::ensure_table(const torch::Tensor& like) const {
+std::pair<torch::Tensor, torch::Tensor> Rope::table(const torch::Tensor& like) const {
+  const std::lock_guard<std::mutex> lock(*table_mutex_);
   if (!table_cos_.defined() || table_cos_.dtype() != like.dtype() || table_cos_.device() != like.device())
     std::tie(table_cos_, table_sin_) = compute(-segment_len_, 2 * segment_len_, like.options());
+  return {table_cos_, table_sin_};
 }
 
 torch::Tensor Rope::apply_at(const torch::Tensor& x, const torch::Tensor& positions) const {
   const auto B = positions.size(0), n = positions.size(1);
   if (n == 0) return x;
-  ensure_table(x);
-  const auto rows = (positions + segment_len_).reshape({-1});              // (B n)
-  const auto cos = table_cos_.index_select(0, rows).view({B, 1, n, -1});  // (B, 1, n, d_key/2)
-  const auto sin = table_sin_.index_select(0, rows).view({B, 1, n, -1});  // (B, 1, n, d_key/2)
+  const auto [table_cos, table_sin] = table(x);
+  const auto rows = (positions + segment_len_).reshape({-1});             // (B n)
+  const auto cos = table_cos.index_select(0, rows).view({B, 1, n, -1});  // (B, 1, n, d_key/2)
+  const auto sin = table_sin.index_select(0, rows).view({B, 1, n, -1});  // (B, 1, n, d_key/2)
   return Rotate::apply(x, cos, sin);
 }
 
@@ -64,9 +66,9 @@ torch::Tensor Rope::apply(const torch::Tensor& x, int64_t first) const {
   if (n == 0) return x;
   torch::Tensor cos, sin;  // (n, d_key/2)
   if (first >= -segment_len_ && first + n <= segment_len_) {
-    ensure_table(x);
-    cos = table_cos_.narrow(0, first + segment_len_, n);
-    sin = table_sin_.narrow(0, first + segment_len_, n);
+    const auto [table_cos, table_sin] = table(x);
+    cos = table_cos.narrow(0, first + segment_len_, n);
+    sin = table_sin.narrow(0, first + segment_len_, n);
   } else {
     std::tie(cos, sin) = compute(first, n, x.options());
   }

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <utility>
 
 #include <torch/torch.h>
@@ -32,8 +34,11 @@ class Rope {
   int64_t d_key_;
   double theta_;
   int64_t segment_len_;
-  void ensure_table(const torch::Tensor& like) const;
+  // The table in like's dtype and device, made on first use. Under a lock: sessions on several threads
+  // share one model.
+  std::pair<torch::Tensor, torch::Tensor> table(const torch::Tensor& like) const;
 
+  std::shared_ptr<std::mutex> table_mutex_ = std::make_shared<std::mutex>();
   mutable torch::Tensor table_cos_, table_sin_;  // (2 * segment_len, d_key/2), from -segment_len
 };
 

@@ -161,6 +161,7 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
   int64_t steps_here = 0;
   TrainSummary summary;
   double val_accuracy = -1;  // of this invocation's last validation
+  ThreadTuner threads = training_thread_tuner();
   while (rec.step < o.steps) {
     std::vector<data::Batch> micro;
     auto drawn = rec.examples_drawn;
@@ -169,6 +170,7 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
     const auto s0 = clock::now();
     StepResult r;
     try {
+      const ScopedThreads step_threads(threads.threads());
       r = train_step(run.model, *run.optimizer, micro, o, rec.step, group);
     } catch (const Error& e) {
       throw Error(fs::exists(checkpoint_path)
@@ -177,6 +179,7 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
                       : fmt::format("{}. No checkpoint was written yet", e.what()));
     }
     const double dt = std::chrono::duration<double>(clock::now() - s0).count();
+    threads.record(dt);
     rec.examples_drawn = drawn;
     rec.step += 1;
     rec.tokens += static_cast<double>(r.input_tokens);
@@ -291,6 +294,11 @@ InfiniTransformerImpl::Output forward_weighted(InfiniTransformer& model, const t
 }
 
 }  // namespace
+
+ThreadTuner training_thread_tuner() {
+  return ThreadTuner(at::get_num_threads(), {/*probe_rounds=*/1, /*probe_seconds=*/0, /*settle_rounds=*/0,
+                                             /*settle_seconds=*/0, /*first_period=*/1.0, /*max_period=*/60.0});
+}
 
 StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vector<data::Batch>& micro_batches,
                       const TrainOptions& o, int64_t step, dist::ProcessGroup* group) {

@@ -13,6 +13,7 @@
 #include "model/transformer.h"
 #include "train/adamw.h"
 #include "train/options.h"
+#include "util/thread_tuner.h"
 
 namespace infini {
 
@@ -36,6 +37,11 @@ struct StepResult {
 // over ranks before the step, so all ranks take the same step.
 StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vector<data::Batch>& micro_batches,
                       const TrainOptions& o, int64_t step, dist::ProcessGroup* group = nullptr);
+
+// How many threads training steps run on, measured step by step (util/thread_tuner.h): a step is
+// seconds long, so one step at each count makes a probe. The caller runs each step under
+// ScopedThreads(tuner.threads()) and records its time.
+ThreadTuner training_thread_tuner();
 
 struct ValidationResult {
   double loss;      // mean per target token, nats

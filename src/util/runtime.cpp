@@ -6,11 +6,51 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <sched.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
 #include <thread>
 
 #include <ATen/Parallel.h>
 
 namespace infini {
+namespace {
+
+std::string read_small_file(const char* path) {
+  std::ifstream f(path);
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
+}  // namespace
+
+double cgroup_cpu_limit(const std::string& cpu_max) {
+  std::istringstream in(cpu_max);
+  std::string quota;
+  double period = 0;
+  if (!(in >> quota >> period) || quota == "max" || period <= 0) return 0;
+  char* end = nullptr;
+  const double q = std::strtod(quota.c_str(), &end);
+  if (end == quota.c_str() || *end != '\0' || !(q > 0)) return 0;
+  return q / period;
+}
+
+int usable_cpus() {
+  int n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) n = std::max(1, CPU_COUNT(&set));
+  // A CPU quota (cgroup v2's cpu.max, or v1's quota and period) caps the cores' worth of time the
+  // process gets however many it may run on: more threads than that only wait.
+  double limit = cgroup_cpu_limit(read_small_file("/sys/fs/cgroup/cpu.max"));
+  if (limit <= 0)
+    limit = cgroup_cpu_limit(read_small_file("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") + " " +
+                             read_small_file("/sys/fs/cgroup/cpu/cpu.cfs_period_us"));
+  if (limit > 0) n = std::min(n, std::max(1, static_cast<int>(std::ceil(limit))));
+  return n;
+}
 
 int configure_runtime(int n) {
 #ifdef __GLIBC__
@@ -22,12 +62,13 @@ int configure_runtime(int n) {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, -1);
 #endif
-  // By default the cores are shared among the processes of this machine (LOCAL_WORLD_SIZE, set by
-  // `infini train --nproc` and torchrun), so data-parallel workers do not oversubscribe them.
+  // By default the CPUs this process may use are shared among the processes of this machine
+  // (LOCAL_WORLD_SIZE, set by `infini train --nproc` and torchrun), so data-parallel workers do not
+  // oversubscribe them.
   if (n <= 0) {
     int local_processes = 1;
     if (const char* s = std::getenv("LOCAL_WORLD_SIZE")) local_processes = std::max(1, std::atoi(s));
-    n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local_processes);
+    n = std::max(1, usable_cpus() / local_processes);
   }
   at::set_num_threads(n);
   return at::get_num_threads();

@@ -8,9 +8,18 @@
 
 namespace infini {
 
-// Sets the intra-op threads (n <= 0: one per hardware core, shared among LOCAL_WORLD_SIZE processes)
+// Sets the intra-op threads (n <= 0: one per usable CPU, shared among LOCAL_WORLD_SIZE processes)
 // and keeps freed activation buffers in the process for reuse. Returns the thread count now in effect.
+// The fused paths and training then use fewer where a busy machine makes that faster
+// (util/thread_tuner.h).
 int configure_runtime(int threads);
+
+// The CPUs this process may run on (its affinity mask), capped by its cgroup's CPU quota rounded up.
+int usable_cpus();
+
+// Cores' worth of CPU time in a cgroup v2 `cpu.max` line ("150000 100000" -> 1.5); 0 for "max" (no
+// quota) or a line that does not parse. v1's quota and period, joined by a space, read the same way.
+double cgroup_cpu_limit(const std::string& cpu_max);
 
 // The BLAS library this process loaded (from /proc/self/maps), for benchmark records.
 std::string loaded_blas();
