@@ -12,6 +12,7 @@
 #include "train/checkpoint.h"
 #include "train/metrics.h"
 #include "train/trainer.h"
+#include "util/runtime.h"
 
 namespace infini {
 namespace {
@@ -173,6 +174,9 @@ std::vector<double> losses_of(const std::string& run) {
 
 TEST(Trainer, ResumingReproducesTheUnbrokenRunStepForStep) {
   const auto root = temp_dir("resume");
+  // A fixed thread count (as --threads N gives): measured counts follow the machine's load, and the
+  // last bits with them.
+  set_thread_tuning(false);
   SessionLimits quiet;
   quiet.quiet = true;
   train_new(small_run(root, "unbroken"), quiet);
@@ -193,6 +197,7 @@ TEST(Trainer, ResumingReproducesTheUnbrokenRunStepForStep) {
   // The finished run refuses to go on without a new total; a new run refuses a used folder.
   expect_error([&] { train_resume(root + "/broken", 0, quiet); }, {"all 8 of its steps", "--steps"});
   expect_error([&] { train_new(small_run(root, "broken"), quiet); }, {"broken", "not empty", "--resume"});
+  set_thread_tuning(true);
 }
 
 // The passkey task: examples made on the fly, loss and accuracy on the answer only, resumable; and

@@ -2,6 +2,7 @@
 # The shared-machine table: training, prefill and decode speed of one or more infini builds and the
 # Python anchor's training speed, idle and beside busy neighbours, one JSON line per measurement.
 # Within a round the builds run one after the other (A B ...), so they can be compared pair by pair.
+# Reading is 16K tokens, decoding 2,048 after them (the anchor: 256).
 #
 #   bash experiments/shared-machine/contention.sh ROUNDS OUT.jsonl BIN...
 #   /usr/bin/python3 experiments/shared-machine/table.py OUT.jsonl       # the table
@@ -10,14 +11,22 @@
 # CONDITIONS picks conditions (default all): idle; loop1-nice19, loop1-nice0 (one busy loop at nice
 # 19 or 0); loop2-nice19 (two); loop2-nice19+job-nice19, loop2-nice19+job-nice0 (two loops and a
 # second infini job, the same build training; the anchor's beside the last build's). ANCHOR=0 skips
-# the anchor, which needs its checkout on PYTHONPATH as bench/baseline/README.md says
+# the anchor (training, and reading 16K tokens then decoding 256 at the reference config), which
+# needs its checkout on PYTHONPATH as bench/baseline/README.md says
 # (ANCHOR_PYTHONPATH, default /tmp/anchor/shims:/tmp/anchor/checkout).
 set -uo pipefail
 [ $# -ge 3 ] || { sed -n '2,15p' "$0" >&2; exit 2; }
 rounds=$1 out=$2
 shift 2
 bins=("$@")
-model=models/passkey-infini-delta
+# Reading and decoding: a reference-config model (as the anchor's), made with one training step
+# unless MODEL names a model folder.
+model=${MODEL:-}
+if [ -z "$model" ]; then
+  model=$(mktemp -d)/reference
+  "${bins[-1]}" train --config configs/reference.json --data data/sample/kjv-genesis-exodus.txt --steps 1 \
+    --out "$model" --quiet 2>/dev/null || { echo "could not make the reference model" >&2; exit 1; }
+fi
 conditions=${CONDITIONS:-idle loop1-nice19 loop1-nice0 loop2-nice19 loop2-nice19+job-nice19 loop2-nice19+job-nice0}
 anchor_path=${ANCHOR_PYTHONPATH:-/tmp/anchor/shims:/tmp/anchor/checkout}
 pids=()
@@ -57,6 +66,9 @@ for round in $(seq "$rounds"); do
       load "$c" "${bins[-1]}"
       r=$(PYTHONPATH=$anchor_path /usr/bin/python3 bench/baseline/lucidrains_train_speed.py --threads 1 \
           --blas-threads 2 --warmup 1 --steps 4 2>/dev/null | tail -1) && record "$c" anchor anchor "$r"
+      r=$(PYTHONPATH=$anchor_path /usr/bin/python3 bench/baseline/lucidrains_infer_speed.py --threads 1 \
+          --blas-threads 2 --prefill-tokens 16384 --decode-tokens 256 2>/dev/null | tail -1) &&
+        record "$c" anchor-infer anchor "$r"
       stop_all
     fi
   done

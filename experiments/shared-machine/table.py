@@ -20,6 +20,9 @@ for r in rows:
         figures.setdefault((c, b, 'decode'), []).append(res['decode']['tokens_per_second'])
     elif what == 'anchor':
         figures.setdefault((c, 'anchor', 'train'), []).append(res['tok_per_s'])
+    elif what == 'anchor-infer':
+        figures.setdefault((c, 'anchor', 'prefill'), []).append(res['prefill_tok_per_s'])
+        figures.setdefault((c, 'anchor', 'decode'), []).append(res['decode_tok_per_s'])
 bins = sorted({b for (_, b, _) in figures if b != 'anchor'})
 med = {k: statistics.median(v) for k, v in figures.items()}
 print('| condition | build | infini train tok/s (share of idle) | anchor train tok/s (share) | infini / anchor | '

@@ -8,6 +8,7 @@
 
 #include "io/safetensors.h"
 #include "util/error.h"
+#include "util/runtime.h"
 
 namespace infini {
 namespace {
@@ -50,9 +51,11 @@ Session::Session(InfiniTransformer model, bool fused_decode, bool fused_prefill)
       // count for at least 30 ms, several scheduler time slices, so that the stalls a busy neighbour
       // causes are seen at their rate.
       decode_threads_(at::get_num_threads(), {/*probe_rounds=*/8, /*probe_seconds=*/0.03, /*settle_rounds=*/1,
-                                              /*settle_seconds=*/0.02, /*first_period=*/0.05, /*max_period=*/2.0}),
+                                              /*settle_seconds=*/0.02, /*first_period=*/0.05, /*max_period=*/2.0,
+                                              thread_tuning()}),
       prefill_threads_(at::get_num_threads(), {/*probe_rounds=*/3, /*probe_seconds=*/0.03, /*settle_rounds=*/1,
-                                               /*settle_seconds=*/0.02, /*first_period=*/0.1, /*max_period=*/4.0}) {
+                                               /*settle_seconds=*/0.02, /*first_period=*/0.1, /*max_period=*/4.0,
+                                               thread_tuning()}) {
   model_->eval();
   if (fused_decode && TokenDecoder::supports(model_->config(), model_->embed->weight.device()))
     decoder_ = std::make_unique<TokenDecoder>(model_);

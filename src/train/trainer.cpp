@@ -19,6 +19,7 @@
 #include "train/checkpoint.h"
 #include "train/metrics.h"
 #include "util/error.h"
+#include "util/runtime.h"
 
 namespace infini {
 
@@ -297,7 +298,8 @@ InfiniTransformerImpl::Output forward_weighted(InfiniTransformer& model, const t
 
 ThreadTuner training_thread_tuner() {
   return ThreadTuner(at::get_num_threads(), {/*probe_rounds=*/1, /*probe_seconds=*/0, /*settle_rounds=*/0,
-                                             /*settle_seconds=*/0, /*first_period=*/1.0, /*max_period=*/60.0});
+                                             /*settle_seconds=*/0, /*first_period=*/1.0, /*max_period=*/60.0,
+                                             thread_tuning()});
 }
 
 StepResult train_step(InfiniTransformer& model, AdamW& optimizer, const std::vector<data::Batch>& micro_batches,

@@ -9,6 +9,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <sstream>
 #include <thread>
@@ -25,7 +26,12 @@ std::string read_small_file(const char* path) {
   return s;
 }
 
+std::atomic<bool> g_thread_tuning{true};
+
 }  // namespace
+
+bool thread_tuning() { return g_thread_tuning.load(); }
+void set_thread_tuning(bool on) { g_thread_tuning = on; }
 
 double cgroup_cpu_limit(const std::string& cpu_max) {
   std::istringstream in(cpu_max);
@@ -65,6 +71,7 @@ int configure_runtime(int n) {
   // By default the CPUs this process may use are shared among the processes of this machine
   // (LOCAL_WORLD_SIZE, set by `infini train --nproc` and torchrun), so data-parallel workers do not
   // oversubscribe them.
+  set_thread_tuning(n <= 0);
   if (n <= 0) {
     int local_processes = 1;
     if (const char* s = std::getenv("LOCAL_WORLD_SIZE")) local_processes = std::max(1, std::atoi(s));

@@ -10,9 +10,13 @@ namespace infini {
 
 // Sets the intra-op threads (n <= 0: one per usable CPU, shared among LOCAL_WORLD_SIZE processes)
 // and keeps freed activation buffers in the process for reuse. Returns the thread count now in effect.
-// The fused paths and training then use fewer where a busy machine makes that faster
-// (util/thread_tuner.h).
+// With n <= 0 the fused paths and training then measure whether fewer threads are faster on a busy
+// machine (util/thread_tuner.h); an explicit n fixes the count, so that a run's last bits repeat.
 int configure_runtime(int threads);
+
+// Whether thread counts are measured (the default) or fixed at the intra-op count.
+bool thread_tuning();
+void set_thread_tuning(bool on);
 
 // The CPUs this process may run on (its affinity mask), capped by its cgroup's CPU quota rounded up.
 int usable_cpus();

@@ -59,7 +59,7 @@ ThreadTuner::ThreadTuner(int max_threads, const ThreadTunerOptions& options)
   o_.settle_rounds = std::max(0, o_.settle_rounds);
   for (int n = std::max(1, max_threads);; n /= 2) {
     candidates_.push_back(n);
-    if (n == 1) break;
+    if (n == 1 || !o_.enabled) break;
   }
   samples_.resize(candidates_.size());
   current_ = chosen_ = candidates_.front();

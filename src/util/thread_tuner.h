@@ -32,6 +32,7 @@ struct ThreadTunerOptions {
   double settle_seconds = 0;    // after a step down, further untimed rounds until this much time has passed
   double first_period = 0.05;   // seconds of rounds before the first check, and after a change
   double max_period = 2.0;      // the longest wait between checks
+  bool enabled = true;          // false: always max_threads (an explicit --threads)
 };
 
 class ThreadTuner {
