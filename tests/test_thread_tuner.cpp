@@ -174,6 +174,23 @@ TEST(ThreadTuner, ASettlingStepDownIsNotTimed) {
   EXPECT_EQ(hasty.chosen(), 2);
 }
 
+// The first round of any work pays for its start: it neither counts towards a check nor serves as a
+// probe's sample (a slow first training step made one thread look as fast as two).
+TEST(ThreadTuner, TheFirstRoundIsNotTimed) {
+  g_delay = 0;
+  ThreadTunerOptions o = options(/*probe_rounds=*/1);
+  o.first_period = 0;
+  ThreadTuner tuner(2, o);
+  tuner.set_delay_source(&fake_delay);
+  g_delay += 70;
+  tuner.record(100.0);
+  EXPECT_FALSE(tuner.probing());
+  EXPECT_EQ(tuner.threads(), 2);
+  run(tuner, 50, {0.7, [](int t) { return t == 2 ? 1e-3 : 1.5e-3; }});
+  EXPECT_GE(tuner.probes(), 1);
+  EXPECT_EQ(tuner.chosen(), 2);
+}
+
 // Where the kernel does not tell the run delay, every check probes.
 TEST(ThreadTuner, WithoutARunDelayItProbes) {
   ThreadTuner tuner(2, options());

@@ -53,8 +53,8 @@ int64_t parse_token_count(const std::string& flag, const std::string& text) {
 
 void add_threads_flag(CLI::App& sub, int& threads) {
   sub.add_option("--threads", threads,
-                 "most intra-op threads; 0 = one per CPU this process may use (affinity, cgroup quota). Fewer "
-                 "run where a busy machine makes that faster")
+                 "intra-op threads. 0: one per CPU this process may use (affinity, cgroup quota), and fewer "
+                 "while a busy machine makes that faster; N: exactly N")
       ->check(at_least(0));
 }
 

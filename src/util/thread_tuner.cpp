@@ -14,8 +14,9 @@ namespace {
 
 // A check finds the machine quiet when this process's threads waited for a CPU less than this share
 // of the time its rounds took. With all cores ours the wait is a few thousandths; beside one busy
-// loop at normal priority, on two cores, about two thirds; beside loops at nice 19, a few hundredths.
-constexpr double kQuietShare = 0.1;
+// loop at normal priority, on two cores, about two thirds; beside one at nice 19, which takes little
+// but in slices that delay a thread each time, about 13% (a training step).
+constexpr double kQuietShare = 0.25;
 // Fewer threads are kept when their mean round is at most this much slower than the fastest count's
 // (1 / 0.85: 18%). On a quiet machine one thread is 1.5-1.9x slower than two.
 constexpr double kMargin = 0.85;
@@ -78,6 +79,13 @@ void ThreadTuner::set_delay_source(DelaySource source) {
 }
 
 void ThreadTuner::record(double seconds) {
+  // The first round of any work pays for its start (allocations, caches, waking threads) and would
+  // make all cores look slow in the first probe.
+  if (!started_) {
+    started_ = true;
+    delay_at_check_ = delay_source_();
+    return;
+  }
   if (!probing_) {
     recent_.push_back(seconds);
     while (recent_.size() > static_cast<size_t>(o_.probe_rounds) && sum(recent_) - recent_.front() >= o_.probe_seconds)
@@ -115,6 +123,10 @@ void ThreadTuner::check() {
   // A thread that ended since the last check takes its delay out of the sum; that window proves nothing.
   const bool quiet = chosen_ == candidates_.front() && delay >= 0 && delay_at_check_ >= 0 &&
                      delay >= delay_at_check_ && delay - delay_at_check_ < kQuietShare * since_check_;
+  if (trace_ && !quiet)
+    std::fprintf(stderr, "thread tuner: on %d threads, waited for CPUs %.0f%% of %.3f s of rounds; probing\n", chosen_,
+                 delay >= 0 && delay_at_check_ >= 0 ? 100 * (delay - delay_at_check_) / since_check_ : -1.0,
+                 since_check_);
   delay_at_check_ = delay;
   since_check_ = 0;
   if (quiet) {

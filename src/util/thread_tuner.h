@@ -67,6 +67,7 @@ class ThreadTuner {
   DelaySource delay_source_;
   int current_;
   int chosen_;
+  bool started_ = false;         // the first round, which is never timed, has run
   bool probing_ = false;
   bool confirming_ = false;      // a second probe, before a change is taken
   double period_;
