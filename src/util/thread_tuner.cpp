@@ -20,6 +20,8 @@ constexpr double kQuietShare = 0.25;
 // Fewer threads are kept when their mean round is at most this much slower than the fastest count's
 // (1 / 0.85: 18%). On a quiet machine one thread is 1.5-1.9x slower than two.
 constexpr double kMargin = 0.85;
+// A change this large (the kept count's mean round 1.5x the new one's) needs no second probe.
+constexpr double kClearGain = 1.5;
 // Probing may cost at most this share of the time between probes, and they are at most this far apart
 // (seconds of rounds).
 constexpr double kProbeBudget = 0.03;
@@ -167,15 +169,20 @@ void ThreadTuner::finish_probe() {
   for (size_t c = 0; c < candidates_.size(); ++c)
     if (kMargin * means[c] <= fastest) best = c;
   const int found = candidates_[best];
+  // Where the chosen count is this much slower than the one found, one probe decides: a busy
+  // neighbour makes one thread 2-4x faster than two, and each round more on the wrong count costs.
+  const auto chosen_index =
+      static_cast<size_t>(std::find(candidates_.begin(), candidates_.end(), chosen_) - candidates_.begin());
+  const bool clear = means[chosen_index] >= kClearGain * means[best];
   if (trace_) {
     std::string line = "thread tuner:";
     for (size_t c = 0; c < candidates_.size(); ++c)
       line += " " + std::to_string(candidates_[c]) + " threads " + std::to_string(means[c] * 1e3) + " ms (" +
               std::to_string(samples_[c].size()) + " rounds);";
     std::fprintf(stderr, "%s keeps %d%s\n", line.c_str(), found,
-                 found != chosen_ && !confirming_ ? ", to be confirmed" : "");
+                 found != chosen_ && !confirming_ && !clear ? ", to be confirmed" : "");
   }
-  if (found != chosen_ && !confirming_) {
+  if (found != chosen_ && !confirming_ && !clear) {
     // A change is probed once more before it is taken: a moment's hiccup must not halve the machine
     // (or fill it with threads that will wait) for a whole period.
     confirming_ = true;

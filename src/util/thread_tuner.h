@@ -13,7 +13,8 @@
 //   nothing is probed, so an idle machine pays nothing.
 // - When the threads waited, or when fewer than all cores are in use, it probes: it times each
 //   candidate count (all, half, ..., one) for a few rounds and keeps the fewest threads whose mean
-//   round is within 18% of the fastest. A change is taken only when two probes running agree.
+//   round is within 18% of the fastest. A change is taken when two probes running agree, or at once
+//   when the count in use is 1.5x slower.
 // - The time to the next check doubles while probes confirm the count (up to a limit) and starts
 //   again from the shortest after a change; and a costly probe (a training step on the wrong count
 //   takes seconds longer) waits until its cost is under 3% of the time between.
