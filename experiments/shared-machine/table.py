@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The shared-machine table from contention.sh's JSON lines: per condition and build, the median
-training, prefill (16K) and decode tokens/s, each with its share of the same build's idle figure,
-and the anchor's training tokens/s with infini's ratio to it.
+training, reading (16K tokens) and decoding tokens/s, each with its share of the same program's idle
+figure, beside the Python anchor's under the same load and infini's ratio to it.
 
   /usr/bin/python3 experiments/shared-machine/table.py OUT.jsonl [LABEL=BIN ...]
 """
@@ -10,36 +10,47 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 labels = dict(a.split('=', 1)[::-1] for a in sys.argv[2:])
 order = ['idle', 'loop1-nice19', 'loop1-nice0', 'loop2-nice19', 'loop2-nice19+job-nice19', 'loop2-nice19+job-nice0']
-figures = {}  # (condition, bin, figure) -> [values]
+figures = {}  # (condition, program, figure) -> [values]
 for r in rows:
     c, what, b, res = r['condition'], r['what'], r['bin'], r['result']
+    add = lambda who, fig, v: figures.setdefault((c, who, fig), []).append(v)
     if what == 'train':
-        figures.setdefault((c, b, 'train'), []).append(res['train_tokens_per_second'])
+        add(b, 'train', res['train_tokens_per_second'])
     elif what == 'session':
-        figures.setdefault((c, b, 'prefill'), []).append(res['prefill'][0]['tokens_per_second'])
-        figures.setdefault((c, b, 'decode'), []).append(res['decode']['tokens_per_second'])
+        add(b, 'prefill', res['prefill'][0]['tokens_per_second'])
+        add(b, 'decode', res['decode']['tokens_per_second'])
     elif what == 'anchor':
-        figures.setdefault((c, 'anchor', 'train'), []).append(res['tok_per_s'])
+        add('anchor', 'train', res['tok_per_s'])
     elif what == 'anchor-infer':
-        figures.setdefault((c, 'anchor', 'prefill'), []).append(res['prefill_tok_per_s'])
-        figures.setdefault((c, 'anchor', 'decode'), []).append(res['decode_tok_per_s'])
-bins = sorted({b for (_, b, _) in figures if b != 'anchor'})
+        add('anchor', 'prefill', res['prefill_tok_per_s'])
+        add('anchor', 'decode', res['decode_tok_per_s'])
 med = {k: statistics.median(v) for k, v in figures.items()}
-print('| condition | build | infini train tok/s (share of idle) | anchor train tok/s (share) | infini / anchor | '
-      'prefill 16K tok/s (share) | decode tok/s (share) | runs |')
-print('|---|---|---|---|---|---|---|---|')
+
+
+def cell(c, who, fig):
+    v, idle = med.get((c, who, fig)), med.get(('idle', who, fig))
+    if v is None:
+        return ''
+    return f'{v:,.0f} ({v / idle:.0%})' if idle else f'{v:,.0f}'
+
+
+def ratio(c, b, fig):
+    v, a = med.get((c, b, fig)), med.get((c, 'anchor', fig))
+    return f'{v / a:.2f}x' if v and a else ''
+
+
+bins = sorted({b for (_, b, _) in figures if b != 'anchor'})
+heads = []
+for fig in ('train', 'prefill', 'decode'):
+    heads += [f'infini {fig} (share of idle)', f'anchor {fig} (share)', 'infini / anchor']
+print('| condition | build | ' + ' | '.join(heads) + ' | runs |')
+print('|---|---|' + '---|' * len(heads) + '---|')
 for c in order:
     for b in bins:
-        if (c, b, 'train') not in med and (c, b, 'prefill') not in med:
+        if not any((c, b, f) in med for f in ('train', 'prefill', 'decode')):
             continue
         cells = []
-        for fig, who in (('train', b), ('train', 'anchor')):
-            v, idle = med.get((c, who, fig)), med.get(('idle', who, fig))
-            cells.append(f'{v:,.0f} ({v / idle:.0%})' if v and idle else (f'{v:,.0f}' if v else ''))
-        t, a = med.get((c, b, 'train')), med.get((c, 'anchor', 'train'))
-        cells.append(f'{t / a:.2f}x' if t and a else '')
-        for fig in ('prefill', 'decode'):
-            v, idle = med.get((c, b, fig)), med.get(('idle', b, fig))
-            cells.append(f'{v:,.0f} ({v / idle:.0%})' if v and idle else '')
+        for fig in ('train', 'prefill', 'decode'):
+            cells += [cell(c, b, fig), cell(c, 'anchor', fig), ratio(c, b, fig)]
         n = len(figures.get((c, b, 'train'), []))
         print(f'| {c} | {labels.get(b, b)} | ' + ' | '.join(cells) + f' | {n} |')
