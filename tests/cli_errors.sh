@@ -3,24 +3,7 @@
 set -u
 bin=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-
-# expect_fail NEEDLE CMD...: CMD must exit non-zero (not by a signal) and print NEEDLE on stderr.
-expect_fail() {
-  local needle=$1
-  shift
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ "$rc" -eq 0 ] || [ "$rc" -ge 128 ]; then
-    echo "FAIL (exit $rc): $*"; failures=$((failures + 1)); return
-  fi
-  if ! grep -qF -- "$needle" "$tmp/err"; then
-    echo "FAIL (no '$needle' in stderr): $*"; sed 's/^/    /' "$tmp/err"; failures=$((failures + 1)); return
-  fi
-  echo "ok: $* -> $(head -n 1 "$tmp/err")"
-}
+source "$(dirname "$0")/cli_expect.sh"
 
 printf '{"memory": "infinite"}' >"$tmp/bad-mode.json"
 printf '{"d_model": ' >"$tmp/broken.json"

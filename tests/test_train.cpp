@@ -23,8 +23,7 @@ using testing::temp_dir;
 using testing::write_text;
 
 ModelConfig small_config() {
-  auto c = testing::tiny_config(MemoryMode::InfiniDelta, torch::kFloat32);
-  c.vocab_size = 256;
+  auto c = testing::byte_level_config();
   c.init_std = 0.02;
   return c;
 }

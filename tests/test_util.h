@@ -35,6 +35,13 @@ inline ModelConfig tiny_config(MemoryMode mode, torch::ScalarType dtype = torch:
   return c;
 }
 
+// tiny_config in float32 with the byte tokenizer's 256 ids: for tests that save, load, train or read text.
+inline ModelConfig byte_level_config() {
+  auto c = tiny_config(MemoryMode::InfiniDelta, torch::kFloat32);
+  c.vocab_size = 256;
+  return c;
+}
+
 // max |a - b| / max |reference|: relative to the tensor's scale, robust to entries near zero.
 inline double max_rel_error(const torch::Tensor& actual, const torch::Tensor& reference) {
   const auto a = actual.detach().to(torch::kFloat64);

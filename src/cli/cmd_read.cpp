@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/open_model.h"
 #include "data/text_stream.h"
+#include "util/error.h"
 
 namespace infini::cli {
 
@@ -23,10 +24,15 @@ Runner add_read(CLI::App& app) {
   sub->add_option("--save-state", f->save_state, "state file to write")->required();
   add_threads_flag(*sub, f->threads);
   return [f]() {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(f->input, ec))
+      throw infini::Error(fmt::format("--input {}: {}", f->input,
+                              std::filesystem::is_directory(f->input, ec) ? "is a folder; give one text file"
+                                                                         : "no such file"));
+    const auto total_bytes = std::filesystem::file_size(f->input);
     auto opened = open_model(f->model, f->state, f->threads);
     const auto& tokenizer = opened.tokenizer;
     auto& session = *opened.session;
-    const auto total_bytes = std::filesystem::file_size(f->input);
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
     auto last_report = t0;

@@ -2,6 +2,7 @@
 
 #include "cli/commands.h"
 #include "util/error.h"
+#include "util/runtime.h"
 
 namespace infini::cli {
 
@@ -55,7 +56,21 @@ void add_threads_flag(CLI::App& sub, int& threads) {
   sub.add_option("--threads", threads,
                  "intra-op threads. 0: one per CPU this process may use (affinity, cgroup quota), and fewer "
                  "while a busy machine makes that faster; N: exactly N")
-      ->check(at_least(0));
+      ->check(at_least(0))
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            // More threads than CPUs only wait for each other at every barrier: at 1,000 a command
+            // never finished. The CPUs this process may use bound it (affinity, cgroup quota).
+            const int cpus = usable_cpus();
+            try {
+              if (std::stoll(value) <= cpus) return {};
+            } catch (const std::exception&) {
+            }
+            return fmt::format("is {}; this process may use {} CPU(s) (affinity mask and cgroup quota), and more "
+                               "threads than CPUs wait for each other. Give at most {}, or 0 for automatic",
+                               value, cpus, cpus);
+          },
+          "AT MOST THE CPUS"));
 }
 
 }  // namespace infini::cli

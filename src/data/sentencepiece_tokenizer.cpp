@@ -13,6 +13,7 @@
 #include "data/tokenizer.h"
 #include "io/atomic_file.h"
 #include "util/error.h"
+#include "util/json_text.h"
 
 namespace infini::data {
 
@@ -190,18 +191,20 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   if (!fs::exists(path))
     throw Error(fmt::format("{}: missing; every model folder names its tokenizer (re-save the model "
                             "with 'infini train', which writes it)", path));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(io::read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: not valid JSON ({})", path, e.what()));
-  }
+  const auto j = parse_json(io::read_file(path), path);
   const auto type = j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>() : "";
   if (type == "byte") return byte_tokenizer();
   if (type == "sentencepiece") {
     if (!j.contains("model") || !j["model"].is_string())
       throw Error(fmt::format("{}: field 'model' (the SentencePiece file name) is missing", path));
-    return load_sentencepiece((fs::path(dir) / j["model"].get<std::string>()).string());
+    // A file name in the model folder, nothing else: a downloaded folder must not make infini open
+    // /etc/passwd or ../../anything.
+    const auto name = j["model"].get<std::string>();
+    const fs::path file(name);
+    if (name.empty() || file.has_parent_path() || file.is_absolute() || name == "." || name == "..")
+      throw Error(fmt::format("{}: field 'model' is '{}'; it must name a file in the model folder (e.g. "
+                              "\"tokenizer.model\")", path, name));
+    return load_sentencepiece((fs::path(dir) / file).string());
   }
   throw Error(fmt::format("{}: field 'type' must be \"byte\" or \"sentencepiece\"", path));
 }

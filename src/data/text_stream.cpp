@@ -1,5 +1,7 @@
 #include "data/text_stream.h"
 
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "data/documents.h"
@@ -9,6 +11,8 @@ namespace infini::data {
 
 void stream_tokens(const std::string& path, const Tokenizer& tokenizer,
                    const std::function<void(const std::vector<int64_t>&, uint64_t)>& sink, uint64_t block_bytes) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw Error(fmt::format("{}: is a folder; give one text file", path));
   const auto docs = list_documents(path);
   if (docs.size() != 1) throw Error(fmt::format("{}: give one text file, not a folder", path));
   const auto& doc = docs[0];

@@ -193,6 +193,11 @@ EvalResult evaluate(InfiniTransformer model, const data::Tokenizer& tokenizer,
     if (progress) progress(i + 1, result.tokens());
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // The first token of a document is never scored: a corpus of one-token documents has nothing to
+  // score, and its loss of 0 (perplexity 1) would read as perfect.
+  if (result.tokens() == 0)
+    throw Error(fmt::format("nothing to score: the {} document(s) evaluated hold fewer than 2 tokens each{}", n,
+                            n > 0 ? fmt::format(" (first: {})", documents[0].path) : std::string()));
   return result;
 }
 

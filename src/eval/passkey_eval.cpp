@@ -43,12 +43,19 @@ nlohmann::json PasskeyReport::to_json() const {
                        {"exact_match", c.trials > 0 ? static_cast<double>(c.exact) / static_cast<double>(c.trials) : 0.0},
                        {"prompt_tokens", c.prompt_tokens},
                        {"answer_tokens", c.answer_tokens},
+                       {"over_long", c.over_long},
+                       {"key_exact", c.key_exact},
                        {"keys", c.keys},
                        {"answers", c.answers},
                        {"seconds", c.seconds}});
   nlohmann::json rss = nlohmann::json::array();
   for (const auto& [length, bytes] : peak_rss) rss.push_back({{"length", length}, {"bytes", bytes}});
   return {{"cells", j_cells}, {"peak_rss", rss}, {"seconds", seconds}};
+}
+
+bool answer_stops(const data::Tokenizer& tokenizer, int64_t next_token) {
+  const auto text = tokenizer.decode({next_token});
+  return text.empty() || text[0] < '0' || text[0] > '9';
 }
 
 std::vector<int64_t> passkey_keys(const PasskeyEvalOptions& o, int64_t length, double depth) {
@@ -77,6 +84,14 @@ PasskeyReport evaluate_passkey(InfiniTransformer model, const data::Tokenizer& t
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   const double ratio = bytes_per_token(tokenizer);
+  // A length below the shortest prompt (the fixed lines, no filler) would be reported as tested
+  // while a longer prompt was read.
+  const auto shortest = data::passkey_prompt(0, 0.0, o.key_max).bytes();
+  for (const auto n : o.lengths)
+    if (static_cast<double>(n) * ratio < static_cast<double>(shortest))
+      throw Error(fmt::format("passkey length {}: the shortest prompt takes about {:.0f} tokens (its fixed lines, "
+                              "{} bytes); test lengths from there on", n,
+                              std::ceil(static_cast<double>(shortest) / ratio), shortest));
   Session session(model);
   PasskeyReport report;
   for (const auto length : o.lengths) {
@@ -117,6 +132,15 @@ PasskeyReport evaluate_passkey(InfiniTransformer model, const data::Tokenizer& t
           }
           all_right &= next == expected;
           session.feed({next});
+        }
+        // The answer must also stop after the key: a further digit (" 99921" for 9992) makes it
+        // another number, so it is not exact, and the answer shows the digit.
+        cell.key_exact += all_right;
+        const auto after = session.last_logits().argmax().item<int64_t>();
+        if (!answer_stops(tokenizer, after)) {
+          cell.over_long += 1;
+          all_right = 0;
+          generated.push_back(after);
         }
         cell.keys.push_back(key);
         cell.answers.push_back(tokenizer.decode(generated));

@@ -34,7 +34,9 @@ struct PasskeyCell {
   int64_t prompt_tokens = 0;   // all trials together
   int64_t answer_tokens = 0;   // the keys' tokens, all trials together
   int64_t correct_tokens = 0;
-  int64_t exact = 0;           // trials with every answer token right, the space included
+  int64_t exact = 0;           // trials with every answer token right, the space included, and then no digit
+  int64_t over_long = 0;       // trials whose answer went on with a digit after the key's tokens
+  int64_t key_exact = 0;       // trials with every answer token right, whatever followed them
   std::vector<int64_t> keys;         // per trial
   std::vector<std::string> answers;  // per trial: what the model generated
   double seconds = 0;
@@ -47,9 +49,13 @@ struct PasskeyReport {
   std::vector<std::pair<int64_t, int64_t>> peak_rss;
   double seconds = 0;
   // Stable field names: cells [{length, depth, trials, accuracy, exact_match, prompt_tokens,
-  // answer_tokens, keys, answers, seconds}], peak_rss [{length, bytes}], seconds.
+  // answer_tokens, over_long, key_exact, keys, answers, seconds}], peak_rss [{length, bytes}], seconds.
   nlohmann::json to_json() const;
 };
+
+// Whether an answer ends when the model's next token after the key's tokens is `next_token`: it must
+// not begin with a digit, or the number answered is longer than the key.
+bool answer_stops(const data::Tokenizer& tokenizer, int64_t next_token);
 
 // Called after each finished cell.
 using PasskeyProgress = std::function<void(const PasskeyCell&)>;

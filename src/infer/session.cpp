@@ -159,14 +159,33 @@ void Session::load(const std::string& path) {
   // Everything is checked before anything is replaced: a failed load leaves the session as it was.
   ModelState loaded;
   try {
-    loaded = ModelState::from_tensors(model_->config(), file.tensors, model_->embed->weight.device());
+    loaded = ModelState::from_tensors(model_->config(), file.tensors, /*batch=*/1, model_->embed->weight.device(),
+                                      {"last_logits"});
   } catch (const Error& e) {
     throw Error(fmt::format("{}: {}", path, e.what()));
   }
   if (std::to_string(loaded.tokens_seen()) != meta("position"))
     throw Error(fmt::format("{}: position {} in the metadata, {} in the tensors", path, meta("position"),
                             loaded.tokens_seen()));
+  // The logits after the last token read: what the next token is sampled from. A session writes them
+  // once it has read anything, as fp32 of the vocabulary's size.
   const auto logits = file.tensors.find("last_logits");
+  const auto vocab = model_->config().vocab_size;
+  if (logits == file.tensors.end() && loaded.tokens_seen() > 0)
+    throw Error(fmt::format("{}: tensor 'last_logits' is missing, but the state has read {} tokens", path,
+                            loaded.tokens_seen()));
+  if (logits != file.tensors.end()) {
+    const auto& t = logits->second;
+    const auto dtype = model_->config().dtype;
+    if ((t.scalar_type() != torch::kFloat32 && t.scalar_type() != dtype) || t.sizes() != torch::IntArrayRef{vocab})
+      throw Error(fmt::format("{}: tensor 'last_logits' is {} of shape [{}]; expected {} of shape [{}] (the "
+                              "vocabulary)", path, c10::toString(t.scalar_type()), fmt::join(t.sizes(), ", "),
+                              dtype == torch::kFloat32 ? std::string("Float")
+                                                       : fmt::format("Float or {}", c10::toString(dtype)),
+                              vocab));
+    if (!torch::isfinite(t).all().item<bool>())
+      throw Error(fmt::format("{}: tensor 'last_logits' holds NaN or infinite values; the file is damaged", path));
+  }
   settle();
   decoding_ = false;
   state_ = std::move(loaded);

@@ -3,10 +3,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -14,6 +16,29 @@
 #include "util/error.h"
 
 namespace infini::io {
+
+namespace {
+
+// A process killed inside write_file_atomic leaves its "<path>.tmp.<pid>" behind. Loaders never read
+// these; the next successful write of the same path removes those whose process is gone.
+void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const auto prefix = target.filename().string() + ".tmp.";
+  std::error_code ec;
+  const auto dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const auto pid_text = name.substr(prefix.size());
+    if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    const auto pid = static_cast<pid_t>(std::stol(pid_text));
+    if (pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH)) fs::remove(entry.path(), ec);
+  }
+}
+
+}  // namespace
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
@@ -41,9 +66,13 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     ::unlink(tmp.c_str());
     throw Error(fmt::format("{}: cannot rename into place ({})", path, std::strerror(err)));
   }
+  remove_stale_temporaries(path);
 }
 
 std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(fmt::format("{}: is a folder; expected a file", path));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
   std::ostringstream ss;

@@ -40,6 +40,13 @@ void load_parameters(InfiniTransformer& model, const std::map<std::string, torch
       throw Error(fmt::format("{}: tensor '{}' has shape [{}], config.json implies [{}]", origin,
                               item.key(), fmt::join(it->second.sizes(), ", "),
                               fmt::join(item.value().sizes(), ", ")));
+    // Checked, never converted: integer or boolean weights are a damaged or foreign file.
+    if (it->second.scalar_type() != item.value().scalar_type())
+      throw Error(fmt::format("{}: tensor '{}' is stored as {}; config.json's dtype needs {}", origin, item.key(),
+                              c10::toString(it->second.scalar_type()), c10::toString(item.value().scalar_type())));
+    if (!torch::isfinite(it->second).all().item<bool>())
+      throw Error(fmt::format("{}: tensor '{}' holds NaN or infinite values; the file is damaged", origin,
+                              item.key()));
     item.value().copy_(it->second);
   }
   for (const auto& [name, _] : tensors)
@@ -51,10 +58,27 @@ InfiniTransformer load_model(const std::string& dir) {
   if (!fs::is_directory(dir))
     throw Error(fmt::format("{}: not a model folder (expected config.json and model.safetensors; "
                             "create one with 'infini train --out {}')", dir, dir));
-  const auto config = ModelConfig::from_file((fs::path(dir) / "config.json").string(), /*require_all=*/true);
-  InfiniTransformer model(config);
+  const auto config_path = (fs::path(dir) / "config.json").string();
+  const auto config = ModelConfig::from_file(config_path, /*require_all=*/true);
   const auto weights_path = (fs::path(dir) / "model.safetensors").string();
   const auto file = load_safetensors(weights_path);
+  const auto format = file.metadata.find("format");
+  const auto version = file.metadata.find("format_version");
+  if (format != file.metadata.end() && format->second != "infini")
+    throw Error(fmt::format("{}: metadata 'format' is '{}'; an infini model's weights say 'infini'", weights_path,
+                            format->second));
+  if (version != file.metadata.end() && version->second != std::to_string(ModelConfig::kFormatVersion))
+    throw Error(fmt::format("{}: metadata 'format_version' is '{}'; this build reads version {}. Re-save the "
+                            "model with a matching infini, or update infini",
+                            weights_path, version->second, ModelConfig::kFormatVersion));
+  // A config.json that promises far more than the file holds is refused here, before its parameters
+  // are allocated. A near miss is left to load_parameters, which names the tensor that differs.
+  int64_t stored = 0;
+  for (const auto& [name, t] : file.tensors) stored += t.numel();
+  if (config.parameter_count() > 2.0 * static_cast<double>(stored) + (1 << 20))
+    throw Error(fmt::format("{}: describes a model of {:.0f} parameters, but {} holds only {}; the two files do not "
+                            "belong together", config_path, config.parameter_count(), weights_path, stored));
+  InfiniTransformer model(config);
   load_parameters(model, file.tensors, weights_path);
   return model;
 }

@@ -1,6 +1,7 @@
 #include "memory/state.h"
 
 #include <array>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -112,32 +113,53 @@ std::map<std::string, torch::Tensor> ModelState::to_tensors() const {
 }
 
 ModelState ModelState::from_tensors(const ModelConfig& config,
-                                    const std::map<std::string, torch::Tensor>& tensors,
-                                    torch::Device device) {
+                                    const std::map<std::string, torch::Tensor>& tensors, int64_t batch,
+                                    torch::Device device, const std::set<std::string>& extra) {
   const auto get = [&](const std::string& name) -> const torch::Tensor& {
     auto it = tensors.find(name);
     if (it == tensors.end()) throw Error(fmt::format("state: missing tensor '{}'", name));
     return it->second;
   };
-  const auto& first_k = get("layers.0.seg_k");
-  ModelState s(config, first_k.size(0), device);
-  s.pos_in_segment_ = get("pos_in_segment").item<int64_t>();
-  s.tokens_seen_ = get("tokens_seen").item<int64_t>();
-  if (s.pos_in_segment_ < 0 || s.pos_in_segment_ >= config.segment_len || s.tokens_seen_ < s.pos_in_segment_ ||
-      (s.tokens_seen_ - s.pos_in_segment_) % config.segment_len != 0)
+  // Sizes first, from the file alone, before anything is allocated: the batch is the caller's, and
+  // every other size the config's.
+  const auto counter = [&](const char* name) {
+    const auto& t = get(name);
+    if (t.scalar_type() != torch::kInt64 || t.sizes() != torch::IntArrayRef{1})
+      throw Error(fmt::format("state: tensor '{}' must be one int64, got {} of shape [{}]", name,
+                              c10::toString(t.scalar_type()), fmt::join(t.sizes(), ", ")));
+    return t.item<int64_t>();
+  };
+  const int64_t pos_in_segment = counter("pos_in_segment"), tokens_seen = counter("tokens_seen");
+  if (pos_in_segment < 0 || pos_in_segment >= config.segment_len || tokens_seen < pos_in_segment ||
+      (tokens_seen - pos_in_segment) % config.segment_len != 0)
     throw Error(fmt::format("state: position {} with {} tokens into its segment does not fit segments of {}",
-                            s.tokens_seen_, s.pos_in_segment_, config.segment_len));
+                            tokens_seen, pos_in_segment, config.segment_len));
+  const auto& first_k = get("layers.0.seg_k");
+  if (first_k.dim() != 4 || first_k.size(0) != batch)
+    throw Error(fmt::format("state: tensor 'layers.0.seg_k' has shape [{}]; expected a batch of {} sequence(s)",
+                            fmt::join(first_k.sizes(), ", "), batch));
+  ModelState s(config, batch, device);
+  s.pos_in_segment_ = pos_in_segment;
+  s.tokens_seen_ = tokens_seen;
+  std::set<std::string> known = {"pos_in_segment", "tokens_seen"};
   for (size_t i = 0; i < s.layers_.size(); ++i) {
     auto& l = s.layers_[i];
     const bool routed = config.is_routed(static_cast<int64_t>(i));
     const auto load = [&](const std::string& name, torch::Tensor& dst, int64_t dim, int64_t rows) {
       if (!dst.defined()) return;
-      const auto& src = get(fmt::format("layers.{}.{}", i, name));
+      const auto key = fmt::format("layers.{}.{}", i, name);
+      const auto& src = get(key);
+      known.insert(key);
       auto expected = dst.sizes().vec();
       if (dim >= 0) expected[static_cast<size_t>(dim)] = rows;
       if (src.sizes().vec() != expected)
-        throw Error(fmt::format("state: tensor 'layers.{}.{}' has shape {}, the model expects {}",
-                                i, name, fmt::join(src.sizes(), "x"), fmt::join(expected, "x")));
+        throw Error(fmt::format("state: tensor '{}' has shape {}, the model expects {}", key,
+                                fmt::join(src.sizes(), "x"), fmt::join(expected, "x")));
+      if (src.scalar_type() != dst.scalar_type())
+        throw Error(fmt::format("state: tensor '{}' is stored as {}; the model keeps it as {}", key,
+                                c10::toString(src.scalar_type()), c10::toString(dst.scalar_type())));
+      if (src.is_floating_point() && !torch::isfinite(src).all().item<bool>())
+        throw Error(fmt::format("state: tensor '{}' holds NaN or infinite values; the file is damaged", key));
       dst = src.to(dst.options());
     };
     // Rows of a cache: a dense block caches every token (pos_in_segment rows; the XL cache a whole
@@ -170,6 +192,9 @@ ModelState ModelState::from_tensors(const ModelConfig& config,
           (pos->min().item<int64_t>() < 0 || pos->max().item<int64_t>() >= config.segment_len))
         throw Error(fmt::format("state: layer {} caches a token position outside 0..{}", i, config.segment_len - 1));
   }
+  for (const auto& [name, _] : tensors)
+    if (!known.count(name) && !extra.count(name))
+      throw Error(fmt::format("state: unexpected tensor '{}'; the file does not match this model", name));
   return s;
 }
 

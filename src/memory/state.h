@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -77,9 +78,12 @@ class ModelState {
 
   // Flat, named tensors ("layers.{i}.M", ...) plus the position counters, for state files.
   std::map<std::string, torch::Tensor> to_tensors() const;
+  // The inverse of to_tensors, for a state of `batch` sequences. Every tensor is checked against the
+  // config (shape, dtype, finite values, cached positions) before it is used, and a tensor that is
+  // neither the state's nor named in `extra` (the caller's own) is refused: infini::Error names it.
   static ModelState from_tensors(const ModelConfig& config,
-                                 const std::map<std::string, torch::Tensor>& tensors,
-                                 torch::Device device);
+                                 const std::map<std::string, torch::Tensor>& tensors, int64_t batch,
+                                 torch::Device device, const std::set<std::string>& extra = {});
 
  private:
   ModelConfig config_;

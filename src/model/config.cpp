@@ -1,12 +1,13 @@
 #include "model/config.h"
 
 #include <cmath>
-#include <fstream>
 #include <set>
 
 #include <fmt/format.h>
 
+#include "io/atomic_file.h"
 #include "util/error.h"
+#include "util/json_text.h"
 
 namespace infini {
 namespace {
@@ -33,25 +34,25 @@ struct FieldReader {
   void integer(const char* field, int64_t& out) {
     if (!present(field)) return;
     const auto& v = j.at(field);
-    if (!v.is_number_integer()) fail(field, fmt::format("must be an integer, got {}", v.dump()));
+    if (!v.is_number_integer()) fail(field, fmt::format("must be an integer, got {}", quote_json(v)));
     out = v.get<int64_t>();
   }
   void real(const char* field, double& out) {
     if (!present(field)) return;
     const auto& v = j.at(field);
-    if (!v.is_number()) fail(field, fmt::format("must be a number, got {}", v.dump()));
+    if (!v.is_number()) fail(field, fmt::format("must be a number, got {}", quote_json(v)));
     out = v.get<double>();
   }
   void boolean(const char* field, bool& out) {
     if (!present(field)) return;
     const auto& v = j.at(field);
-    if (!v.is_boolean()) fail(field, fmt::format("must be true or false, got {}", v.dump()));
+    if (!v.is_boolean()) fail(field, fmt::format("must be true or false, got {}", quote_json(v)));
     out = v.get<bool>();
   }
   std::string string(const char* field, const std::string& fallback) {
     if (!present(field)) return fallback;
     const auto& v = j.at(field);
-    if (!v.is_string()) fail(field, fmt::format("must be a string, got {}", v.dump()));
+    if (!v.is_string()) fail(field, fmt::format("must be a string, got {}", quote_json(v)));
     return v.get<std::string>();
   }
 };
@@ -84,15 +85,25 @@ void ModelConfig::validate() const {
   auto need = [](bool ok, const char* field, const std::string& rule) {
     if (!ok) throw Error(fmt::format("config field '{}' {}", field, rule));
   };
-  need(vocab_size >= 2, "vocab_size", fmt::format("must be >= 2, got {}", vocab_size));
-  need(d_model >= 1, "d_model", fmt::format("must be >= 1, got {}", d_model));
-  need(n_layers >= 1, "n_layers", fmt::format("must be >= 1, got {}", n_layers));
-  need(n_heads >= 1, "n_heads", fmt::format("must be >= 1, got {}", n_heads));
-  need(d_key >= 2 && d_key % 2 == 0, "d_key",
-       fmt::format("must be even and >= 2 (RoPE rotates channel pairs), got {}", d_key));
-  need(d_value >= 1, "d_value", fmt::format("must be >= 1, got {}", d_value));
-  need(d_ff >= 1, "d_ff", fmt::format("must be >= 1, got {}", d_ff));
-  need(segment_len >= 1, "segment_len", fmt::format("must be >= 1, got {}", segment_len));
+  // Each size is bounded above as well, so that no file can make the program allocate terabytes
+  // before anything else is checked; the bounds sit far beyond any model a CPU or a GPU runs.
+  const auto size = [&](int64_t value, const char* field, int64_t least, int64_t most) {
+    need(value >= least && value <= most, field, fmt::format("must be from {} to {}, got {}", least, most, value));
+  };
+  size(vocab_size, "vocab_size", 2, kMaxVocab);
+  size(d_model, "d_model", 1, kMaxWidth);
+  size(n_layers, "n_layers", 1, kMaxLayers);
+  size(n_heads, "n_heads", 1, kMaxHeads);
+  need(d_key % 2 == 0, "d_key", fmt::format("must be even (RoPE rotates channel pairs), got {}", d_key));
+  size(d_key, "d_key", 2, kMaxHeadWidth);
+  size(d_value, "d_value", 1, kMaxHeadWidth);
+  size(d_ff, "d_ff", 1, kMaxWidth);
+  size(segment_len, "segment_len", 1, kMaxSegment);
+  need(n_heads * std::max(d_key, d_value) <= kMaxWidth, "n_heads",
+       fmt::format("times the head width ({} x {}) must be at most {}", n_heads, std::max(d_key, d_value), kMaxWidth));
+  need(parameter_count() <= kMaxParameters, "d_model",
+       fmt::format("and the other sizes make {:.3g} parameters; at most {:.3g} are allowed", parameter_count(),
+                   kMaxParameters));
   need(std::isfinite(gate_init), "gate_init", "must be a finite number");
   need(rope_theta > 0, "rope_theta", "must be > 0");
   need(norm_eps > 0, "norm_eps", "must be > 0");
@@ -101,7 +112,7 @@ void ModelConfig::validate() const {
   need(mod_every >= 0, "mod_every", fmt::format("must be >= 0 (0: no routing), got {}", mod_every));
   need(mod_capacity > 0 && mod_capacity <= 1, "mod_capacity", fmt::format("must be in (0, 1], got {}", mod_capacity));
   need(std::isfinite(mod_aux_weight) && mod_aux_weight >= 0, "mod_aux_weight", "must be a finite number >= 0");
-  need(mod_predictor_hidden >= 1, "mod_predictor_hidden", fmt::format("must be >= 1, got {}", mod_predictor_hidden));
+  size(mod_predictor_hidden, "mod_predictor_hidden", 1, kMaxWidth);
   need(!memory_key_shift || has_compressive_memory(), "memory_key_shift",
        fmt::format("needs a compressive memory (infini-linear or infini-delta), not '{}'", to_string(memory)));
   need(qk_conv == 0 || (qk_conv >= 2 && qk_conv <= 8), "qk_conv",
@@ -223,16 +234,32 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& o
   return c;
 }
 
+double ModelConfig::parameter_count() const {
+  // In double, so that hostile sizes cannot wrap; exact below 2^53.
+  const double V = static_cast<double>(vocab_size), D = static_cast<double>(d_model),
+               H = static_cast<double>(n_heads), F = static_cast<double>(d_ff);
+  const double dk = static_cast<double>(d_key), dv = static_cast<double>(d_value);
+  double block = 2 * D                        // attn_norm, mlp_norm
+                 + D * H * (2 * dk + dv)      // qkv_proj
+                 + H * dv * D                 // out_proj
+                 + D * 2 * F + F * D;         // gate_up_proj, down_proj
+  if (has_compressive_memory()) block += H;   // gate
+  if (memory_key_shift) block += H;           // key_shift
+  if (qk_conv > 0) block += 2 * H * dk * static_cast<double>(qk_conv);  // q_conv, k_conv
+  const double Ph = static_cast<double>(mod_predictor_hidden);
+  const double routed = D + D * Ph + Ph + Ph + 1;  // router, predictor hidden and out
+  return V * D + D + (tie_embeddings ? 0 : V * D) + static_cast<double>(n_layers) * block +
+         static_cast<double>(routed_blocks()) * routed;
+}
+
 ModelConfig ModelConfig::from_file(const std::string& path, bool require_all) {
-  std::ifstream in(path);
-  if (!in) throw Error(fmt::format("{}: cannot open config file", path));
-  nlohmann::json j;
+  std::string text;
   try {
-    in >> j;
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: not valid JSON ({})", path, e.what()));
+    text = io::read_file(path);
+  } catch (const Error&) {
+    throw Error(fmt::format("{}: cannot open config file", path));
   }
-  return from_json(j, path, require_all);
+  return from_json(parse_json(text, path), path, require_all);
 }
 
 }  // namespace infini

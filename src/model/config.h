@@ -22,6 +22,16 @@ const char* to_string(CausalSelector predictor);
 
 struct ModelConfig {
   static constexpr int kFormatVersion = 1;
+  // Upper bounds on the sizes a config may give (validate()). Hostile files are refused with the
+  // field named instead of allocating; every real model is far inside them.
+  static constexpr int64_t kMaxVocab = int64_t{1} << 24;
+  static constexpr int64_t kMaxWidth = int64_t{1} << 16;  // d_model, d_ff, n_heads x head width
+  static constexpr int64_t kMaxHeadWidth = 4096;
+  static constexpr int64_t kMaxHeads = 1024;
+  static constexpr int64_t kMaxLayers = 1024;
+  // A segment's attention scores are segment_len^2 per head.
+  static constexpr int64_t kMaxSegment = 16384;
+  static constexpr double kMaxParameters = 1e12;
 
   int64_t vocab_size = 256;
   int64_t d_model = 256;
@@ -73,6 +83,9 @@ struct ModelConfig {
 
   // Throws infini::Error naming the field and its allowed values.
   void validate() const;
+  // The parameters a model of this config has, computed from the sizes alone (no allocation), as a
+  // double so that any sizes give a finite answer.
+  double parameter_count() const;
 
   nlohmann::json to_json() const;
   // `origin` names the source (a file path) in error messages. A hand-written config may leave

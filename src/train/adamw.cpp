@@ -66,6 +66,9 @@ void AdamW::load_state_tensors(const std::map<std::string, torch::Tensor>& tenso
     if (it == tensors.end()) throw Error(fmt::format("{}: missing optimizer tensor '{}'", origin, key));
     if (it->second.sizes() != like.sizes() || it->second.scalar_type() != like.scalar_type())
       throw Error(fmt::format("{}: optimizer tensor '{}' does not match its parameter", origin, key));
+    if (!torch::isfinite(it->second).all().item<bool>())
+      throw Error(fmt::format("{}: optimizer tensor '{}' holds NaN or infinite values; the file is damaged", origin,
+                              key));
     return it->second;
   };
   torch::NoGradGuard no_grad;

@@ -8,6 +8,7 @@
 #include "io/model_dir.h"
 #include "io/safetensors.h"
 #include "util/error.h"
+#include "util/json_text.h"
 
 namespace infini {
 
@@ -36,11 +37,7 @@ nlohmann::json parse_field(const std::map<std::string, std::string>& meta, const
                            const std::string& origin) {
   const auto it = meta.find(key);
   if (it == meta.end()) throw Error(fmt::format("{}: missing field '{}' in the checkpoint metadata", origin, key));
-  try {
-    return nlohmann::json::parse(it->second);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: field '{}' is not valid JSON ({})", origin, key, e.what()));
-  }
+  return parse_json(it->second, fmt::format("{}: metadata field '{}'", origin, key));
 }
 
 }  // namespace
@@ -83,6 +80,14 @@ Checkpoint load_checkpoint(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: missing or malformed field ({})", origin, e.what()));
   }
+  // restore() builds the model from the config: refuse a config that promises far more weights than
+  // the file holds before that allocation (restore() names the tensor of a near miss).
+  int64_t stored = 0;
+  for (const auto& [name, t] : file.tensors)
+    if (name.rfind(kModelPrefix, 0) == 0) stored += t.numel();
+  if (c.config.parameter_count() > 2.0 * static_cast<double>(stored) + (1 << 20))
+    throw Error(fmt::format("{}: its config describes a model of {:.0f} parameters, but it holds {} weights; the file "
+                            "is damaged", path, c.config.parameter_count(), stored));
   c.tensors = std::move(file.tensors);
   return c;
 }
@@ -97,6 +102,12 @@ void restore(const Checkpoint& c, const std::string& origin, InfiniTransformer& 
   if (rng == c.tensors.end()) throw Error(fmt::format("{}: missing tensor 'rng.torch_cpu'", origin));
   auto gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
+  const auto current = gen.get_state();
+  if (rng->second.scalar_type() != current.scalar_type() || rng->second.sizes() != current.sizes())
+    throw Error(fmt::format("{}: tensor 'rng.torch_cpu' is {} of shape [{}]; LibTorch's generator state is {} of "
+                            "shape [{}]", origin, c10::toString(rng->second.scalar_type()),
+                            fmt::join(rng->second.sizes(), ", "), c10::toString(current.scalar_type()),
+                            fmt::join(current.sizes(), ", ")));
   gen.set_state(rng->second);
 }
 

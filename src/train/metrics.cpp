@@ -7,6 +7,7 @@
 
 #include "io/atomic_file.h"
 #include "util/error.h"
+#include "util/json_text.h"
 
 namespace infini {
 
@@ -19,10 +20,14 @@ std::vector<nlohmann::json> read_metrics(const std::string& path) {
     ++number;
     if (line.empty()) continue;
     try {
-      records.push_back(nlohmann::json::parse(line));
-    } catch (const nlohmann::json::exception&) {
+      auto record = parse_json(line, fmt::format("{}:{}", path, number));
+      if (!record.is_object()) throw Error(fmt::format("{}:{}: not a JSON record", path, number));
+      if (record.contains("step") && !record["step"].is_number_integer())
+        throw Error(fmt::format("{}:{}: field 'step' is not an integer", path, number));
+      records.push_back(std::move(record));
+    } catch (const Error&) {
       if (in.peek() == EOF) break;  // the line a crash cut short
-      throw Error(fmt::format("{}:{}: not a JSON record", path, number));
+      throw;
     }
   }
   return records;

@@ -423,9 +423,45 @@ ValidationResult evaluate(InfiniTransformer& model, const data::ExampleSource& s
   return {loss_sum / targets, correct / targets};
 }
 
+namespace {
+
+// Refuses a run whose one step cannot fit in memory, before anything is allocated (a --window of
+// 100M tokens used to pad batches to 6 GB and then fail inside LibTorch). The estimate is a lower
+// bound: the inputs and targets, the logits, 16 activations of width d_model per layer and token
+// (measured: about 50), and the weights, gradients and AdamW moments.
+void check_step_fits(const ModelConfig& c, const TrainOptions& o) {
+  const double available = usable_memory_bytes();
+  if (available <= 0) return;
+  const double element = c.dtype == torch::kFloat64 ? 8 : 4;
+  const double tokens = static_cast<double>(o.batch) * static_cast<double>(o.window + 1);
+  const double per_token = 2 * 8 + element * (3 * static_cast<double>(c.vocab_size) +
+                                              16 * static_cast<double>(c.n_layers) * static_cast<double>(c.d_model));
+  const double needed = tokens * per_token + 4 * element * c.parameter_count();
+  if (needed > available)
+    throw Error(fmt::format("--batch {} x --window {} on this model needs at least {:.1f} GiB for one training step, "
+                            "but this process may use {:.1f} GiB; lower --window or --batch (--grad-accum keeps the "
+                            "tokens per step)", o.batch, o.window, needed / (1 << 30), available / (1 << 30)));
+}
+
+// A run folder that a run killed before its first checkpoint left behind: no checkpoint, and
+// nothing but what such a run writes (its metrics log and temporary files). Starting again in it
+// loses nothing.
+bool never_checkpointed(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec) || fs::exists(fs::path(dir) / "checkpoint.safetensors", ec)) return false;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const auto name = entry.path().filename().string();
+    if (name != "metrics.jsonl" && name.find(".tmp.") == std::string::npos) return false;
+  }
+  return !ec;
+}
+
+}  // namespace
+
 TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::ProcessGroup* group) {
   std::error_code ec;
-  if (fs::exists(spec.out) && !(fs::is_directory(spec.out) && fs::is_empty(spec.out, ec)))
+  const bool restart = never_checkpointed(spec.out);
+  if (fs::exists(spec.out) && !(fs::is_directory(spec.out) && fs::is_empty(spec.out, ec)) && !restart)
     throw Error(fmt::format("{}: already exists and is not empty; continue the run in it with "
                             "'--resume {}', or choose a new --out", spec.out, spec.out));
   Run run;
@@ -464,8 +500,14 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::P
     throw Error(fmt::format("the config's field 'vocab_size' is {}, but the {} tokenizer has {} ids; raise it "
                             "(or leave --config out to size it from the tokenizer)",
                             spec.config.vocab_size, run.tokenizer->kind(), run.tokenizer->vocab_size()));
+  check_step_fits(init.is_empty() ? spec.config : init->config(), spec.options);
   if (lm) run.corpus = open_checked_corpus(spec.data, spec.validation, *run.tokenizer);
   const bool lead = !group || group->rank() == 0;
+  if (restart && lead) {
+    fmt::print(stderr, "infini train: {} holds a run that stopped before its first checkpoint; starting it again\n",
+               spec.out);
+    fs::remove(fs::path(spec.out) / "metrics.jsonl", ec);
+  }
   if (group) group->barrier();  // every rank has checked the folder before rank 0 fills it
   const bool created = !fs::exists(spec.out);
   if (lead) fs::create_directories(spec.out, ec);
@@ -498,11 +540,18 @@ TrainSummary train_resume(const std::string& out, int64_t steps, const SessionLi
                           dist::ProcessGroup* group) {
   const auto path = (fs::path(out) / "checkpoint.safetensors").string();
   if (!fs::exists(path))
-    throw Error(fmt::format("{}: no checkpoint to resume from (start a run with 'infini train --out {}')", path, out));
+    throw Error(never_checkpointed(out)
+                    ? fmt::format("{}: the run stopped before its first checkpoint, so there is nothing to resume; run "
+                                  "its first command again (with --out {}), which starts it over", path, out)
+                    : fmt::format("{}: no checkpoint to resume from (start a run with 'infini train --out {}')", path,
+                                  out));
   const auto checkpoint = load_checkpoint(path);
   Run run;
   run.out = out;
   run.record = checkpoint.run;
+  if (steps > 0 && steps < run.record.step)
+    throw Error(fmt::format("--steps {}: the run in {} has already done {} steps; --steps with --resume is the new "
+                            "total, so give more than {} to extend it", steps, out, run.record.step, run.record.step));
   if (steps > 0) run.record.options.steps = steps;
   if (run.record.step >= run.record.options.steps)
     throw Error(fmt::format("the run in {} has done all {} of its steps; pass --steps with a larger total to "
@@ -530,6 +579,7 @@ TrainSummary train_resume(const std::string& out, int64_t steps, const SessionLi
                        "the last bits from an unbroken run (pass --threads {} to match)\n",
                r.threads, at::get_num_threads(), r.threads);
   run.record.threads = at::get_num_threads();
+  check_step_fits(checkpoint.config, run.record.options);
   run.model = InfiniTransformer(checkpoint.config);
   run.optimizer = std::make_unique<AdamW>(make_optimizer(run.model, run.record.options));
   restore(checkpoint, path, run.model, *run.optimizer);

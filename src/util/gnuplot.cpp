@@ -4,7 +4,9 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -31,26 +33,37 @@ void check_gnuplot(const std::string& out) {
 }
 
 void run_gnuplot(const std::string& script, const std::string& out) {
+  // The script writes `out`.tmp. Created here first, so an unwritable place is our error message;
+  // gnuplot itself would fall back to writing the PNG to its standard output.
+  const auto tmp = out + ".tmp";
+  if (FILE* probe = std::fopen(tmp.c_str(), "wb")) {
+    std::fclose(probe);
+  } else {
+    throw Error(fmt::format("{}: cannot write the plot here ({})", out, std::strerror(errno)));
+  }
   // A missing gnuplot closes the pipe early; that must be an error message, not death by SIGPIPE.
   const auto previous_sigpipe = std::signal(SIGPIPE, SIG_IGN);
-  // gnuplot's messages go to stderr: stdout is for data (JSON).
-  FILE* gp = ::popen("gnuplot 1>&2", "w");
+  // gnuplot's messages go to stderr by themselves; its stdout carries nothing we want, and never
+  // our stdout, which is for data (JSON).
+  FILE* gp = ::popen("gnuplot >/dev/null", "w");
   if (!gp) {
     std::signal(SIGPIPE, previous_sigpipe);
+    std::error_code ec;
+    fs::remove(tmp, ec);
     throw Error("cannot start gnuplot");
   }
   std::fwrite(script.data(), 1, script.size(), gp);
   const int status = ::pclose(gp);
   std::signal(SIGPIPE, previous_sigpipe);
-  const auto tmp = out + ".tmp";
-  if (status != 0 || !fs::exists(tmp)) {
-    std::error_code ec;
+  std::error_code ec;
+  if (status != 0 || fs::file_size(tmp, ec) == 0 || ec) {
     fs::remove(tmp, ec);
     throw Error(WEXITSTATUS(status) == 127
                     ? "gnuplot not found; install it with 'apt-get install gnuplot-nox' (scripts/install-deps.sh does)"
                     : fmt::format("gnuplot failed (exit {}) drawing {}", WEXITSTATUS(status), out));
   }
-  fs::rename(tmp, out);
+  fs::rename(tmp, out, ec);
+  if (ec) throw Error(fmt::format("{}: cannot move the plot into place ({})", out, ec.message()));
 }
 
 }  // namespace infini

@@ -7,6 +7,7 @@
 #include <malloc.h>
 #endif
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -42,6 +43,21 @@ double cgroup_cpu_limit(const std::string& cpu_max) {
   const double q = std::strtod(quota.c_str(), &end);
   if (end == quota.c_str() || *end != '\0' || !(q > 0)) return 0;
   return q / period;
+}
+
+double usable_memory_bytes() {
+  const double pages = static_cast<double>(::sysconf(_SC_PHYS_PAGES));
+  const double page = static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+  double bytes = pages > 0 && page > 0 ? pages * page : 0;
+  // A cgroup memory limit (v2's memory.max, v1's memory.limit_in_bytes) caps it: "max" or an
+  // unlimited v1 value parse to nothing or to more than the machine has.
+  for (const char* path : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    const auto text = read_small_file(path);
+    char* end = nullptr;
+    const double limit = std::strtod(text.c_str(), &end);
+    if (end != text.c_str() && limit > 0 && (bytes <= 0 || limit < bytes)) bytes = limit;
+  }
+  return bytes;
 }
 
 int usable_cpus() {

@@ -21,6 +21,9 @@ void set_thread_tuning(bool on);
 // The CPUs this process may run on (its affinity mask), capped by its cgroup's CPU quota rounded up.
 int usable_cpus();
 
+// The memory this process may use: the machine's RAM, capped by a cgroup memory limit. 0 if unknown.
+double usable_memory_bytes();
+
 // Cores' worth of CPU time in a cgroup v2 `cpu.max` line ("150000 100000" -> 1.5); 0 for "max" (no
 // quota) or a line that does not parse. v1's quota and period, joined by a space, read the same way.
 double cgroup_cpu_limit(const std::string& cpu_max);
