@@ -218,6 +218,17 @@ TEST(Hostile, TheTokenizerFileMustLieInTheModelFolder) {
   }
 }
 
+TEST(Hostile, TemporariesOfKilledWritesAreRemovedByTheNextWrite) {
+  const auto dir = temp_dir("stale");
+  // A pid above the kernel's limit (pid_max is at most 2^22) belongs to no process.
+  write_text(dir + "/state.tmp.99999999", "half a state");
+  write_text(dir + "/other.tmp.99999999", "someone else's");
+  io::write_file_atomic(dir + "/state", "whole");
+  EXPECT_FALSE(fs::exists(dir + "/state.tmp.99999999"));
+  EXPECT_TRUE(fs::exists(dir + "/other.tmp.99999999"));
+  EXPECT_EQ(io::read_file(dir + "/state"), "whole");
+}
+
 TEST(Hostile, AFolderWhereAFileBelongsIsNamed) {
   const auto dir = temp_dir("folder");
   expect_error([&] { io::read_file(dir); }, {dir, "is a folder"});
