@@ -26,32 +26,33 @@ void save_model(const std::string& dir, InfiniTransformer& model, const data::To
   tokenizer.save(dir);
 }
 
-void load_parameters(InfiniTransformer& model, const std::map<std::string, torch::Tensor>& tensors,
-                     const std::string& origin) {
-  torch::NoGradGuard no_grad;
-  std::set<std::string> expected;
-  for (auto& item : model->named_parameters()) {
-    expected.insert(item.key());
-    auto it = tensors.find(item.key());
+void check_parameters(const ModelConfig& config, const std::map<std::string, torch::Tensor>& tensors,
+                      const std::string& origin) {
+  const auto expected = config.parameter_shapes();
+  for (const auto& [name, shape] : expected) {
+    auto it = tensors.find(name);
     if (it == tensors.end())
-      throw Error(fmt::format("{}: missing tensor '{}'; the file does not match config.json", origin,
-                              item.key()));
-    if (it->second.sizes() != item.value().sizes())
-      throw Error(fmt::format("{}: tensor '{}' has shape [{}], config.json implies [{}]", origin,
-                              item.key(), fmt::join(it->second.sizes(), ", "),
-                              fmt::join(item.value().sizes(), ", ")));
+      throw Error(fmt::format("{}: missing tensor '{}'; the file does not match config.json", origin, name));
+    if (it->second.sizes().vec() != shape)
+      throw Error(fmt::format("{}: tensor '{}' has shape [{}], config.json implies [{}]", origin, name,
+                              fmt::join(it->second.sizes(), ", "), fmt::join(shape, ", ")));
     // Checked, never converted: integer or boolean weights are a damaged or foreign file.
-    if (it->second.scalar_type() != item.value().scalar_type())
-      throw Error(fmt::format("{}: tensor '{}' is stored as {}; config.json's dtype needs {}", origin, item.key(),
-                              c10::toString(it->second.scalar_type()), c10::toString(item.value().scalar_type())));
+    if (it->second.scalar_type() != config.dtype)
+      throw Error(fmt::format("{}: tensor '{}' is stored as {}; config.json's dtype needs {}", origin, name,
+                              c10::toString(it->second.scalar_type()), c10::toString(config.dtype)));
     if (!torch::isfinite(it->second).all().item<bool>())
-      throw Error(fmt::format("{}: tensor '{}' holds NaN or infinite values; the file is damaged", origin,
-                              item.key()));
-    item.value().copy_(it->second);
+      throw Error(fmt::format("{}: tensor '{}' holds NaN or infinite values; the file is damaged", origin, name));
   }
   for (const auto& [name, _] : tensors)
     if (!expected.count(name))
       throw Error(fmt::format("{}: unexpected tensor '{}'; the file does not match config.json", origin, name));
+}
+
+void load_parameters(InfiniTransformer& model, const std::map<std::string, torch::Tensor>& tensors,
+                     const std::string& origin) {
+  check_parameters(model->config(), tensors, origin);
+  torch::NoGradGuard no_grad;
+  for (auto& item : model->named_parameters()) item.value().copy_(tensors.at(item.key()));
 }
 
 InfiniTransformer load_model(const std::string& dir) {
@@ -71,13 +72,10 @@ InfiniTransformer load_model(const std::string& dir) {
     throw Error(fmt::format("{}: metadata 'format_version' is '{}'; this build reads version {}. Re-save the "
                             "model with a matching infini, or update infini",
                             weights_path, version->second, ModelConfig::kFormatVersion));
-  // A config.json that promises far more than the file holds is refused here, before its parameters
-  // are allocated. A near miss is left to load_parameters, which names the tensor that differs.
-  int64_t stored = 0;
-  for (const auto& [name, t] : file.tensors) stored += t.numel();
-  if (config.parameter_count() > 2.0 * static_cast<double>(stored) + (1 << 20))
-    throw Error(fmt::format("{}: describes a model of {:.0f} parameters, but {} holds only {}; the two files do not "
-                            "belong together", config_path, config.parameter_count(), weights_path, stored));
+  // Every tensor is checked against what config.json implies (names, shapes, dtypes, finite
+  // values) before the model is built, so a config that promises more than the file holds never
+  // allocates it.
+  check_parameters(config, file.tensors, weights_path);
   InfiniTransformer model(config);
   load_parameters(model, file.tensors, weights_path);
   return model;

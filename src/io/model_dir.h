@@ -16,7 +16,11 @@ void save_model(const std::string& dir, InfiniTransformer& model, const data::To
 // The tokenizer is loaded with data::load_tokenizer(dir).
 InfiniTransformer load_model(const std::string& dir);
 
-// Copies named tensors into the model's parameters (shapes and names must match exactly).
+// Checks named tensors against the parameters `config` implies: the same names, shapes and dtype,
+// and finite values. Throws infini::Error naming `origin` and the tensor. Allocates nothing.
+void check_parameters(const ModelConfig& config, const std::map<std::string, torch::Tensor>& tensors,
+                      const std::string& origin);
+// Copies named tensors into the model's parameters, after check_parameters.
 void load_parameters(InfiniTransformer& model, const std::map<std::string, torch::Tensor>& tensors,
                      const std::string& origin);
 

@@ -1,7 +1,9 @@
 #include "model/config.h"
 
 #include <cmath>
+#include <map>
 #include <set>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -234,20 +236,50 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& o
   return c;
 }
 
+std::map<std::string, std::vector<int64_t>> ModelConfig::parameter_shapes() const {
+  // The model's named_parameters() (model/transformer.h, block.h, attention.h, layers.h,
+  // routing/predictor.h), from the sizes alone; a test holds the two equal in every mode.
+  std::map<std::string, std::vector<int64_t>> shapes;
+  const int64_t D = d_model, H = n_heads;
+  shapes["embed.weight"] = {vocab_size, D};
+  for (int64_t i = 0; i < n_layers; ++i) {
+    const auto block = fmt::format("blocks.{}.", i);
+    shapes[block + "attn_norm.weight"] = {D};
+    shapes[block + "attn.qkv_proj.weight"] = {H * (2 * d_key + d_value), D};
+    shapes[block + "attn.out_proj.weight"] = {D, H * d_value};
+    if (has_compressive_memory()) shapes[block + "attn.gate"] = {H};
+    if (memory_key_shift) shapes[block + "attn.key_shift"] = {H};
+    if (qk_conv > 0) {
+      shapes[block + "attn.q_conv"] = {H, d_key, qk_conv};
+      shapes[block + "attn.k_conv"] = {H, d_key, qk_conv};
+    }
+    shapes[block + "mlp_norm.weight"] = {D};
+    shapes[block + "mlp.gate_up_proj.weight"] = {2 * d_ff, D};
+    shapes[block + "mlp.down_proj.weight"] = {D, d_ff};
+    if (is_routed(i)) {
+      shapes[block + "router.weight"] = {1, D};
+      shapes[block + "predictor.hidden.weight"] = {mod_predictor_hidden, D};
+      shapes[block + "predictor.hidden.bias"] = {mod_predictor_hidden};
+      shapes[block + "predictor.out.weight"] = {1, mod_predictor_hidden};
+      shapes[block + "predictor.out.bias"] = {1};
+    }
+  }
+  shapes["norm.weight"] = {D};
+  if (!tie_embeddings) shapes["lm_head.weight"] = {vocab_size, D};
+  return shapes;
+}
+
 double ModelConfig::parameter_count() const {
-  // In double, so that hostile sizes cannot wrap; exact below 2^53.
+  // In double, and from the sizes alone: validate() calls it on sizes no model could hold.
   const double V = static_cast<double>(vocab_size), D = static_cast<double>(d_model),
                H = static_cast<double>(n_heads), F = static_cast<double>(d_ff);
   const double dk = static_cast<double>(d_key), dv = static_cast<double>(d_value);
-  double block = 2 * D                        // attn_norm, mlp_norm
-                 + D * H * (2 * dk + dv)      // qkv_proj
-                 + H * dv * D                 // out_proj
-                 + D * 2 * F + F * D;         // gate_up_proj, down_proj
-  if (has_compressive_memory()) block += H;   // gate
-  if (memory_key_shift) block += H;           // key_shift
-  if (qk_conv > 0) block += 2 * H * dk * static_cast<double>(qk_conv);  // q_conv, k_conv
+  double block = 2 * D + D * H * (2 * dk + dv) + H * dv * D + 3 * D * F;
+  if (has_compressive_memory()) block += H;
+  if (memory_key_shift) block += H;
+  if (qk_conv > 0) block += 2 * H * dk * static_cast<double>(qk_conv);
   const double Ph = static_cast<double>(mod_predictor_hidden);
-  const double routed = D + D * Ph + Ph + Ph + 1;  // router, predictor hidden and out
+  const double routed = D + D * Ph + Ph + Ph + 1;
   return V * D + D + (tie_embeddings ? 0 : V * D) + static_cast<double>(n_layers) * block +
          static_cast<double>(routed_blocks()) * routed;
 }

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -86,6 +88,10 @@ struct ModelConfig {
   // The parameters a model of this config has, computed from the sizes alone (no allocation), as a
   // double so that any sizes give a finite answer.
   double parameter_count() const;
+  // Every parameter's name (as in named_parameters() and model.safetensors) and shape, from the
+  // sizes alone: weights are checked against it before a model is built. Call it on a validated
+  // config only.
+  std::map<std::string, std::vector<int64_t>> parameter_shapes() const;
 
   nlohmann::json to_json() const;
   // `origin` names the source (a file path) in error messages. A hand-written config may leave

@@ -80,14 +80,11 @@ Checkpoint load_checkpoint(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: missing or malformed field ({})", origin, e.what()));
   }
-  // restore() builds the model from the config: refuse a config that promises far more weights than
-  // the file holds before that allocation (restore() names the tensor of a near miss).
-  int64_t stored = 0;
+  // restore() builds the model from the config: the weights are checked against it first.
+  std::map<std::string, torch::Tensor> weights;
   for (const auto& [name, t] : file.tensors)
-    if (name.rfind(kModelPrefix, 0) == 0) stored += t.numel();
-  if (c.config.parameter_count() > 2.0 * static_cast<double>(stored) + (1 << 20))
-    throw Error(fmt::format("{}: its config describes a model of {:.0f} parameters, but it holds {} weights; the file "
-                            "is damaged", path, c.config.parameter_count(), stored));
+    if (name.rfind(kModelPrefix, 0) == 0) weights[name.substr(kModelPrefix.size())] = t;
+  io::check_parameters(c.config, weights, path);
   c.tensors = std::move(file.tensors);
   return c;
 }
