@@ -193,10 +193,20 @@ TEST(Hostile, AWrongDtypeLabelSaysSoNotTruncated) {
 }
 
 TEST(Hostile, ShapesThatWrapSixtyFourBitsAreTheLoadersError) {
-  for (const auto* shape : {"[4611686018427387904, 4]", "[4294967296, 4294967296, 0]", "[2147483648, 2147483648, 4]"}) {
+  for (const auto* shape : {"[4611686018427387904, 4]", "[4294967296, 4294967296, 0]", "[2147483648, 2147483648, 4]",
+                            "[0, 9223372036854775807, 9223372036854775807]"}) {
     const auto bytes = raw_safetensors(fmt::format(R"({{"a": {{"dtype": "F32", "shape": {}, "data_offsets": [0, 0]}}}})",
                                                    shape), "");
     expect_error([&] { io::decode_safetensors(bytes, "f"); }, {"'a'", "too large to address"});
+  }
+}
+
+TEST(Hostile, ShapesAndOffsetsMustBeNonNegativeIntegers) {
+  for (const auto* entry : {R"("shape": [1e30], "data_offsets": [0, 4])", R"("shape": [-1], "data_offsets": [0, 4])",
+                            R"("shape": [1], "data_offsets": [-4.5, 4])", R"("shape": [1.5], "data_offsets": [0, 4])",
+                            R"("shape": 1, "data_offsets": [0, 4])"}) {
+    const auto bytes = raw_safetensors(fmt::format(R"({{"a": {{"dtype": "F32", {}}}}})", entry), "abcd");
+    expect_error([&] { io::decode_safetensors(bytes, "f"); }, {"'a'", "integers"});
   }
 }
 

@@ -118,16 +118,32 @@ TensorFile decode_safetensors(const std::string& bytes, const std::string& origi
       }
       if (!entry.is_object()) throw Error("must be an object with dtype, shape and data_offsets");
       const auto dtype = name_to_dtype(entry.at("dtype").get<std::string>(), origin, name);
-      const auto shape = entry.at("shape").get<std::vector<int64_t>>();
-      const auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
+      // Integers only: a float such as 1e30 would convert out of range (undefined behaviour).
+      const auto integers = [&](const char* field) {
+        const auto& list = entry.at(field);
+        if (!list.is_array()) throw Error(fmt::format("'{}' must be a list of integers", field));
+        std::vector<uint64_t> out;
+        for (const auto& v : list) {
+          if (!v.is_number_unsigned() || v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+            throw Error(fmt::format("'{}' must hold integers from 0 to 2^63-1, got {}", field, quote_json(v)));
+          out.push_back(v.get<uint64_t>());
+        }
+        return out;
+      };
+      const auto dims = integers("shape");
+      const std::vector<int64_t> shape(dims.begin(), dims.end());
+      const auto offsets = integers("data_offsets");
       if (offsets.size() != 2 || offsets[0] > offsets[1])
         throw Error("data_offsets must be [begin, end] with begin <= end");
       // Element count and byte size, each multiplication checked: a shape whose size wraps 64 bits
       // would otherwise pass as a small tensor.
-      uint64_t nbytes = c10::elementSize(dtype);
+      // The strides LibTorch computes multiply the nonzero dimensions even of an empty tensor, so
+      // they must not overflow either.
+      uint64_t nbytes = c10::elementSize(dtype), strided = c10::elementSize(dtype);
       for (auto s : shape) {
-        if (s < 0) throw Error(fmt::format("negative dimension in shape [{}]", fmt::join(shape, ", ")));
-        if (__builtin_mul_overflow(nbytes, static_cast<uint64_t>(s), &nbytes))
+        if (__builtin_mul_overflow(nbytes, static_cast<uint64_t>(s), &nbytes) ||
+            __builtin_mul_overflow(strided, static_cast<uint64_t>(std::max<int64_t>(s, 1)), &strided) ||
+            strided > static_cast<uint64_t>(INT64_MAX))
           throw Error(fmt::format("shape [{}] is too large to address", fmt::join(shape, ", ")));
       }
       if (offsets[1] > data_size)
