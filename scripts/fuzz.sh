@@ -69,14 +69,14 @@ for t in "${targets[@]}"; do
   start=$(date +%s%N)
   set +e
   nice -n 19 "$build/tests/fuzz/fuzz_$t" -rss_limit_mb=2048 -timeout=10 -max_total_time="$seconds" \
-    -print_final_stats=1 -dict="$dict" -artifact_prefix="$artifacts/" "${mode[@]}" "$@" \
+    -print_final_stats=1 -print_funcs=0 -dict="$dict" -artifact_prefix="$artifacts/" "${mode[@]}" "$@" \
     "$corpus" "$seeds/$t" >"$log" 2>&1
   rc=$?
   set -e
   elapsed=$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
   # Executions: the final stats of a plain run, else the last progress line (fork mode, a finding).
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
+  [ -n "$execs" ] || execs=$(grep -aoE '#[0-9]+(: |[[:space:]]+)(cov|NEW|REDUCE|pulse|INITED|DONE)' "$log" | tail -1 | grep -oE '[0-9]+' | head -1)
   execs=${execs:-0}
   rate=$(awk -v n="$execs" -v s="$elapsed" 'BEGIN { printf "%.1f", n / s }')
   found=()
