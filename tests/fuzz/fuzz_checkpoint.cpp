@@ -2,6 +2,7 @@
 // model its config describes, an optimizer over that model's parameters, and restore() of weights,
 // AdamW moments and the RNG state.
 #include "fuzz_common.h"
+#include "mutators.h"
 #include "train/checkpoint.h"
 #include "util/error.h"
 
@@ -18,3 +19,5 @@ extern "C" int INFINI_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   }
   return 0;
 }
+
+INFINI_FUZZ_MUTATOR(infini::fuzz::mutate_safetensors(data, size, max_size, seed))

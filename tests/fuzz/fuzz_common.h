@@ -21,6 +21,8 @@
 
 #ifndef INFINI_FUZZ_ENTRY
 #define INFINI_FUZZ_ENTRY LLVMFuzzerTestOneInput
+#else
+#define INFINI_FUZZ_REPLAY 1  // compiled into fuzz_replay: no libFuzzer hooks
 #endif
 
 namespace infini::fuzz {

@@ -2,6 +2,7 @@
 // required) and `--config` files are read (some fields left at their defaults). A config it accepts
 // must be written back by to_json() into one it reads again, equal, with every field required.
 #include "fuzz_common.h"
+#include "mutators.h"
 #include "model/config.h"
 #include "util/error.h"
 
@@ -22,3 +23,5 @@ extern "C" int INFINI_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   }
   return 0;
 }
+
+INFINI_FUZZ_MUTATOR(infini::fuzz::mutate_json_text(data, size, max_size, seed))

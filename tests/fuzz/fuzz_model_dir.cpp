@@ -6,6 +6,7 @@
 // model.safetensors, tokenizer.json, tokenizer.model. A missing part is a missing file.
 #include "data/tokenizer.h"
 #include "fuzz_common.h"
+#include "mutators.h"
 #include "infer/generate.h"
 #include "infer/session.h"
 #include "io/model_dir.h"
@@ -31,3 +32,5 @@ extern "C" int INFINI_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   }
   return 0;
 }
+
+INFINI_FUZZ_MUTATOR(infini::fuzz::mutate_parts(data, size, max_size, seed))

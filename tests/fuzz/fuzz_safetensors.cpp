@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "fuzz_common.h"
+#include "mutators.h"
 #include "io/safetensors.h"
 #include "util/error.h"
 
@@ -35,3 +36,5 @@ extern "C" int INFINI_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   }
   return 0;
 }
+
+INFINI_FUZZ_MUTATOR(infini::fuzz::mutate_safetensors(data, size, max_size, seed))

@@ -4,6 +4,7 @@
 //
 // Input: one byte that picks the model (fuzz_common.h, state_configs), then the state file.
 #include "fuzz_common.h"
+#include "mutators.h"
 #include "infer/generate.h"
 #include "infer/session.h"
 #include "io/safetensors.h"
@@ -47,3 +48,5 @@ extern "C" int INFINI_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   }
   return 0;
 }
+
+INFINI_FUZZ_MUTATOR(infini::fuzz::mutate_safetensors(data, size, max_size, seed, /*skip=*/1))

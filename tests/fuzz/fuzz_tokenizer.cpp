@@ -6,6 +6,7 @@
 // the text. SentencePiece itself is Debian's build, not instrumented: its parser is fuzzed blind.
 #include "data/tokenizer.h"
 #include "fuzz_common.h"
+#include "mutators.h"
 #include "util/error.h"
 
 extern "C" int INFINI_FUZZ_ENTRY(const uint8_t* data, size_t size) {
@@ -34,3 +35,5 @@ extern "C" int INFINI_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   }
   return 0;
 }
+
+INFINI_FUZZ_MUTATOR(infini::fuzz::mutate_parts(data, size, max_size, seed))
