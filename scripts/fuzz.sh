@@ -68,11 +68,17 @@ for t in "${targets[@]}"; do
   log=$logs/$t.log
   start=$(date +%s%N)
   set +e
+  # Scratch files of the target and of fork mode's jobs go to a folder of this run, emptied after it
+  # (a crashed process leaves its own behind).
+  export TMPDIR=$PWD/$build/fuzz-tmp/$t
+  rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
   nice -n 19 "$build/tests/fuzz/fuzz_$t" -rss_limit_mb=2048 -timeout=10 -max_total_time="$seconds" \
     -print_final_stats=1 -print_funcs=0 -dict="$dict" -artifact_prefix="$artifacts/" "${mode[@]}" "$@" \
     "$corpus" "$seeds/$t" >"$log" 2>&1
   rc=$?
   set -e
+  rm -rf "$TMPDIR"
+  unset TMPDIR
   elapsed=$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
   # Executions: the final stats of a plain run, else the last progress line (fork mode, a finding).
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

@@ -89,7 +89,8 @@ bool mutate_json(json& j, Rng& rng, int depth = 0) {
       break;
     case 2:
       if (node.is_number_integer()) {
-        node = node.get<int64_t>() + static_cast<int64_t>(pick(rng, 5)) - 2;
+        // In uint64_t: wraps at the ends instead of overflowing.
+        node = static_cast<int64_t>(node.get<uint64_t>() + pick(rng, 5) - 2);
         return true;
       }
       break;
