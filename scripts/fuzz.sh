@@ -7,6 +7,7 @@
 # Configures and builds build-fuzz (clang, ASan + UBSan + libFuzzer) when needed, writes the seed
 # corpora, fuzzes at nice 19 with -rss_limit_mb=2048 -timeout=10, and copies every crash, timeout,
 # out-of-memory or leak input into tests/fuzz/regressions/TARGET/ (fuzz_replay then replays it).
+# SECONDS 0 only builds and writes the seeds.
 # The executions and exec/s go to stdout; libFuzzer's log to build-fuzz/fuzz-logs/TARGET.log.
 # FUZZ_KEEP_GOING=1: fork mode (-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1), which
 # goes on after a finding and so collects several in one run.
@@ -42,6 +43,8 @@ if [ ! -d "$seeds" ] || [ "$build/tests/fuzz/fuzz_seeds" -nt "$seeds" ]; then
   rm -rf "$seeds"
   nice -n 19 "$build/tests/fuzz/fuzz_seeds" --write-seeds "$seeds" 2>&1 | tail -1 >&2
 fi
+
+[ "$seconds" -gt 0 ] || exit 0  # SECONDS 0: build and seed only
 
 # Dictionaries per target: JSON syntax plus the keys its files hold.
 dicts() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite under sanitizers (docs/RELIABILITY.md): builds into build-asan with
 # INFINI_SANITIZE (default address,undefined; any -fsanitize= list) and runs ctest there, at nice 19.
-# Extra arguments go to ctest (e.g. -R io_tests). Slow: about 3x the normal build and suite.
+# Extra arguments go to ctest (e.g. -R io_tests). Slow: docs/RELIABILITY.md has the times.
 #
 #   scripts/sanitize-tests.sh [SANITIZERS] [ctest arguments...]
 set -euo pipefail
