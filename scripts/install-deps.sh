@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs what infini needs from Debian 12's packages, and nothing that is already there.
+#   --fuzz  also what the fuzz build needs (scripts/fuzz.sh, docs/RELIABILITY.md); the normal build
+#           and the sanitizer build with g++ (scripts/sanitize-tests.sh) need none of it.
 set -euo pipefail
 packages=(
   g++ make cmake                      # toolchain
@@ -13,6 +15,11 @@ packages=(
   gnuplot-nox                         # `infini plot`, `infini passkey` heatmaps
   libgloo-dev                         # headers for LibTorch's c10d Gloo process group (infini train --nproc)
 )
+if [ "${1:-}" = --fuzz ]; then
+  # clang++ -fsanitize=fuzzer links libclang_rt.fuzzer*.a from libclang-rt-14-dev (libfuzzer-14-dev,
+  # libFuzzer as a separate library, is not needed), and clang's OpenMP runtime builds the OpenMP sources.
+  packages+=(clang-14 libclang-rt-14-dev libomp-14-dev)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
