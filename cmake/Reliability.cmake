@@ -79,11 +79,5 @@ if(INFINI_FUZZ)
   target_link_options(infini_fuzz_core PUBLIC -fsanitize=address,undefined "LINKER:--wrap=dlopen")
   target_precompile_headers(infini_fuzz_core PUBLIC <torch/torch.h>)
   add_dependencies(infini_fuzz_core infini_spm)
-  # Known findings that every seed corpus reaches, kept out of the fuzz build so that the fuzzers get
-  # past them, each until src/ is fixed (then delete the line; its input waits in tests/fuzz/pending/):
-  # - decode_safetensors memcpy()s into a zero-element tensor's null data pointer (any empty tensor,
-  #   as in every state file at a segment boundary): tests/fuzz/pending/safetensors/empty-tensor-memcpy-null
-  set_property(SOURCE src/io/safetensors.cpp APPEND PROPERTY COMPILE_OPTIONS
-               "$<$<STREQUAL:$<TARGET_PROPERTY:NAME>,infini_fuzz_core>:-fno-sanitize=nonnull-attribute>")
   add_subdirectory(tests/fuzz)
 endif()

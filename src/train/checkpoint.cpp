@@ -105,6 +105,14 @@ void restore(const Checkpoint& c, const std::string& origin, InfiniTransformer& 
                             "shape [{}]", origin, c10::toString(rng->second.scalar_type()),
                             fmt::join(rng->second.sizes(), ", "), c10::toString(current.scalar_type()),
                             fmt::join(current.sizes(), ", ")));
+  // LibTorch checks the state's contents only when it sets it: try it on a scratch generator first,
+  // so that a bad state is our error and leaves the default generator as it was.
+  try {
+    auto scratch = at::make_generator<at::CPUGeneratorImpl>();
+    scratch.set_state(rng->second);
+  } catch (const c10::Error&) {
+    throw Error(fmt::format("{}: tensor 'rng.torch_cpu' is not a valid generator state; the file is damaged", origin));
+  }
   gen.set_state(rng->second);
 }
 

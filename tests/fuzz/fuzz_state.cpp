@@ -34,7 +34,7 @@ extern "C" int INFINI_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   const std::string_view file(reinterpret_cast<const char*>(data + 1), size - 1);
   try {
     const auto tensors = infini::io::decode_safetensors(std::string(file), "fuzz").tensors;
-    infini::ModelState::from_tensors(model->config(), tensors, torch::kCPU);
+    infini::ModelState::from_tensors(model->config(), tensors, /*batch=*/1, torch::kCPU, {"last_logits"});
   } catch (const infini::Error&) {
   }
   const auto path = infini::fuzz::write_scratch("state.safetensors", file);
