@@ -1,5 +1,6 @@
 """The length x depth table of one or more `infini passkey --json` results, as the docs' Markdown:
-per cell the % of key digits right and, in brackets, the % of keys exact; per length the peak RSS of
+per cell the % of key digits right and, in brackets, the % of keys exact (the answer stopping after the
+key) and, where that differs, the % of keys right whatever followed; per length the peak RSS of
 that length's reads, and the ratio of the longest length's RSS to the shortest's.
 
 python3 scripts/passkey-markdown.py RESULT.json [...]   (e.g. DIR/table-*.json of scripts/passkey-table.sh)
@@ -40,7 +41,14 @@ def main(paths):
         text = []
         for d in depths:
             c = cells.get(d)
-            text.append("-" if c is None else "%.1f (%.0f)" % (100 * c["accuracy"], 100 * c["exact_match"]))
+            if c is None:
+                text.append("-")
+            elif "key_exact" in c and c["key_exact"] != round(c["exact_match"] * c["trials"]):
+                # Keys right but answers that went on with a digit: "digits (exact; keys right)".
+                text.append("%.1f (%.0f; %.0f)" % (100 * c["accuracy"], 100 * c["exact_match"],
+                                                   100 * c["key_exact"] / c["trials"]))
+            else:
+                text.append("%.1f (%.0f)" % (100 * c["accuracy"], 100 * c["exact_match"]))
         print("| %s | %s | %.1f MiB |" % (label(length), " | ".join(text), rss / (1 << 20)))
     lengths = sorted(rows)
     if len(lengths) > 1:
