@@ -119,8 +119,9 @@ TensorFile decode_safetensors(const std::string& bytes, const std::string& origi
       if (!entry.is_object()) throw Error("must be an object with dtype, shape and data_offsets");
       const auto dtype = name_to_dtype(entry.at("dtype").get<std::string>(), origin, name);
       // Integers only: a float such as 1e30 would convert out of range (undefined behaviour).
-      const auto integers = [&](const char* field) {
-        const auto& list = entry.at(field);
+      const auto& fields = entry;  // a structured binding cannot be captured in C++17
+      const auto integers = [&fields](const char* field) {
+        const auto& list = fields.at(field);
         if (!list.is_array()) throw Error(fmt::format("'{}' must be a list of integers", field));
         std::vector<uint64_t> out;
         for (const auto& v : list) {
