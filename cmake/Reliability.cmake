@@ -38,6 +38,7 @@ if(INFINI_FUZZ)
     cmake/spm_dlmopen.cpp
     src/util/runtime.cpp
     src/util/thread_tuner.cpp
+    src/util/json_text.cpp
     src/io/atomic_file.cpp
     src/io/safetensors.cpp
     src/io/model_dir.cpp
