@@ -74,18 +74,18 @@ text += b" " * ((8 - len(text) % 8) % 8)
 open(out, "wb").write(struct.pack("<Q", len(text)) + text + bytes(data))
 EOF
 }
-damage_state "$tmp/logits0.state" 'replace("last_logits", "F32", [0], b"")'
-expect_fail "'last_logits'" "$bin" generate --model "$tmp/run" --state "$tmp/logits0.state" --tokens 4
-damage_state "$tmp/logits50000x0.state" 'replace("last_logits", "F32", [50000, 0], b"")'
-expect_fail "'last_logits'" "$bin" generate --model "$tmp/run" --state "$tmp/logits50000x0.state" --tokens 4
-damage_state "$tmp/logits-short.state" 'replace("last_logits", "F32", [255], b"\0" * 1020)'
-expect_fail "'last_logits'" "$bin" generate --model "$tmp/run" --state "$tmp/logits-short.state" --tokens 4
-damage_state "$tmp/logits-nan.state" 'replace("last_logits", "F32", [256], struct.pack("<f", float("nan")) * 256)'
-expect_fail "NaN" "$bin" generate --model "$tmp/run" --state "$tmp/logits-nan.state" --tokens 4
-damage_state "$tmp/seg-batch.state" 'replace("layers.0.seg_k", "F32", [50000, 1, 0, 4], b""); replace("layers.0.seg_v", "F32", [50000, 1, 0, 4], b"")'
-expect_fail "batch of 1" "$bin" generate --model "$tmp/run" --state "$tmp/seg-batch.state" --tokens 4
-damage_state "$tmp/m-inf.state" 'replace("layers.0.M", "F32", [1, 1, 4, 4], struct.pack("<f", float("inf")) * 16)'
-expect_fail "'layers.0.M'" "$bin" generate --model "$tmp/run" --state "$tmp/m-inf.state" --tokens 4
+# refused_state NAME NEEDLE EXPRESSION: a state damaged by EXPRESSION must be refused by generate --state.
+refused_state() {
+  damage_state "$tmp/$1.state" "$3"
+  expect_fail "$2" "$bin" generate --model "$tmp/run" --state "$tmp/$1.state" --tokens 4
+}
+refused_state logits0 "'last_logits'" 'replace("last_logits", "F32", [0], b"")'
+refused_state logits50000x0 "'last_logits'" 'replace("last_logits", "F32", [50000, 0], b"")'
+refused_state logits-short "'last_logits'" 'replace("last_logits", "F32", [255], b"\0" * 1020)'
+refused_state logits-nan "NaN" 'replace("last_logits", "F32", [256], struct.pack("<f", float("nan")) * 256)'
+refused_state seg-batch "batch of 1" \
+  'replace("layers.0.seg_k", "F32", [50000, 1, 0, 4], b""); replace("layers.0.seg_v", "F32", [50000, 1, 0, 4], b"")'
+refused_state m-inf "'layers.0.M'" 'replace("layers.0.M", "F32", [1, 1, 4, 4], struct.pack("<f", float("inf")) * 16)'
 # A one-byte-short header length once shifted every tensor by a byte.
 "$py" -c '
 import struct, sys
