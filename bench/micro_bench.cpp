@@ -34,7 +34,7 @@ void threads_and_segments(benchmark::internal::Benchmark* b) {
 
 // Attention forward + backward with LibTorch's own ops (what autograd does without our kernel).
 void BM_AttentionLibTorchOps(benchmark::State& state) {
-  infini::configure_runtime(static_cast<int>(state.range(0)));
+  infini::set_threads(static_cast<int>(state.range(0)));
   const int64_t n = state.range(1);
   const auto [q, k, v] = segment_qkv(n);
   const auto bias = causal_bias(n);
@@ -48,7 +48,7 @@ void BM_AttentionLibTorchOps(benchmark::State& state) {
 BENCHMARK(BM_AttentionLibTorchOps)->Apply(threads_and_segments)->Unit(benchmark::kMillisecond);
 
 void BM_AttentionKernel(benchmark::State& state) {
-  infini::configure_runtime(static_cast<int>(state.range(0)));
+  infini::set_threads(static_cast<int>(state.range(0)));
   const int64_t n = state.range(1);
   const auto [q, k, v] = segment_qkv(n);
   const auto bias = causal_bias(n);
@@ -59,7 +59,7 @@ BENCHMARK(BM_AttentionKernel)->Apply(threads_and_segments)->Unit(benchmark::kMil
 
 // One segment's memory read and delta-rule write, forward + backward.
 void BM_MemoryReadWrite(benchmark::State& state) {
-  infini::configure_runtime(static_cast<int>(state.range(0)));
+  infini::set_threads(static_cast<int>(state.range(0)));
   const int64_t n = state.range(1);
   const auto [q, k, v] = segment_qkv(n);
   auto M = torch::randn({kB, kH, kD, kD}).abs_().requires_grad_();
@@ -75,7 +75,7 @@ void BM_MemoryReadWrite(benchmark::State& state) {
 BENCHMARK(BM_MemoryReadWrite)->Apply(threads_and_segments)->Unit(benchmark::kMillisecond);
 
 void BM_Matmul(benchmark::State& state) {
-  infini::configure_runtime(static_cast<int>(state.range(0)));
+  infini::set_threads(static_cast<int>(state.range(0)));
   const auto a = torch::randn({1024, 1024}), b = torch::randn({1024, 1024});
   auto c = torch::empty({1024, 1024});
   for (auto _ : state) torch::mm_out(c, a, b);

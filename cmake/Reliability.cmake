@@ -7,14 +7,14 @@
 # SentencePiece's private protobuf-lite does not bind to LibTorch's libprotobuf (linked into one
 # program, the two crash before main(); checked on Debian 12). AddressSanitizer refuses RTLD_DEEPBIND
 # outright ("incompatible with sanitizer runtime", google/sanitizers#611). With INFINI_SPM_DLMOPEN,
-# the executables are linked with -Wl,--wrap=dlopen and cmake/spm_dlmopen.cpp turns a dlopen with
+# libinfini.so and the executables are linked with -Wl,--wrap=dlopen and cmake/spm_dlmopen.cpp turns a dlopen with
 # RTLD_DEEPBIND into dlmopen(LM_ID_NEWLM): the library gets a link namespace of its own (its own
 # libstdc++ and protobuf-lite), which isolates it at least as well, and which the sanitizers accept.
 # libinfini_spm.so itself is never instrumented: the sanitizer runtime does not exist in that namespace.
 if(INFINI_SPM_DLMOPEN)
   message(STATUS "infini: SentencePiece loaded with dlmopen (its own link namespace), not RTLD_DEEPBIND")
   target_sources(infini_core PRIVATE cmake/spm_dlmopen.cpp)
-  target_link_options(infini_core INTERFACE "LINKER:--wrap=dlopen")
+  target_link_options(infini_core PUBLIC "LINKER:--wrap=dlopen")
 endif()
 
 # --- INFINI_SANITIZE: the whole build, tests included ------------------------------------------------
@@ -39,6 +39,7 @@ if(INFINI_FUZZ)
     src/util/runtime.cpp
     src/util/thread_tuner.cpp
     src/util/json_text.cpp
+    src/util/interrupt.cpp
     src/io/atomic_file.cpp
     src/io/safetensors.cpp
     src/io/model_dir.cpp
@@ -70,7 +71,7 @@ if(INFINI_FUZZ)
     src/kernels/vector_cpu.cpp
     src/kernels/infini_cpu.cpp
   )
-  target_include_directories(infini_fuzz_core PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/src)
+  target_include_directories(infini_fuzz_core PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}/include)
   target_link_libraries(infini_fuzz_core PUBLIC ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json fmt::fmt
                                                 ${CMAKE_DL_LIBS} ${OpenMP_CXX_LIBRARIES})
   if(BLAS_FOUND)

@@ -11,7 +11,9 @@ packages=(
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libsentencepiece-dev                # subword tokenizers
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3-torch                       # the Python reference for parity tests
+  python3-torch                       # the Python reference for parity tests, and the Python package's torch
+  pybind11-dev python3-pybind11 python3-dev  # the Python package's bindings (python/)
+  python3-pytest python3-venv python3-pip python3-setuptools python3-wheel  # its tests and `pip install`
   gnuplot-nox                         # `infini plot`, `infini passkey` heatmaps
   libgloo-dev                         # headers for LibTorch's c10d Gloo process group (infini train --nproc)
 )

@@ -19,7 +19,7 @@
 #include "infer/session.h"
 #include "io/atomic_file.h"
 #include "io/model_dir.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 namespace {
 
@@ -54,7 +54,7 @@ int run(int argc, char** argv) {
   if (text.size() < 2) throw Error(fmt::format("{}: fewer than 2 tokens", text_file));
   const auto token = [&](int64_t i) { return text[static_cast<size_t>(i) % text.size()]; };
 
-  Session fused(model);
+  SessionEngine fused(model);
   const auto t0 = std::chrono::steady_clock::now();
   constexpr int64_t kBlock = 1 << 16;
   std::vector<int64_t> block;
@@ -70,7 +70,7 @@ int run(int argc, char** argv) {
   const bool finite = finite_state(fused.state()) && torch::isfinite(fused.last_logits()).all().item<bool>();
 
   // The same continuation both ways, from the same snapshot.
-  Session general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
+  SessionEngine general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
   general.restore(fused.snapshot());
   std::vector<int64_t> next(static_cast<size_t>(tail));
   for (int64_t i = 0; i < tail; ++i) next[static_cast<size_t>(i)] = token(total + i);

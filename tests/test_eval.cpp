@@ -163,7 +163,7 @@ TEST(Eval, PasskeyScoresEachKeyAsAFreshSessionWould) {
       EXPECT_LE(key, 999);
       const auto prompt = data::passkey_prompt(cell.length, cell.depth, key);
       const auto text = data::passkey_text(prompt), answer = prompt.answer();
-      Session fresh(model, /*fused_decode=*/false);
+      SessionEngine fresh(model, /*fused_decode=*/false);
       fresh.feed(std::vector<int64_t>(text.begin(), text.end()));
       std::string generated;
       int64_t right = 0;

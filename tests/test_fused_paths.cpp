@@ -85,7 +85,7 @@ TEST_P(FusedPaths, MatchTheGeneralPathOverAHundredSegments) {
   const auto& logits = general.logits[0];  // (T, V)
 
   // The fused prefill, a segment at a time, then the fused decoder across two more boundaries.
-  Session fused(model);
+  SessionEngine fused(model);
   ASSERT_TRUE(fused.fused_prefill() && fused.fused_decode());
   double prefill_worst = 0, decode_worst = 0;
   for (int64_t s = 0; s < segments; ++s) {
@@ -107,7 +107,7 @@ TEST_P(FusedPaths, MatchTheGeneralPathOverAHundredSegments) {
   }
 
   // The fused decoder alone, every token of the hundred segments one at a time.
-  Session decoder(model, /*fused_decode=*/true, /*fused_prefill=*/false);
+  SessionEngine decoder(model, /*fused_decode=*/true, /*fused_prefill=*/false);
   double stream_worst = 0;
   for (int64_t t = 0; t < segments * L; ++t) {
     decoder.feed({tokens[static_cast<size_t>(t)]});
@@ -120,7 +120,7 @@ TEST_P(FusedPaths, MatchTheGeneralPathOverAHundredSegments) {
                case_name({k, 0}).c_str(), prefill_worst, decode_worst, stream_worst);
 
   // The memory carries the model: forgetting it changes the logits far more than the paths differ.
-  Session forgetful(model);
+  SessionEngine forgetful(model);
   forgetful.feed({tokens.begin() + (segments - 1) * L, tokens.begin() + segments * L});
   EXPECT_GT(rel(forgetful.last_logits(), logits[segments * L - 1]), 100 * prefill_worst);
 }

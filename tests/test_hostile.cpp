@@ -15,7 +15,7 @@
 #include "io/atomic_file.h"
 #include "io/model_dir.h"
 #include "io/safetensors.h"
-#include "model/config.h"
+#include "infini/config.h"
 #include "test_util.h"
 #include "util/json_text.h"
 
@@ -94,6 +94,19 @@ TEST(Hostile, HugeConfigSizesAreRefusedWithTheFieldNamed) {
   j["d_ff"] = 60000;
   j["n_layers"] = 1000;
   expect_error([&] { ModelConfig::from_json(j, "config.json"); }, {"parameters"});
+}
+
+// Fuzzing found gate_init 1e308, which no float holds: LibTorch's overflow error named no field.
+TEST(Hostile, RealValuedConfigFieldsOutsideAFloatAreRefusedWithTheFieldNamed) {
+  const std::pair<const char*, double> cases[] = {
+      {"gate_init", 1e308}, {"gate_init", -1e6}, {"rope_theta", 1e300}, {"norm_eps", 1e40},
+      {"memory_eps", 1e40}, {"init_std", 1e39},
+  };
+  for (const auto& [field, value] : cases) {
+    auto j = small_config().to_json();
+    j[field] = value;
+    expect_error([&] { ModelConfig::from_json(j, "config.json"); }, {"config.json", std::string("'") + field + "'"});
+  }
 }
 
 // The config's arithmetic (parameter_shapes, parameter_count) against the model it describes.
@@ -261,7 +274,7 @@ class HostileState : public ::testing::Test {
     dir_ = temp_dir("state");
     torch::manual_seed(9);
     model_ = InfiniTransformer(small_config());
-    Session session(model_);
+    SessionEngine session(model_);
     session.feed({1, 2, 3, 4, 5, 6});  // one segment and a half
     session.save(dir_ + "/good.state");
   }
@@ -277,7 +290,7 @@ class HostileState : public ::testing::Test {
 
   // The load fails naming the file and `field`, and the session keeps what it had.
   void expect_refused(const std::string& path, std::initializer_list<std::string> needles) {
-    Session session(model_);
+    SessionEngine session(model_);
     session.feed({7, 8});
     const auto before = session.last_logits().clone();
     expect_error([&] { session.load(path); }, needles);
@@ -290,7 +303,7 @@ class HostileState : public ::testing::Test {
 };
 
 TEST_F(HostileState, TheGoodFileLoads) {
-  Session session(model_);
+  SessionEngine session(model_);
   session.load(dir_ + "/good.state");
   EXPECT_EQ(session.position(), 6);
 }

@@ -11,7 +11,7 @@
 #include "io/safetensors.h"
 #include "model/transformer.h"
 #include "test_util.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 namespace infini {
 namespace {

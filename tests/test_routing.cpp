@@ -126,7 +126,7 @@ TEST_P(RoutingPerMode, TokenByTokenDecodingMatchesTheParallelPass) {
       parallel = model->forward(tokens, model->initial_state(1), false, Routing::Causal).logits[0];  // (T, V)
     }
     for (const bool fused : {true, false}) {
-      Session session(model, fused);
+      SessionEngine session(model, fused);
       ASSERT_EQ(session.fused_decode(), fused);
       double worst = 0;
       for (int64_t i = 0; i < tokens.size(1); ++i) {
@@ -136,12 +136,12 @@ TEST_P(RoutingPerMode, TokenByTokenDecodingMatchesTheParallelPass) {
       EXPECT_LT(worst, 1e-4) << (fused ? "fused" : "general") << " decoder";
     }
     // A state saved mid-segment (its routed cache holds only the selected tokens) resumes exactly.
-    Session unbroken(model);
+    SessionEngine unbroken(model);
     std::vector<int64_t> all(tokens.data_ptr<int64_t>(), tokens.data_ptr<int64_t>() + tokens.size(1));
     unbroken.feed({all.begin(), all.begin() + 13});
     const auto path = testing::temp_dir("routed-state") + "/s.safetensors";
     unbroken.save(path);
-    Session resumed(model);
+    SessionEngine resumed(model);
     resumed.load(path);
     for (int64_t i = 13; i < 30; ++i) {
       unbroken.feed({all[static_cast<size_t>(i)]});
@@ -166,7 +166,7 @@ TEST_P(RoutingPerMode, ASingleDecodeStepNeverSelectsAnInvalidSet) {
   }
   // A router that refuses every token: the routed block is skipped, segment ends included.
   model->blocks->ptr<BlockImpl>(1)->router->weight.fill_(0);
-  Session never(model);
+  SessionEngine never(model);
   for (int64_t i = 0; i < 20; ++i) {
     never.feed({tokens[0][i].item<int64_t>()});
     EXPECT_TRUE(never.last_logits().isfinite().all().item<bool>());
@@ -188,7 +188,7 @@ double decode_against_parallel(InfiniTransformer& model, const std::string& name
   std::vector<int64_t> all(tokens.data_ptr<int64_t>(), tokens.data_ptr<int64_t>() + tokens.size(1));
   double worst = 0;
   for (const bool fused : {true, false}) {
-    Session session(model, fused), resumed(model, fused);
+    SessionEngine session(model, fused), resumed(model, fused);
     for (size_t i = 0; i < all.size(); ++i) {
       if (i == 13) {
         const auto path = testing::temp_dir(name) + "/s.safetensors";

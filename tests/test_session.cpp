@@ -31,7 +31,7 @@ std::vector<int64_t> some_tokens(int64_t n, int64_t vocab) {
 
 // Feeds `tokens` to both sessions in the same pieces; returns the largest difference of their
 // next-token logits after any piece. `after(at)` runs after each piece, `at` tokens in.
-double feed_both(Session& a, Session& b, const std::vector<int64_t>& tokens, const std::vector<size_t>& pieces,
+double feed_both(SessionEngine& a, SessionEngine& b, const std::vector<int64_t>& tokens, const std::vector<size_t>& pieces,
                  const std::function<void(size_t)>& after = {}) {
   double worst = 0;
   size_t at = 0;
@@ -55,7 +55,7 @@ TEST_P(SessionPerMode, TokenByTokenEqualsTheParallelForward) {
     torch::NoGradGuard no_grad;
     parallel = model->forward(torch::tensor(tokens).unsqueeze(0), model->initial_state(1)).logits[0];  // (T, V)
   }
-  Session session(model);
+  SessionEngine session(model);
   double worst = 0;
   for (size_t i = 0; i < tokens.size(); ++i) {
     session.feed({tokens[i]});
@@ -64,7 +64,7 @@ TEST_P(SessionPerMode, TokenByTokenEqualsTheParallelForward) {
   EXPECT_LT(worst, 1e-4);
   EXPECT_EQ(session.position(), 15);
   // Ragged pieces too.
-  Session ragged(model);
+  SessionEngine ragged(model);
   ragged.feed({tokens.begin(), tokens.begin() + 6});
   ragged.feed({tokens.begin() + 6, tokens.end()});
   EXPECT_LT((ragged.last_logits() - parallel[14]).abs().max().item<double>(), 1e-4);
@@ -74,11 +74,11 @@ TEST_P(SessionPerMode, SavedStateContinuesLikeTheUnbrokenSession) {
   torch::manual_seed(6);
   InfiniTransformer model(session_config(GetParam()));
   const auto tokens = some_tokens(13, model->config().vocab_size);
-  Session unbroken(model);
+  SessionEngine unbroken(model);
   unbroken.feed({tokens.begin(), tokens.begin() + 9});  // mid-segment: the pending cache is saved too
   const auto path = temp_dir("state") + "/s.safetensors";
   unbroken.save(path);
-  Session resumed(model);
+  SessionEngine resumed(model);
   resumed.load(path);
   EXPECT_EQ(resumed.position(), 9);
   EXPECT_TRUE(resumed.last_logits().equal(unbroken.last_logits()));
@@ -89,12 +89,12 @@ TEST_P(SessionPerMode, SavedStateContinuesLikeTheUnbrokenSession) {
   SampleOptions greedy;
   greedy.temperature = 0;
   greedy.max_tokens = 6;
-  Session a(model), b(model);
+  SessionEngine a(model), b(model);
   EXPECT_EQ(generate(a, tokens, greedy), generate(b, tokens, greedy));
   SampleOptions sampled;
   sampled.max_tokens = 6;
   sampled.top_p = 0.9;
-  Session c(model), d(model);
+  SessionEngine c(model), d(model);
   EXPECT_EQ(generate(c, tokens, sampled), generate(d, tokens, sampled));
   EXPECT_EQ(c.position(), 13 + 6);  // the continuation is fed too
 }
@@ -107,7 +107,7 @@ TEST_P(SessionPerMode, ASnapshotRestoresForEachContinuation) {
   const auto V = model->config().vocab_size;
   const auto prefix = some_tokens(9, V);
   const std::vector<int64_t> a = {1, 2, 3, 4, 5}, b = {6, 5, 4};
-  Session session(model);
+  SessionEngine session(model);
   for (const auto t : prefix) session.feed({t});  // one at a time: the decoder's path
   const auto snap = session.snapshot();
   const auto continued = [&](const std::vector<int64_t>& tail) {
@@ -116,7 +116,7 @@ TEST_P(SessionPerMode, ASnapshotRestoresForEachContinuation) {
     return std::pair{session.last_logits().clone(), session.position()};
   };
   const auto unbroken = [&](const std::vector<int64_t>& tail) {
-    Session s(model, /*fused_decode=*/false, /*fused_prefill=*/false);
+    SessionEngine s(model, /*fused_decode=*/false, /*fused_prefill=*/false);
     auto all = prefix;
     all.insert(all.end(), tail.begin(), tail.end());
     s.feed(all);
@@ -142,7 +142,7 @@ TEST_P(SessionPerMode, FusedDecodeMatchesTheGeneralPath) {
   const auto tokens = some_tokens(26, model->config().vocab_size);
   const int threads = at::get_num_threads();
   at::set_num_threads(2);  // rows and heads split across threads
-  Session fused(model), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
+  SessionEngine fused(model), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
   ASSERT_TRUE(fused.fused_decode());
   ASSERT_FALSE(general.fused_decode());
   const std::vector<size_t> pieces = {1, 3, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
@@ -168,7 +168,7 @@ TEST_P(SessionPerMode, FusedDecodeMatchesTheGeneralPath) {
   general.feed({tokens[24]});
   const auto path = temp_dir("state-fused") + "/s.safetensors";
   fused.save(path);
-  Session resumed(model, /*fused_decode=*/false);
+  SessionEngine resumed(model, /*fused_decode=*/false);
   resumed.load(path);
   resumed.feed({tokens[25]});
   general.feed({tokens[25]});
@@ -189,7 +189,7 @@ TEST_P(SessionPerMode, FusedPrefillMatchesTheGeneralPath) {
   const int threads = at::get_num_threads();
   for (const int t : {1, 3}) {
     at::set_num_threads(t);
-    Session fused(model, /*fused_decode=*/false), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
+    SessionEngine fused(model, /*fused_decode=*/false), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
     ASSERT_EQ(fused.fused_prefill(), GetParam() != MemoryMode::XL);
     ASSERT_FALSE(general.fused_prefill());
     const double worst = feed_both(fused, general, tokens, {80, 80, 3, 77, 80, 17});  // segments 0, 1 and 3 whole
@@ -225,7 +225,7 @@ TEST(Session, KeyShiftPathsAgree) {
       ASSERT_EQ(shifts, c.n_layers);
     }
     const auto tokens = some_tokens(245, c.vocab_size);
-    Session fused(model), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
+    SessionEngine fused(model), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
     ASSERT_TRUE(fused.fused_prefill() && fused.fused_decode());
     std::vector<size_t> pieces = {80, 80};  // two segments through the fused prefill
     pieces.resize(pieces.size() + 85, 1);   // then one token at a time across the third boundary
@@ -262,7 +262,7 @@ TEST(Session, QkConvPathsAgree) {
       ASSERT_EQ(convs, 2 * c.n_layers);
     }
     const auto tokens = some_tokens(245, c.vocab_size);
-    Session fused(model), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
+    SessionEngine fused(model), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
     ASSERT_TRUE(fused.fused_decode());
     ASSERT_EQ(fused.fused_prefill(), mode != MemoryMode::XL);
     // A segment through the fused prefill, one in two general chunks, then one token at a time
@@ -306,11 +306,11 @@ TEST(Session, AStateOfAnotherModelIsRefused) {
   torch::manual_seed(1);
   InfiniTransformer one(session_config(MemoryMode::InfiniDelta));
   InfiniTransformer two(session_config(MemoryMode::InfiniDelta));  // same config, other weights
-  Session s(one);
+  SessionEngine s(one);
   s.feed({1, 2, 3});
   const auto path = temp_dir("state-other") + "/s.safetensors";
   s.save(path);
-  Session other(two);
+  SessionEngine other(two);
   expect_error([&] { other.load(path); }, {path, "another model"});
   expect_error([&] { s.feed({1, 999}); }, {"999", "outside the vocabulary"});
   // A bad token past the next segment boundary: nothing before it was read either.
@@ -328,7 +328,7 @@ TEST(Session, SessionsOnSeveralThreadsReadAsAlone) {
   c.segment_len = 8;  // whole segments through the fused prefill, the rest through the decoder
   InfiniTransformer model(c);
   const auto run = [&](int64_t seed) {
-    Session session(model);
+    SessionEngine session(model);
     std::vector<torch::Tensor> logits;
     const auto tokens = some_tokens(40 + seed, c.vocab_size);
     for (size_t at = 0; at < tokens.size();) {

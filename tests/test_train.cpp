@@ -176,10 +176,10 @@ TEST(Trainer, ResumingReproducesTheUnbrokenRunStepForStep) {
   // A fixed thread count (as --threads N gives): measured counts follow the machine's load, and the
   // last bits with them.
   set_thread_tuning(false);
-  SessionLimits quiet;
+  TrainLimits quiet;
   quiet.quiet = true;
   train_new(small_run(root, "unbroken"), quiet);
-  SessionLimits first = quiet;
+  TrainLimits first = quiet;
   first.stop_after = 3;
   EXPECT_EQ(train_new(small_run(root, "broken"), first).step, 3);
   // A crash after the checkpoint leaves extra metrics lines; resuming drops them.
@@ -203,7 +203,7 @@ TEST(Trainer, ResumingReproducesTheUnbrokenRunStepForStep) {
 // fine-tuning from a model folder starts from exactly its weights.
 TEST(Trainer, PasskeyTaskFineTunesAModelOnAnswersOnly) {
   const auto root = temp_dir("passkey-task");
-  SessionLimits quiet;
+  TrainLimits quiet;
   quiet.quiet = true;
   train_new(small_run(root, "lm"), quiet);
   auto spec = small_run(root, "passkey");
@@ -303,7 +303,7 @@ TEST(Trainer, OptionsFromBeforeThePasskeyTaskLoad) {
 
 TEST(Checkpoint, DamagedFilesAreRefusedByName) {
   const auto root = temp_dir("damaged");
-  SessionLimits quiet;
+  TrainLimits quiet;
   quiet.quiet = true;
   train_new(small_run(root, "run"), quiet);
   const auto path = root + "/run/checkpoint.safetensors";

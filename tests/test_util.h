@@ -11,9 +11,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "model/config.h"
+#include "infini/config.h"
 #include "model/transformer.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 namespace infini::testing {
 

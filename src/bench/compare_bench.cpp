@@ -32,9 +32,9 @@ nlohmann::json run_compare_bench(InfiniTransformer a, InfiniTransformer b, const
     const auto vocab = std::min(a->config().vocab_size, b->config().vocab_size);
     for (auto& t : context) t = next_pseudo_random_token(x, vocab);
   }
-  std::vector<std::unique_ptr<Session>> sessions;
+  std::vector<std::unique_ptr<SessionEngine>> sessions;
   for (int m = 0; m < 2; ++m) {
-    sessions.push_back(std::make_unique<Session>(models[m]));
+    sessions.push_back(std::make_unique<SessionEngine>(models[m]));
     if (!context.empty()) sessions.back()->feed(context);
     else sessions.back()->feed({0});
   }

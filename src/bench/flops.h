@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "model/config.h"
+#include "infini/config.h"
 
 namespace infini {
 

@@ -19,7 +19,7 @@ int64_t next_pseudo_random_token(uint64_t& state, int64_t vocab) {
   return static_cast<int64_t>(state % static_cast<uint64_t>(vocab));
 }
 
-double decode_greedy(Session& session, int64_t n) {
+double decode_greedy(SessionEngine& session, int64_t n) {
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < n; ++i) {
     const auto& logits = session.last_logits();  // (V) fp32
@@ -32,7 +32,7 @@ double decode_greedy(Session& session, int64_t n) {
 namespace {
 
 // Reads `n` pseudo-random tokens, generated a block at a time so the input itself takes no memory.
-void read_tokens(Session& session, int64_t n, int64_t vocab) {
+void read_tokens(SessionEngine& session, int64_t n, int64_t vocab) {
   std::vector<int64_t> block;
   uint64_t x = kPseudoRandomSeed;
   for (int64_t done = 0; done < n;) {
@@ -45,12 +45,12 @@ void read_tokens(Session& session, int64_t n, int64_t vocab) {
 }
 
 // `n` sessions restored from where `from` stands decode at once, each on its own thread.
-nlohmann::json decode_concurrently(const InfiniTransformer& model, const Session& from, int64_t n,
+nlohmann::json decode_concurrently(const InfiniTransformer& model, const SessionEngine& from, int64_t n,
                                    const SessionBenchOptions& o) {
   const auto snapshot = from.snapshot();
-  std::vector<std::unique_ptr<Session>> sessions;
+  std::vector<std::unique_ptr<SessionEngine>> sessions;
   for (int64_t i = 0; i < n; ++i) {
-    sessions.push_back(std::make_unique<Session>(model, o.fused_decode, o.fused_prefill));
+    sessions.push_back(std::make_unique<SessionEngine>(model, o.fused_decode, o.fused_prefill));
     sessions.back()->restore(snapshot);
   }
   std::vector<double> seconds(static_cast<size_t>(n));
@@ -83,7 +83,7 @@ nlohmann::json run_session_bench(InfiniTransformer model, const SessionBenchOpti
   using clock = std::chrono::steady_clock;
   const auto vocab = model->config().vocab_size;
   nlohmann::json prefill = nlohmann::json::array();
-  std::unique_ptr<Session> longest;
+  std::unique_ptr<SessionEngine> longest;
   int64_t longest_length = 0;
   // Prefill as MFU: the model's forward FLOPs per token (bench/flops.h, the training MFU's count) at
   // the read rate, over this machine's matmul peak measured now, so runs at other hours compare.
@@ -91,7 +91,7 @@ nlohmann::json run_session_bench(InfiniTransformer model, const SessionBenchOpti
   const double flops_per_token = forward_flops_per_token(model->config());
   for (const auto length : o.lengths) {
     longest.reset();  // one session at a time, so each peak is that read's own
-    auto session = std::make_unique<Session>(model, o.fused_decode, o.fused_prefill);
+    auto session = std::make_unique<SessionEngine>(model, o.fused_decode, o.fused_prefill);
     PeakRss rss;
     const auto t0 = clock::now();
     read_tokens(*session, length, vocab);

@@ -29,7 +29,7 @@ int64_t next_pseudo_random_token(uint64_t& state, int64_t vocab);
 
 // Generates `n` tokens greedily from where `session` stands (a token's logits read straight from the
 // fp32 buffer, no tensor op per token); returns the seconds taken.
-double decode_greedy(Session& session, int64_t n);
+double decode_greedy(SessionEngine& session, int64_t n);
 
 // Per length: tokens/s and the peak resident memory while reading (sampled every 10 ms). Then decode
 // tokens/s with the longest input as context, alone and per concurrent_sessions.

@@ -10,8 +10,8 @@
 #include "data/text_stream.h"
 #include "data/tokenizer.h"
 #include "io/model_dir.h"
-#include "model/config.h"
-#include "util/error.h"
+#include "infini/config.h"
+#include "infini/error.h"
 #include "util/runtime.h"
 
 namespace infini::cli {
@@ -104,7 +104,7 @@ Runner add_bench(CLI::App& app) {
       ->check(CLI::Range(0, 19))->needs(busy);
   add_threads_flag(*sub, f->threads);
   return [f]() {
-    configure_runtime(f->threads);
+    set_threads(f->threads);
     if (f->busy > 0 && !f->vs.empty()) throw Error("--busy-neighbours: not with --vs");
     if (!f->vs.empty()) {
       f->compare.decode_tokens = f->session.decode_tokens;

@@ -4,9 +4,9 @@
 
 #include "cli/commands.h"
 #include "eval/footprint.h"
-#include "infer/session.h"
-#include "io/model_dir.h"
-#include "util/runtime.h"
+#include "infini/model.h"
+#include "infini/runtime.h"
+#include "infini/session.h"
 
 namespace infini::cli {
 
@@ -33,9 +33,9 @@ Runner add_info(CLI::App& app) {
   add_threads_flag(*sub, f->threads);
   return [f, model, config]() {
     if (model->count() + config->count() == 0) throw CLI::RequiredError("--model or --config");
-    configure_runtime(f->threads);
-    auto m = f->model.empty() ? InfiniTransformer(ModelConfig::from_file(f->config)) : io::load_model(f->model);
-    const auto& c = m->config();
+    set_threads(f->threads);
+    const auto m = f->model.empty() ? Model(ModelConfig::from_file(f->config)) : Model::load(f->model);
+    const auto& c = m.config();
     // The state after whole segments (memory only), then with a segment cache one token short of full.
     Session session(m);
     std::vector<int64_t> tokens(static_cast<size_t>(c.segment_len));
@@ -51,7 +51,7 @@ Runner add_info(CLI::App& app) {
     for (const auto& fp : table)
       methods.push_back({{"method", fp.method}, {"floats", fp.floats}, {"formula", fp.formula},
                          {"compression_vs_infini", fp.floats / infini}});
-    const nlohmann::json j = {{"parameters", m->parameter_count()},
+    const nlohmann::json j = {{"parameters", m.parameter_count()},
                               {"memory", c.to_json().at("memory")},
                               {"knn_tokens", f->footprint.knn_tokens},
                               {"rmt_p", f->footprint.rmt_p},
@@ -63,7 +63,7 @@ Runner add_info(CLI::App& app) {
       fmt::print("{}\n", j.dump());
       return 0;
     }
-    fmt::print("parameters  {}\n", m->parameter_count());
+    fmt::print("parameters  {}\n", m.parameter_count());
     fmt::print("memory      {} (segment {} tokens, {} layers, {} heads x {}/{})\n", j["memory"].get<std::string>(),
                c.segment_len, c.n_layers, c.n_heads, c.d_key, c.d_value);
     fmt::print("\nfootprint (floats; Table 1 of the paper; kNN memory {} tokens, RMT p = {})\n",

@@ -5,11 +5,10 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "eval/passkey_eval.h"
-#include "io/model_dir.h"
-#include "util/error.h"
+#include "infini/error.h"
+#include "infini/evaluate.h"
+#include "infini/runtime.h"
 #include "util/gnuplot.h"
-#include "util/runtime.h"
 
 namespace infini::cli {
 
@@ -23,29 +22,31 @@ std::string length_label(int64_t n) {
 }
 
 // The paper's Table 3 layout: a row per length, a column per depth, token accuracy in percent.
-void print_table(const PasskeyReport& r, const PasskeyEvalOptions& o) {
+void print_table(const nlohmann::json& r, const PasskeyEvalOptions& o) {
   fmt::print(stderr, "token accuracy, % (exact keys, %), {} trials per cell:\n{:>8}", o.trials, "length");
   for (const auto d : o.depths) fmt::print(stderr, " {:>14}", fmt::format("depth {:g}", d));
   fmt::print(stderr, " {:>12}\n", "peak RSS");
+  const auto& cells = r.at("cells");
   for (size_t i = 0; i < o.lengths.size(); ++i) {
     fmt::print(stderr, "{:>8}", length_label(o.lengths[i]));
     for (size_t j = 0; j < o.depths.size(); ++j) {
-      const auto& c = r.cells[i * o.depths.size() + j];
+      const auto& c = cells.at(i * o.depths.size() + j);
       fmt::print(stderr, " {:>14}",
-                 fmt::format("{:.1f} ({:.0f})", 100 * c.accuracy(), 100.0 * static_cast<double>(c.exact) / static_cast<double>(c.trials)));
+                 fmt::format("{:.1f} ({:.0f})", 100 * c.at("accuracy").get<double>(),
+                             100 * c.at("exact_match").get<double>()));
     }
-    fmt::print(stderr, " {:>8.1f} MiB\n", static_cast<double>(r.peak_rss[i].second) / (1 << 20));
+    fmt::print(stderr, " {:>8.1f} MiB\n", r.at("peak_rss").at(i).at("bytes").get<double>() / (1 << 20));
   }
 }
 
-void draw_heatmap(const PasskeyReport& r, const PasskeyEvalOptions& o, const std::string& model,
+void draw_heatmap(const nlohmann::json& r, const PasskeyEvalOptions& o, const std::string& model,
                   const std::string& out) {
   // One filled box per cell rather than gnuplot's `matrix with image`, which refuses a grid with a
   // single length or a single depth.
   std::string cells, xtics, ytics;
   for (size_t i = 0; i < o.lengths.size(); ++i) {
     for (size_t j = 0; j < o.depths.size(); ++j)
-      cells += fmt::format("{} {} {:.4f}\n", j, i, r.cells[i * o.depths.size() + j].accuracy());
+      cells += fmt::format("{} {} {:.4f}\n", j, i, r.at("cells").at(i * o.depths.size() + j).at("accuracy").get<double>());
     ytics += fmt::format("{}{} {}", i ? ", " : "", gnuplot_quoted(length_label(o.lengths[i])), i);
   }
   for (size_t j = 0; j < o.depths.size(); ++j)
@@ -76,7 +77,6 @@ Runner add_passkey(CLI::App& app) {
     int threads = 0;
   };
   auto f = std::make_shared<Flags>();
-  f->options.depths = {0.0, 0.5, 1.0};
   auto* sub = app.add_subcommand(
       "passkey", "passkey retrieval (the paper's Table 3): token accuracy of the key by input length and depth");
   sub->add_option("--model", f->model, "model folder")->required();
@@ -102,23 +102,19 @@ Runner add_passkey(CLI::App& app) {
       throw Error(fmt::format("--key-min {} is larger than --key-max {}", o.key_min, o.key_max));
     // A plot that cannot be drawn fails now, not after hours of reading.
     if (!f->plot.empty()) check_gnuplot(f->plot);
-    configure_runtime(f->threads);
-    auto model = io::load_model(f->model);
-    const auto tokenizer = data::load_tokenizer(f->model);
-    const auto report = evaluate_passkey(model, *tokenizer, o, [&](const PasskeyCell& c) {
+    set_threads(f->threads);
+    const auto model = Model::load(f->model);
+    const auto report = passkey(model, o, [&](const nlohmann::json& c) {
       fmt::print(stderr, "passkey: length {} depth {:g}: {:.1f}% of key tokens, {}/{} keys exact (key {}: answered \"{}\"), {:.0f} s\n",
-                 length_label(c.length), c.depth, 100 * c.accuracy(), c.exact, c.trials, c.keys.front(),
-                 c.answers.front(), c.seconds);
+                 length_label(c.at("length").get<int64_t>()), c.at("depth").get<double>(),
+                 100 * c.at("accuracy").get<double>(),
+                 std::lround(c.at("exact_match").get<double>() * c.at("trials").get<double>()),
+                 c.at("trials").get<int64_t>(), c.at("keys").at(0).get<int64_t>(),
+                 c.at("answers").at(0).get<std::string>(), c.at("seconds").get<double>());
     });
     print_table(report, o);
     if (f->json) {
-      auto j = report.to_json();
-      j["model"] = f->model;
-      j["memory"] = model->config().to_json().at("memory");
-      j["trials"] = o.trials;
-      j["seed"] = o.seed;
-      j["key_range"] = {o.key_min, o.key_max};
-      fmt::print("{}\n", j.dump());
+      fmt::print("{}\n", report.dump());
       std::fflush(stdout);
     }
     if (!f->plot.empty()) {

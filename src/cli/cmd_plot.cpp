@@ -5,7 +5,7 @@
 
 #include "cli/commands.h"
 #include "train/metrics.h"
-#include "util/error.h"
+#include "infini/error.h"
 #include "util/gnuplot.h"
 
 namespace infini::cli {

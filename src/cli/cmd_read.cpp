@@ -1,13 +1,10 @@
 #include <chrono>
-#include <filesystem>
 #include <memory>
 
 #include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "cli/open_model.h"
-#include "data/text_stream.h"
-#include "util/error.h"
 
 namespace infini::cli {
 
@@ -24,40 +21,27 @@ Runner add_read(CLI::App& app) {
   sub->add_option("--save-state", f->save_state, "state file to write")->required();
   add_threads_flag(*sub, f->threads);
   return [f]() {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(f->input, ec))
-      throw infini::Error(fmt::format("--input {}: {}", f->input,
-                              std::filesystem::is_directory(f->input, ec) ? "is a folder; give one text file"
-                                                                         : "no such file"));
-    const auto total_bytes = std::filesystem::file_size(f->input);
     auto opened = open_model(f->model, f->state, f->threads);
-    const auto& tokenizer = opened.tokenizer;
-    auto& session = *opened.session;
+    auto& session = opened.session;
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
-    auto last_report = t0;
-    int64_t tokens = 0;
-    const auto report = [&](uint64_t bytes_done) {
+    auto last_report = t0 - std::chrono::seconds(2);
+    const auto start = session.position();
+    const auto report = [&](int64_t bytes_done, int64_t total_bytes) {
       const double s = std::chrono::duration<double>(clock::now() - t0).count();
-      const double left = bytes_done > 0 ? s * static_cast<double>(total_bytes - bytes_done) / bytes_done : 0;
+      const double left = bytes_done > 0 ? s * static_cast<double>(total_bytes - bytes_done) / static_cast<double>(bytes_done) : 0;
+      const auto tokens = session.position() - start;
       fmt::print(stderr, "read {} tokens ({:.1f}% of {}) | {:.0f} tok/s | ETA {:.0f}s\n", tokens,
-                 100.0 * static_cast<double>(bytes_done) / static_cast<double>(total_bytes), f->input,
-                 static_cast<double>(tokens) / std::max(s, 1e-9), left);
+                 total_bytes > 0 ? 100.0 * static_cast<double>(bytes_done) / static_cast<double>(total_bytes) : 100.0,
+                 f->input, static_cast<double>(tokens) / std::max(s, 1e-9), left);
     };
-    data::stream_tokens(f->input, *tokenizer, [&](const std::vector<int64_t>& piece, uint64_t bytes_done) {
-      // Fed in slices, so progress shows within a block too.
-      constexpr size_t kSlice = 16384;
-      for (size_t i = 0; i < piece.size(); i += kSlice) {
-        const auto end = std::min(piece.size(), i + kSlice);
-        session.feed({piece.begin() + static_cast<std::ptrdiff_t>(i), piece.begin() + static_cast<std::ptrdiff_t>(end)});
-        tokens += static_cast<int64_t>(end - i);
-        if (clock::now() - last_report > std::chrono::seconds(2)) {
-          last_report = clock::now();
-          report(bytes_done - (piece.size() - end));  // bytes ~ tokens for the progress estimate
-        }
+    session.feed_file(f->input, [&](int64_t bytes_done, int64_t total_bytes) {
+      if (bytes_done == total_bytes || clock::now() - last_report > std::chrono::seconds(2)) {
+        last_report = clock::now();
+        report(bytes_done, total_bytes);
       }
     });
-    report(total_bytes);
+    const auto tokens = session.position() - start;
     session.save(f->save_state);
     fmt::print(stderr, "infini read: {} tokens, state of {} bytes at position {} saved to {}\n", tokens,
                session.state_bytes(), session.position(), f->save_state);

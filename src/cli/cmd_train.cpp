@@ -7,9 +7,9 @@
 #include "data/tokenizer.h"
 #include "dist/launcher.h"
 #include "dist/process_group.h"
-#include "model/config.h"
+#include "infini/config.h"
 #include "train/trainer.h"
-#include "util/error.h"
+#include "infini/error.h"
 #include "util/runtime.h"
 
 namespace infini::cli {
@@ -21,7 +21,7 @@ Runner add_train(CLI::App& app) {
     int threads = 0;
     int nproc = 1;
     double dist_timeout = 120;
-    SessionLimits limits;
+    TrainLimits limits;
   };
   auto f = std::make_shared<Flags>();
   auto& o = f->spec.options;
@@ -139,7 +139,7 @@ Runner add_train(CLI::App& app) {
       }
       return dist::launch_local_workers(f->nproc, args);
     }
-    configure_runtime(f->threads);
+    set_threads(f->threads);
     std::unique_ptr<dist::ProcessGroup> group;
     if (topology.world_size > 1)
       group = std::make_unique<dist::ProcessGroup>(

@@ -1,7 +1,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "util/error.h"
+#include "infini/error.h"
 #include "util/runtime.h"
 
 namespace infini::cli {

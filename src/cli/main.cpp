@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"infini: language models with unbounded context (Infini-attention) in C++"};

@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "data/passkey.h"
-#include "util/error.h"
+#include "infini/error.h"
 #include "util/hash.h"
 
 namespace infini::data {

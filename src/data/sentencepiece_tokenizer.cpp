@@ -12,7 +12,7 @@
 #include "data/spm/spm_api.h"
 #include "data/tokenizer.h"
 #include "io/atomic_file.h"
-#include "util/error.h"
+#include "infini/error.h"
 #include "util/json_text.h"
 
 namespace infini::data {
@@ -51,6 +51,10 @@ struct SpmLibrary {
   static SpmLibrary open() {
     std::vector<std::string> candidates;
     if (const char* env = std::getenv("INFINI_SPM_LIBRARY")) candidates.emplace_back(env);
+    // Beside libinfini.so (installed, or a Python extension's), then beside the program.
+    Dl_info self{};
+    if (::dladdr(reinterpret_cast<void*>(&SpmLibrary::open), &self) != 0 && self.dli_fname != nullptr)
+      candidates.push_back((fs::path(self.dli_fname).parent_path() / "libinfini_spm.so").string());
     std::error_code ec;
     const auto exe = fs::read_symlink("/proc/self/exe", ec);
     if (!ec) candidates.push_back((exe.parent_path() / "libinfini_spm.so").string());

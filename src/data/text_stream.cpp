@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include "data/documents.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 namespace infini::data {
 

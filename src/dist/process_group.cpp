@@ -7,7 +7,7 @@
 
 #define INFINI_COMPAT_C10D  // the c10d part of the compat header
 #include "compat/torch_compat.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 namespace infini::dist {
 

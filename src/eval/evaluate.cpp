@@ -7,7 +7,8 @@
 #include <fmt/format.h>
 
 #include "data/text_stream.h"
-#include "util/error.h"
+#include "infini/error.h"
+#include "infini/interrupt.h"
 
 namespace infini {
 
@@ -113,6 +114,7 @@ void evaluate_document(InfiniTransformer& model, const data::Tokenizer& tokenize
   bool full = false;
 
   const auto score_tokens = [&](const int64_t* tokens, int64_t n) {
+    poll_interrupt();
     if (first_token < 0) first_token = tokens[0];
     if (o.forget_memory) state = model->initial_state(1);  // position is a multiple of L here
     const auto input = torch::from_blob(const_cast<int64_t*>(tokens), {1, n}, torch::kInt64);  // (1, n)

@@ -13,21 +13,10 @@
 
 #include "data/documents.h"
 #include "data/tokenizer.h"
+#include "infini/evaluate.h"
 #include "model/transformer.h"
 
 namespace infini {
-
-struct EvalOptions {
-  int64_t max_documents = 0;  // 0: all
-  int64_t max_tokens = 0;     // per document; 0: the whole document
-  // Reset the state at every segment boundary: the same weights with no context beyond the segment.
-  // The loss gap to a normal run is what the memory (or XL cache) contributes, free of any difference
-  // in how fast the models trained.
-  bool forget_memory = false;
-  // Routed (Mixture-of-Depths) models: causal routing is what reading and sampling use; top-k is the
-  // training objective's (it sees whole segments, so later tokens decide earlier selections).
-  Routing routing = Routing::Causal;
-};
 
 struct EvalResult {
   struct DocumentScore {

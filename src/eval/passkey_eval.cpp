@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "infer/session.h"
-#include "util/error.h"
+#include "infini/error.h"
 #include "util/hash.h"
 #include "util/peak_rss.h"
 
@@ -33,21 +33,24 @@ double PasskeyCell::accuracy() const {
   return answer_tokens > 0 ? static_cast<double>(correct_tokens) / static_cast<double>(answer_tokens) : 0.0;
 }
 
+nlohmann::json PasskeyCell::to_json() const {
+  return {{"length", length},
+          {"depth", depth},
+          {"trials", trials},
+          {"accuracy", accuracy()},
+          {"exact_match", trials > 0 ? static_cast<double>(exact) / static_cast<double>(trials) : 0.0},
+          {"prompt_tokens", prompt_tokens},
+          {"answer_tokens", answer_tokens},
+          {"over_long", over_long},
+          {"key_exact", key_exact},
+          {"keys", keys},
+          {"answers", answers},
+          {"seconds", seconds}};
+}
+
 nlohmann::json PasskeyReport::to_json() const {
   nlohmann::json j_cells = nlohmann::json::array();
-  for (const auto& c : cells)
-    j_cells.push_back({{"length", c.length},
-                       {"depth", c.depth},
-                       {"trials", c.trials},
-                       {"accuracy", c.accuracy()},
-                       {"exact_match", c.trials > 0 ? static_cast<double>(c.exact) / static_cast<double>(c.trials) : 0.0},
-                       {"prompt_tokens", c.prompt_tokens},
-                       {"answer_tokens", c.answer_tokens},
-                       {"over_long", c.over_long},
-                       {"key_exact", c.key_exact},
-                       {"keys", c.keys},
-                       {"answers", c.answers},
-                       {"seconds", c.seconds}});
+  for (const auto& c : cells) j_cells.push_back(c.to_json());
   nlohmann::json rss = nlohmann::json::array();
   for (const auto& [length, bytes] : peak_rss) rss.push_back({{"length", length}, {"bytes", bytes}});
   return {{"cells", j_cells}, {"peak_rss", rss}, {"seconds", seconds}};
@@ -92,7 +95,7 @@ PasskeyReport evaluate_passkey(InfiniTransformer model, const data::Tokenizer& t
       throw Error(fmt::format("passkey length {}: the shortest prompt takes about {:.0f} tokens (its fixed lines, "
                               "{} bytes); test lengths from there on", n,
                               std::ceil(static_cast<double>(shortest) / ratio), shortest));
-  Session session(model);
+  SessionEngine session(model);
   PasskeyReport report;
   for (const auto length : o.lengths) {
     PeakRss rss;

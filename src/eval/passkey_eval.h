@@ -1,5 +1,5 @@
 // Passkey retrieval, the paper's Table 3: for each input length and key depth, prompts with random
-// keys (data/passkey.h) are read by a Session a piece at a time, so memory stays constant however
+// keys (data/passkey.h) are read by a session a piece at a time, so memory stays constant however
 // long the input; the model then continues each prompt greedily for as many tokens as the answer has.
 // Token-level accuracy is the share of the key's tokens right, position by position (the space before
 // the key is generated but not scored).
@@ -15,17 +15,10 @@
 #include "data/passkey.h"
 #include "data/passkey_examples.h"
 #include "data/tokenizer.h"
+#include "infini/evaluate.h"
 #include "model/transformer.h"
 
 namespace infini {
-
-struct PasskeyEvalOptions {
-  std::vector<int64_t> lengths;  // prompt lengths in tokens
-  std::vector<double> depths;    // where the key line sits in the filler, 0..1
-  int64_t trials = 20;           // random keys per (length, depth)
-  uint64_t seed = 1;
-  int64_t key_min = data::kPasskeyMin, key_max = data::kPasskeyMax;
-};
 
 struct PasskeyCell {
   int64_t length = 0;  // tokens asked for
@@ -41,6 +34,9 @@ struct PasskeyCell {
   std::vector<std::string> answers;  // per trial: what the model generated
   double seconds = 0;
   double accuracy() const;  // correct_tokens / answer_tokens
+  // Stable field names: length, depth, trials, accuracy, exact_match, prompt_tokens, answer_tokens,
+  // over_long, key_exact, keys, answers, seconds.
+  nlohmann::json to_json() const;
 };
 
 struct PasskeyReport {
@@ -48,8 +44,7 @@ struct PasskeyReport {
   // Peak resident memory while each length was read: (length, bytes).
   std::vector<std::pair<int64_t, int64_t>> peak_rss;
   double seconds = 0;
-  // Stable field names: cells [{length, depth, trials, accuracy, exact_match, prompt_tokens,
-  // answer_tokens, over_long, key_exact, keys, answers, seconds}], peak_rss [{length, bytes}], seconds.
+  // Stable field names: cells [PasskeyCell::to_json()], peak_rss [{length, bytes}], seconds.
   nlohmann::json to_json() const;
 };
 

@@ -10,7 +10,7 @@
 #include "kernels/infini_cpu.h"
 #include "kernels/vector_cpu.h"
 #include "model/attention.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 namespace infini {
 namespace {

@@ -7,7 +7,7 @@
 
 #include <ATen/core/DistributionsHelper.h>
 
-#include "util/error.h"
+#include "infini/error.h"
 
 namespace infini {
 
@@ -72,7 +72,7 @@ int64_t sample_token(const torch::Tensor& logits_in, const std::vector<int64_t>&
   return order[keep - 1];
 }
 
-std::vector<int64_t> generate(Session& session, const std::vector<int64_t>& prompt, const SampleOptions& o,
+std::vector<int64_t> generate(SessionEngine& session, const std::vector<int64_t>& prompt, const SampleOptions& o,
                               const std::function<bool(int64_t)>& emit) {
   if (!prompt.empty()) session.feed(prompt);
   if (!session.last_logits().defined())

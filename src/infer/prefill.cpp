@@ -13,7 +13,7 @@
 #include "kernels/vector_cpu.h"
 #include "model/attention.h"
 #include "model/rope.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 namespace infini {
 namespace {

@@ -7,7 +7,8 @@
 #include <fmt/format.h>
 
 #include "io/safetensors.h"
-#include "util/error.h"
+#include "infini/error.h"
+#include "infini/interrupt.h"
 #include "util/runtime.h"
 
 namespace infini {
@@ -43,7 +44,7 @@ std::string model_identity(InfiniTransformer& model) {
   return fmt::format("{:016x}", h);
 }
 
-Session::Session(InfiniTransformer model, bool fused_decode, bool fused_prefill)
+SessionEngine::SessionEngine(InfiniTransformer model, bool fused_decode, bool fused_prefill)
     : model_(std::move(model)),
       identity_(model_identity(model_)),
       state_(model_->initial_state(1)),
@@ -63,18 +64,18 @@ Session::Session(InfiniTransformer model, bool fused_decode, bool fused_prefill)
     prefill_ = std::make_unique<SegmentPrefill>(model_);
 }
 
-const ModelState& Session::state() const {
+const ModelState& SessionEngine::state() const {
   settle();
   return state_;
 }
 
-void Session::settle() const {
+void SessionEngine::settle() const {
   if (!decoding_) return;
   decoder_->write_back(state_);
   decoding_ = false;
 }
 
-void Session::feed(const std::vector<int64_t>& tokens) {
+void SessionEngine::feed(const std::vector<int64_t>& tokens) {
   torch::InferenceMode inference;
   const auto L = model_->config().segment_len;
   const auto V = model_->config().vocab_size;
@@ -84,6 +85,7 @@ void Session::feed(const std::vector<int64_t>& tokens) {
       throw Error(fmt::format("token {} at position {} is outside the vocabulary (0..{})", tokens[k],
                               position() + static_cast<int64_t>(k), V - 1));
   for (size_t i = 0; i < tokens.size();) {
+    poll_interrupt();  // between pieces: state_ is whole here
     // Up to the end of the current segment: the forward pass then writes it into the memory.
     const auto n = std::min<size_t>(tokens.size() - i, static_cast<size_t>(L - state_.pos_in_segment()));
     if (n == 1 && decoder_) {
@@ -113,25 +115,25 @@ void Session::feed(const std::vector<int64_t>& tokens) {
   }
 }
 
-void Session::clear() {
+void SessionEngine::clear() {
   decoding_ = false;
   state_.clear();
   last_logits_ = torch::Tensor();
 }
 
-Session::Snapshot Session::snapshot() const {
+SessionEngine::Snapshot SessionEngine::snapshot() const {
   settle();
   return {state_.clone(), last_logits_.defined() ? last_logits_.clone() : torch::Tensor()};
 }
 
-void Session::restore(const Snapshot& snapshot) {
+void SessionEngine::restore(const Snapshot& snapshot) {
   settle();
   decoding_ = false;
   state_ = snapshot.state.clone();
   last_logits_ = snapshot.last_logits.defined() ? snapshot.last_logits.clone() : torch::Tensor();
 }
 
-void Session::save(const std::string& path) const {
+void SessionEngine::save(const std::string& path) const {
   settle();
   io::TensorFile file;
   file.tensors = state_.to_tensors();
@@ -143,7 +145,7 @@ void Session::save(const std::string& path) const {
   io::save_safetensors(path, file);
 }
 
-void Session::load(const std::string& path) {
+void SessionEngine::load(const std::string& path) {
   const auto file = io::load_safetensors(path);
   const auto meta = [&](const std::string& key) {
     const auto it = file.metadata.find(key);

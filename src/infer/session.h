@@ -1,5 +1,5 @@
-// A session: one sequence's state over a fixed model, for reading and generation. feed() takes any
-// number of tokens and reads them a segment at a time, so memory stays at one segment's cache plus
+// The engine behind infini::Session (include/infini/session.h): one sequence's state over a fixed
+// model, for reading and generation, with the fused paths. feed() takes any number of tokens and reads them a segment at a time, so memory stays at one segment's cache plus
 // the compressive memory however long the input (after llama.cpp's split of weights and memory).
 #pragma once
 
@@ -23,18 +23,20 @@ namespace infini {
 // another model is refused by it.
 std::string model_identity(InfiniTransformer& model);
 
-class Session {
+class SessionEngine {
  public:
   // One-token feeds go through the fused TokenDecoder when the model allows it (fp32 on the CPU), and
   // whole segments through the fused SegmentPrefill (a dense fp32 model on the CPU, without the XL
   // cache); `false` keeps those feeds on the general forward pass (for comparisons).
-  explicit Session(InfiniTransformer model, bool fused_decode = true, bool fused_prefill = true);
+  explicit SessionEngine(InfiniTransformer model, bool fused_decode = true, bool fused_prefill = true);
 
   // Reads `tokens` after everything fed so far.
   void feed(const std::vector<int64_t>& tokens);
   // (V) fp32 logits for the token after the last one fed; undefined before the first feed.
   const torch::Tensor& last_logits() const { return last_logits_; }
   int64_t position() const { return state_.tokens_seen(); }
+  // model_identity() of the model, taken when the session was made.
+  const std::string& identity() const { return identity_; }
   int64_t state_bytes() const { return state().bytes(); }
   // Valid until the next feed, load or clear (one-token feeds update the state lazily).
   const ModelState& state() const;

@@ -7,7 +7,7 @@
 
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 namespace infini::io {
 

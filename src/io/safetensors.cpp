@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
-#include "util/error.h"
+#include "infini/error.h"
 #include "util/hash.h"
 #include "util/json_text.h"
 

@@ -10,7 +10,7 @@
 
 #include <torch/torch.h>
 
-#include "model/config.h"
+#include "infini/config.h"
 
 namespace infini {
 
@@ -61,6 +61,7 @@ class ModelState {
   // A deep copy, detached: later reads of either never change the other.
   ModelState clone() const;
 
+  const ModelConfig& config() const { return config_; }
   int64_t batch() const { return batch_; }
   // Tokens of the current segment already consumed; 0 at a segment boundary.
   int64_t pos_in_segment() const { return pos_in_segment_; }

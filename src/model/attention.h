@@ -8,7 +8,7 @@
 #include <torch/torch.h>
 
 #include "memory/state.h"
-#include "model/config.h"
+#include "infini/config.h"
 #include "model/rope.h"
 
 namespace infini {

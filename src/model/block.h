@@ -6,7 +6,7 @@
 
 #include "memory/state.h"
 #include "model/attention.h"
-#include "model/config.h"
+#include "infini/config.h"
 #include "model/layers.h"
 #include "routing/predictor.h"
 

@@ -1,4 +1,4 @@
-#include "model/config.h"
+#include "infini/config.h"
 
 #include <cmath>
 #include <map>
@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "io/atomic_file.h"
-#include "util/error.h"
+#include "infini/error.h"
 #include "util/json_text.h"
 
 namespace infini {
@@ -106,11 +106,13 @@ void ModelConfig::validate() const {
   need(parameter_count() <= kMaxParameters, "d_model",
        fmt::format("and the other sizes make {:.3g} parameters; at most {:.3g} are allowed", parameter_count(),
                    kMaxParameters));
-  need(std::isfinite(gate_init), "gate_init", "must be a finite number");
-  need(rope_theta > 0, "rope_theta", "must be > 0");
-  need(norm_eps > 0, "norm_eps", "must be > 0");
-  need(memory_eps > 0, "memory_eps", "must be > 0");
-  need(init_std > 0, "init_std", "must be > 0");
+  // Real-valued fields become tensor values or scale them, in the model's dtype: each must be finite
+  // and far inside what a float holds (sigmoid(±100) is already 0 or 1).
+  need(std::isfinite(gate_init) && std::abs(gate_init) <= 100, "gate_init", "must be a number in [-100, 100]");
+  need(std::isfinite(rope_theta) && rope_theta > 0 && rope_theta <= 1e12, "rope_theta", "must be in (0, 1e12]");
+  need(std::isfinite(norm_eps) && norm_eps > 0 && norm_eps <= 1, "norm_eps", "must be in (0, 1]");
+  need(std::isfinite(memory_eps) && memory_eps > 0 && memory_eps <= 1, "memory_eps", "must be in (0, 1]");
+  need(std::isfinite(init_std) && init_std > 0 && init_std <= 10, "init_std", "must be in (0, 10]");
   need(mod_every >= 0, "mod_every", fmt::format("must be >= 0 (0: no routing), got {}", mod_every));
   need(mod_capacity > 0 && mod_capacity <= 1, "mod_capacity", fmt::format("must be in (0, 1], got {}", mod_capacity));
   need(std::isfinite(mod_aux_weight) && mod_aux_weight >= 0, "mod_aux_weight", "must be a finite number >= 0");
@@ -291,7 +293,11 @@ ModelConfig ModelConfig::from_file(const std::string& path, bool require_all) {
   } catch (const Error&) {
     throw Error(fmt::format("{}: cannot open config file", path));
   }
-  return from_json(parse_json(text, path), path, require_all);
+  return parse(text, path, require_all);
+}
+
+ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& origin, bool require_all) {
+  return from_json(parse_json(json_text, origin), origin, require_all);
 }
 
 }  // namespace infini

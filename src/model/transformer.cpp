@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "util/error.h"
+#include "infini/error.h"
 
 namespace infini {
 

@@ -5,7 +5,7 @@
 
 #include "memory/state.h"
 #include "model/block.h"
-#include "model/config.h"
+#include "infini/config.h"
 #include "model/layers.h"
 #include "routing/mixture_of_depths.h"
 

@@ -11,14 +11,9 @@
 #include "memory/state.h"
 #include "model/attention.h"
 #include "model/block.h"
-#include "model/config.h"
+#include "infini/config.h"
 
 namespace infini {
-
-enum class Routing {
-  TopK,    // the k = ceil(capacity * n) tokens with the largest router logits, per row and segment
-  Causal,  // every token on its own: router logit > 0, or predictor logit > 0 (`mod_predictor`)
-};
 
 // What the routed blocks of one forward pass decided, summed over every (block, row, token).
 // The losses and agreement counts exist in top-k routing only, where membership is the target.

@@ -7,7 +7,7 @@
 
 #include "io/model_dir.h"
 #include "io/safetensors.h"
-#include "util/error.h"
+#include "infini/error.h"
 #include "util/json_text.h"
 
 namespace infini {

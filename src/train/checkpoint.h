@@ -10,7 +10,7 @@
 
 #include <torch/torch.h>
 
-#include "model/config.h"
+#include "infini/config.h"
 #include "model/transformer.h"
 #include "train/adamw.h"
 #include "train/options.h"

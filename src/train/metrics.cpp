@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "io/atomic_file.h"
-#include "util/error.h"
+#include "infini/error.h"
 #include "util/json_text.h"
 
 namespace infini {

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "data/passkey.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 namespace infini {
 

@@ -18,7 +18,8 @@
 #include "io/model_dir.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
-#include "util/error.h"
+#include "infini/error.h"
+#include "infini/interrupt.h"
 #include "util/runtime.h"
 
 namespace infini {
@@ -93,7 +94,7 @@ data::Corpus open_checked_corpus(const std::string& data, const std::string& val
   return corpus;
 }
 
-TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup* group) {
+TrainSummary run_loop(Run& run, const TrainLimits& limits, dist::ProcessGroup* group) {
   auto& rec = run.record;
   const auto& o = rec.options;
   // Data parallel: rank r takes examples [r b, (r+1) b) of every b x world the step draws, so the
@@ -164,6 +165,7 @@ TrainSummary run_loop(Run& run, const SessionLimits& limits, dist::ProcessGroup*
   double val_accuracy = -1;  // of this invocation's last validation
   ThreadTuner threads = training_thread_tuner();
   while (rec.step < o.steps) {
+    poll_interrupt();
     std::vector<data::Batch> micro;
     auto drawn = rec.examples_drawn;
     for (int64_t a = 0; a < o.grad_accum; ++a, drawn += static_cast<uint64_t>(o.batch * world))
@@ -458,7 +460,7 @@ bool never_checkpointed(const std::string& dir) {
 
 }  // namespace
 
-TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::ProcessGroup* group) {
+TrainSummary train_new(const RunSpec& spec, const TrainLimits& limits, dist::ProcessGroup* group) {
   std::error_code ec;
   const bool restart = never_checkpointed(spec.out);
   if (fs::exists(spec.out) && !(fs::is_directory(spec.out) && fs::is_empty(spec.out, ec)) && !restart)
@@ -536,7 +538,7 @@ TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::P
   }
 }
 
-TrainSummary train_resume(const std::string& out, int64_t steps, const SessionLimits& limits,
+TrainSummary train_resume(const std::string& out, int64_t steps, const TrainLimits& limits,
                           dist::ProcessGroup* group) {
   const auto path = (fs::path(out) / "checkpoint.safetensors").string();
   if (!fs::exists(path))

@@ -53,30 +53,11 @@ struct ValidationResult {
 ValidationResult evaluate(InfiniTransformer& model, const data::ExampleSource& source, int64_t count, int64_t batch,
                           bool autocast_bf16, dist::ProcessGroup* group = nullptr);
 
-// A new run: `out` is the run folder (must be new or empty). It ends up holding the model folder
-// (config.json, model.safetensors, tokenizer), checkpoint.safetensors and metrics.jsonl.
-struct RunSpec {
-  std::string out;
-  std::string data, validation;  // see data::open_corpus
-  std::string tokenizer;         // a SentencePiece .model; empty: bytes
-  std::string init;              // a model folder to start from (fine-tuning): its config, weights, tokenizer
-  ModelConfig config;            // unused with `init`
-  TrainOptions options;
-};
-
-struct TrainSummary {
-  int64_t step = 0;                 // steps done in total
-  double first_loss = 0, last_loss = 0;  // of this invocation
-  double last_val_loss = -1;
-  double tokens_per_second = 0;     // of this invocation
-  bool interrupted = false;         // stopped by SIGINT/SIGTERM (a checkpoint was written)
-};
-
 // `group`: this process's data-parallel group (nullptr: one process). Only rank 0 writes the run folder.
-TrainSummary train_new(const RunSpec& spec, const SessionLimits& limits, dist::ProcessGroup* group = nullptr);
+TrainSummary train_new(const RunSpec& spec, const TrainLimits& limits, dist::ProcessGroup* group = nullptr);
 // Continues the run in `out` from its checkpoint; `steps` > 0 changes the planned total. A run is
 // resumed with the world size it was started with.
-TrainSummary train_resume(const std::string& out, int64_t steps, const SessionLimits& limits,
+TrainSummary train_resume(const std::string& out, int64_t steps, const TrainLimits& limits,
                           dist::ProcessGroup* group = nullptr);
 
 }  // namespace infini

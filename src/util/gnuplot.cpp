@@ -11,7 +11,7 @@
 
 #include <fmt/format.h>
 
-#include "util/error.h"
+#include "infini/error.h"
 
 namespace infini {
 

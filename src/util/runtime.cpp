@@ -74,7 +74,7 @@ int usable_cpus() {
   return n;
 }
 
-int configure_runtime(int n) {
+int set_threads(int n) {
 #ifdef __GLIBC__
   // Allocations up to 32 MiB (glibc's maximum threshold) come from the heap instead of fresh mmaps,
   // and freed memory is never trimmed back (-1), so a training step reuses the previous step's pages.

@@ -4,7 +4,7 @@
 #include "fuzz_common.h"
 #include "mutators.h"
 #include "train/checkpoint.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 extern "C" int INFINI_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   infini::fuzz::setup();

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "model/config.h"
+#include "infini/config.h"
 #include "model/transformer.h"
 #include "train/adamw.h"
 

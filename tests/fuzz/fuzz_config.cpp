@@ -3,8 +3,8 @@
 // must be written back by to_json() into one it reads again, equal, with every field required.
 #include "fuzz_common.h"
 #include "mutators.h"
-#include "model/config.h"
-#include "util/error.h"
+#include "infini/config.h"
+#include "infini/error.h"
 
 extern "C" int INFINI_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   infini::fuzz::setup();

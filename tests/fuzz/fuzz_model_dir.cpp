@@ -10,7 +10,7 @@
 #include "infer/generate.h"
 #include "infer/session.h"
 #include "io/model_dir.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 extern "C" int INFINI_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   infini::fuzz::setup();
@@ -22,7 +22,7 @@ extern "C" int INFINI_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   }
   const auto& dir = infini::fuzz::scratch_dir();
   try {
-    infini::Session session(infini::io::load_model(dir));
+    infini::SessionEngine session(infini::io::load_model(dir));
     const auto tokenizer = infini::data::load_tokenizer(dir);
     infini::SampleOptions options;
     options.max_tokens = 2;

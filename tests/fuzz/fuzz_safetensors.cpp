@@ -6,7 +6,7 @@
 #include "fuzz_common.h"
 #include "mutators.h"
 #include "io/safetensors.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// State files, as `infini generate --state FILE` reads them (Session::load) and then continues
+// State files, as `infini generate --state FILE` reads them (SessionEngine::load) and then continues
 // (two sampled tokens), against fixed tiny models built here. ModelState::from_tensors also gets the
 // file's tensors directly, so the shape checks are reached whatever the file's model identity.
 //
@@ -8,7 +8,7 @@
 #include "infer/generate.h"
 #include "infer/session.h"
 #include "io/safetensors.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 namespace {
 
@@ -39,7 +39,7 @@ extern "C" int INFINI_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   }
   const auto path = infini::fuzz::write_scratch("state.safetensors", file);
   try {
-    infini::Session session(model);
+    infini::SessionEngine session(model);
     session.load(path);
     infini::SampleOptions options;
     options.max_tokens = 2;

@@ -7,7 +7,7 @@
 #include "data/tokenizer.h"
 #include "fuzz_common.h"
 #include "mutators.h"
-#include "util/error.h"
+#include "infini/error.h"
 
 extern "C" int INFINI_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   infini::fuzz::setup();

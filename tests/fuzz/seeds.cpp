@@ -143,7 +143,7 @@ std::map<std::string, std::vector<Seed>> make_seeds(const std::string& source_di
     auto& s = seeds["state"];
     const auto configs = state_configs();
     for (size_t k = 0; k < configs.size(); ++k) {
-      Session session(make_model(configs[k]));
+      SessionEngine session(make_model(configs[k]));
       const auto path = (fs::path(scratch_dir()) / "seed.state").string();
       int64_t fed = 0;
       for (const int64_t n : {0, 2, 5}) {

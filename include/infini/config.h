@@ -17,6 +17,11 @@ enum class MemoryMode { InfiniLinear, InfiniDelta, None, XL };
 // tokens when routing must be causal.
 enum class RouterWeight { Raw, Sigmoid };
 enum class CausalSelector { Router, Mlp };
+// How a forward pass selects the tokens a routed block takes (Mixture-of-Depths models only).
+enum class Routing {
+  TopK,    // the k = ceil(capacity * n) tokens with the largest router logits, per row and segment
+  Causal,  // every token on its own: router logit > 0, or predictor logit > 0 (`mod_predictor`)
+};
 
 const char* to_string(MemoryMode mode);
 const char* to_string(RouterWeight weight);
@@ -98,6 +103,8 @@ struct ModelConfig {
   // fields at their defaults; a saved model's must have them all (`require_all`).
   static ModelConfig from_json(const nlohmann::json& j, const std::string& origin, bool require_all = false);
   static ModelConfig from_file(const std::string& path, bool require_all = false);
+  // From JSON text, nested at most 64 deep (hostile text is refused, never followed).
+  static ModelConfig parse(const std::string& json_text, const std::string& origin, bool require_all = false);
 };
 
 }  // namespace infini

@@ -1,0 +1,55 @@
+// What the public API's handles hold (include/infini/*.h declares them opaque), and the one way the
+// API's own files and the CLI reach the engine behind them.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/tokenizer.h"
+#include "infer/session.h"
+#include "infini/model.h"
+#include "infini/session.h"
+#include "memory/state.h"
+#include "model/transformer.h"
+
+namespace infini::detail {
+
+struct ModelData {
+  InfiniTransformer module{nullptr};
+  Tokenizer tokenizer;
+  std::string path;  // loaded from or last saved to
+};
+
+struct SessionData {
+  Model model;
+  SessionEngine engine;
+};
+
+struct SnapshotData {
+  SessionEngine::Snapshot snapshot;
+  std::string identity;  // of the model whose session took it
+};
+
+struct GenerationData {
+  SessionEngine* engine;  // the session's
+  Tokenizer tokenizer;
+  SampleOptions options;
+  at::Generator random;
+  std::vector<int64_t> recent;  // the prompt and the tokens generated: the repetition penalty's window
+  std::vector<int64_t> tokens;  // generated
+  std::string sent;             // returned by next()
+  bool ended = false, stopped = false;
+};
+
+struct Access {
+  static InfiniTransformer& module(const Model& model) { return model.data_->module; }
+  static const data::Tokenizer& tokenizer(const Tokenizer& tokenizer) { return *tokenizer.impl_; }
+  static Tokenizer make_tokenizer(std::shared_ptr<const data::Tokenizer> impl) { return Tokenizer(std::move(impl)); }
+  static Model make_model(std::shared_ptr<ModelData> data) { return Model(std::move(data)); }
+  static State make_state(ModelState state) { return State(std::make_shared<const ModelState>(std::move(state))); }
+  static const ModelState& state(const State& state) { return *state.impl_; }
+  static SessionEngine& engine(Session& session) { return session.data_->engine; }
+};
+
+}  // namespace infini::detail

@@ -1,0 +1,215 @@
+// The public Session (include/infini/session.h) over the engine's SessionEngine.
+#include <algorithm>
+#include <filesystem>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+
+#include "api/access.h"
+#include "data/text_stream.h"
+#include "infer/generate.h"
+#include "infini/interrupt.h"
+
+namespace infini {
+
+using detail::Access;
+
+namespace {
+
+// Tokens read per engine call: the progress callback and the interrupt check run between pieces.
+constexpr size_t kPiece = 16384;
+
+void check_ids(const std::vector<int64_t>& tokens, int64_t vocab, int64_t position) {
+  for (size_t k = 0; k < tokens.size(); ++k)
+    if (tokens[k] < 0 || tokens[k] >= vocab)
+      throw Error(fmt::format("token {} at position {} is outside the vocabulary (0..{})", tokens[k],
+                              position + static_cast<int64_t>(k), vocab - 1));
+}
+
+// The longest tail of `text` that is a proper prefix of a stop string: it waits until known.
+size_t held_for_stop(const std::string& text, const std::vector<std::string>& stops) {
+  size_t hold = 0;
+  for (const auto& stop : stops)
+    for (size_t k = std::min(stop.empty() ? 0 : stop.size() - 1, text.size()); k > hold; --k)
+      if (text.compare(text.size() - k, k, stop, 0, k) == 0) {
+        hold = k;
+        break;
+      }
+  return hold;
+}
+
+void check_sample_options(const SampleOptions& options) {
+  if (options.max_tokens < 0) throw Error(fmt::format("generate: max_tokens must be at least 0, not {}", options.max_tokens));
+  if (options.temperature < 0) throw Error(fmt::format("generate: temperature must be at least 0, not {}", options.temperature));
+  if (options.top_k < 0) throw Error(fmt::format("generate: top_k must be at least 0, not {}", options.top_k));
+  if (!(options.top_p > 0 && options.top_p <= 1))
+    throw Error(fmt::format("generate: top_p must be in (0, 1], not {}", options.top_p));
+  if (!(options.repetition_penalty > 0))
+    throw Error(fmt::format("generate: repetition_penalty must be positive, not {}", options.repetition_penalty));
+  if (options.repetition_window < 1)
+    throw Error(fmt::format("generate: repetition_window must be at least 1, not {}", options.repetition_window));
+}
+
+}  // namespace
+
+Session::Session(const Model& model)
+    : data_(std::make_unique<detail::SessionData>(detail::SessionData{model, SessionEngine(Access::module(model))})) {}
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+
+const Model& Session::model() const { return data_->model; }
+
+void Session::feed(const std::vector<int64_t>& tokens, const Progress& progress) {
+  auto& engine = data_->engine;
+  check_ids(tokens, data_->model.config().vocab_size, engine.position());  // before any is read
+  for (size_t i = 0; i < tokens.size(); i += kPiece) {
+    const auto end = std::min(tokens.size(), i + kPiece);
+    engine.feed({tokens.begin() + static_cast<std::ptrdiff_t>(i), tokens.begin() + static_cast<std::ptrdiff_t>(end)});
+    if (progress) progress(static_cast<int64_t>(end), static_cast<int64_t>(tokens.size()));
+  }
+}
+
+void Session::feed(std::string_view text, const Progress& progress) {
+  feed(data_->model.tokenizer().encode(text), progress);
+}
+
+void Session::feed_file(const std::string& path, const Progress& progress) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw Error(fmt::format("{}: {}", path,
+                            std::filesystem::is_directory(path, ec) ? "is a folder; give one text file" : "no such file"));
+  const auto total = static_cast<int64_t>(std::filesystem::file_size(path));
+  auto& engine = data_->engine;
+  int64_t reported = -1;
+  const auto report = [&](int64_t done) {
+    if (progress && done != reported) progress(done, total);
+    reported = done;
+  };
+  data::stream_tokens(path, Access::tokenizer(data_->model.tokenizer()),
+                      [&](const std::vector<int64_t>& piece, uint64_t bytes_done) {
+                        for (size_t i = 0; i < piece.size(); i += kPiece) {
+                          const auto end = std::min(piece.size(), i + kPiece);
+                          engine.feed({piece.begin() + static_cast<std::ptrdiff_t>(i),
+                                       piece.begin() + static_cast<std::ptrdiff_t>(end)});
+                          // Within a block, tokens stand in for bytes: an estimate for progress only.
+                          report(std::max<int64_t>(0, static_cast<int64_t>(bytes_done) -
+                                                          static_cast<int64_t>(piece.size() - end)));
+                        }
+                      });
+  report(total);
+}
+
+std::vector<int64_t> Session::generate_tokens(const std::vector<int64_t>& prompt, const SampleOptions& options,
+                                              const std::function<bool(int64_t)>& on_token) {
+  check_sample_options(options);
+  check_ids(prompt, data_->model.config().vocab_size, data_->engine.position());
+  // The prompt goes in with the options: the repetition penalty looks back into it.
+  return infini::generate(data_->engine, prompt, options, on_token);
+}
+
+Generation Session::start_generation(std::string_view prompt, const SampleOptions& options) {
+  check_sample_options(options);
+  const auto& tokenizer = data_->model.tokenizer();
+  auto prompt_tokens = prompt.empty() ? std::vector<int64_t>{} : Access::tokenizer(tokenizer).encode(prompt, "prompt");
+  auto& engine = data_->engine;
+  check_ids(prompt_tokens, data_->model.config().vocab_size, engine.position());
+  if (!prompt_tokens.empty()) engine.feed(prompt_tokens);
+  if (!engine.last_logits().defined())
+    throw Error("generate: nothing to continue; give a prompt or a state that has read some text");
+  return Generation(std::make_unique<detail::GenerationData>(
+      detail::GenerationData{&engine, tokenizer, options, at::make_generator<at::CPUGeneratorImpl>(options.seed),
+                             std::move(prompt_tokens), {}, "", false, false}));
+}
+
+std::string Session::generate(std::string_view prompt, const SampleOptions& options,
+                              const std::function<void(std::string_view)>& on_text) {
+  auto generation = start_generation(prompt, options);
+  while (const auto piece = generation.next())
+    if (on_text && !piece->empty()) on_text(*piece);
+  return generation.text();
+}
+
+// --- Generation --------------------------------------------------------------------------------------
+
+Generation::Generation(std::unique_ptr<detail::GenerationData> data) : data_(std::move(data)) {}
+Generation::~Generation() = default;
+Generation::Generation(Generation&&) noexcept = default;
+Generation& Generation::operator=(Generation&&) noexcept = default;
+
+bool Generation::ended() const { return data_->ended; }
+bool Generation::stopped() const { return data_->stopped; }
+const std::vector<int64_t>& Generation::tokens() const { return data_->tokens; }
+const std::string& Generation::text() const { return data_->sent; }
+
+std::optional<std::string> Generation::next() {
+  auto& d = *data_;
+  // What of `text` (which extends what was sent) is new.
+  const auto release = [&](const std::string& text) {
+    if (text.size() <= d.sent.size() || text.compare(0, d.sent.size(), d.sent) != 0) return std::string();
+    auto piece = text.substr(d.sent.size());
+    d.sent = text;
+    return piece;
+  };
+  if (d.ended) return std::nullopt;
+  if (static_cast<int64_t>(d.tokens.size()) >= d.options.max_tokens) {
+    d.ended = true;
+    auto rest = release(d.tokenizer.decode(d.tokens));  // nothing is held back at the end
+    if (rest.empty()) return std::nullopt;
+    return rest;
+  }
+  poll_interrupt();
+  torch::InferenceMode inference;
+  const auto token = sample_token(d.engine->last_logits(), d.recent, d.options, d.random);
+  d.tokens.push_back(token);
+  d.recent.push_back(token);
+  d.engine->feed({token});  // the session holds everything generated, ready to go on
+  auto text = d.tokenizer.decode(d.tokens);
+  for (const auto& stop : d.options.stop) {
+    const auto at = stop.empty() ? std::string::npos : text.find(stop);
+    if (at != std::string::npos) {
+      d.ended = d.stopped = true;
+      return release(text.substr(0, at));  // the stop string itself is not returned
+    }
+  }
+  // A SentencePiece byte piece may be half a character, which decodes to U+FFFD until the rest
+  // arrives, so trailing U+FFFDs wait; so does text that may be the start of a stop string.
+  static const std::string kReplacement = "\xEF\xBF\xBD";
+  while (text.size() >= 3 && text.compare(text.size() - 3, 3, kReplacement) == 0) text.resize(text.size() - 3);
+  return release(text.substr(0, text.size() - held_for_stop(text, d.options.stop)));
+}
+
+torch::Tensor Session::last_logits() const {
+  const auto& logits = data_->engine.last_logits();
+  return logits.defined() ? logits.clone() : logits;
+}
+
+int64_t Session::position() const { return data_->engine.position(); }
+int64_t Session::state_bytes() const { return data_->engine.state_bytes(); }
+State Session::state() const { return Access::make_state(data_->engine.state().clone()); }
+void Session::clear() { data_->engine.clear(); }
+
+int64_t Session::Snapshot::position() const {
+  if (!data_) throw Error("Snapshot::position: an empty snapshot; take one with Session::snapshot()");
+  return data_->snapshot.state.tokens_seen();
+}
+
+Session::Snapshot Session::snapshot() const {
+  Snapshot s;
+  s.data_ = std::make_shared<const detail::SnapshotData>(
+      detail::SnapshotData{data_->engine.snapshot(), data_->engine.identity()});
+  return s;
+}
+
+void Session::restore(const Snapshot& snapshot) {
+  if (!snapshot.data_) throw Error("restore: an empty snapshot; take one with Session::snapshot()");
+  if (snapshot.data_->identity != data_->engine.identity())
+    throw Error(fmt::format("restore: the snapshot was taken with another model (identity {}, this model {})",
+                            snapshot.data_->identity, data_->engine.identity()));
+  data_->engine.restore(snapshot.data_->snapshot);
+}
+
+void Session::save(const std::string& path) const { data_->engine.save(path); }
+void Session::load(const std::string& path) { data_->engine.load(path); }
+
+}  // namespace infini
