@@ -2,7 +2,10 @@
 // API's own files and the CLI reach the engine behind them.
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,13 +15,23 @@
 #include "infini/session.h"
 #include "memory/state.h"
 #include "model/transformer.h"
+#include "util/thread_tuner.h"
 
 namespace infini::detail {
+
+// The thread count of forward passes called in a loop (a training loop in Python): the time from one
+// call to the next is a step, measured as `infini train` measures its steps (util/thread_tuner.h).
+struct StepThreads {
+  std::mutex mutex;
+  std::optional<ThreadTuner> tuner;  // made at the first call, from the thread count then
+  std::chrono::steady_clock::time_point last_call;
+};
 
 struct ModelData {
   InfiniTransformer module{nullptr};
   Tokenizer tokenizer;
   std::string path;  // loaded from or last saved to
+  std::shared_ptr<StepThreads> step_threads = std::make_shared<StepThreads>();
 };
 
 struct SessionData {

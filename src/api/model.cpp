@@ -6,6 +6,8 @@
 
 #include "api/access.h"
 #include "io/model_dir.h"
+#include "train/trainer.h"
+#include "util/runtime.h"
 
 namespace infini {
 
@@ -60,6 +62,29 @@ State State::clone() const { return State(std::make_shared<const ModelState>(get
 std::map<std::string, torch::Tensor> State::tensors() const { return get(impl_, "tensors").to_tensors(); }
 
 // --- Model -------------------------------------------------------------------------------------------
+
+namespace {
+
+// Forward passes called in a loop run on a measured thread count, as `infini train`'s steps do: the
+// time from one call to the next is one step of the caller's loop (its backward pass and optimizer
+// included, which run on the count set here). Beside a busy neighbour fewer threads are faster
+// (util/thread_tuner.h). Nothing changes under an explicit set_threads(n), and a pause of a minute
+// or more starts the timing afresh rather than counting as a step.
+void pace_threads(detail::StepThreads& s) {
+  if (!thread_tuning()) return;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  const auto now = std::chrono::steady_clock::now();
+  if (!s.tuner) {
+    s.tuner.emplace(training_thread_tuner());
+  } else {
+    const double seconds = std::chrono::duration<double>(now - s.last_call).count();
+    if (seconds < 60) s.tuner->record(seconds);
+  }
+  s.last_call = now;
+  at::set_num_threads(s.tuner->threads());
+}
+
+}  // namespace
 
 Model::Model(std::shared_ptr<ModelData> data) : data_(std::move(data)) {}
 
@@ -128,6 +153,7 @@ Model::Output Model::forward(const torch::Tensor& tokens, const State& state, Ro
                               tokens.size(0)));
     start = given;  // shares the tensors: forward returns a new state and changes none in place
   }
+  pace_threads(*data_->step_threads);
   auto out = data_->module->forward(tokens, std::move(start), /*logits_from=*/0, routing);
   return {std::move(out.logits), Access::make_state(std::move(out.state))};
 }

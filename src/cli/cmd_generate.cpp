@@ -59,7 +59,7 @@ Runner add_generate(CLI::App& app) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto prompt_tokens = static_cast<int64_t>(opened.model.tokenizer().encode(f->prompt).size());
     const auto tokens = session.position() - start - prompt_tokens;  // generated
-    fmt::print(stderr, "infini generate: {} tokens in {:.2f} s ({:.0f} tok/s, prompt included), position {}\n",
+    fmt::print(stderr, "infini generate: {} tokens in {:.3f} s ({:.0f} tok/s, prompt included), position {}\n",
                tokens, seconds, static_cast<double>(tokens) / std::max(seconds, 1e-9), session.position());
     if (!f->save_state.empty()) session.save(f->save_state);
     return 0;
