@@ -64,6 +64,9 @@ for t in "${targets[@]}"; do
   corpus=$build/fuzz-corpus/$t
   artifacts=$build/fuzz-artifacts/$t
   logs=$build/fuzz-logs
+  # Findings of earlier runs were copied into tests/fuzz/ when they were found (and may have been
+  # renamed there since): only this run's count.
+  rm -rf "$artifacts"
   mkdir -p "$corpus" "$artifacts" "$logs"
   dict=$build/fuzz-dicts/$t.dict
   mkdir -p "$(dirname "$dict")"
