@@ -19,13 +19,6 @@ namespace {
 // Tokens read per engine call: the progress callback and the interrupt check run between pieces.
 constexpr size_t kPiece = 16384;
 
-void check_ids(const std::vector<int64_t>& tokens, int64_t vocab, int64_t position) {
-  for (size_t k = 0; k < tokens.size(); ++k)
-    if (tokens[k] < 0 || tokens[k] >= vocab)
-      throw Error(fmt::format("token {} at position {} is outside the vocabulary (0..{})", tokens[k],
-                              position + static_cast<int64_t>(k), vocab - 1));
-}
-
 // The longest tail of `text` that is a proper prefix of a stop string: it waits until known.
 size_t held_for_stop(const std::string& text, const std::vector<std::string>& stops) {
   size_t hold = 0;
@@ -62,7 +55,7 @@ const Model& Session::model() const { return data_->model; }
 
 void Session::feed(const std::vector<int64_t>& tokens, const Progress& progress) {
   auto& engine = data_->engine;
-  check_ids(tokens, data_->model.config().vocab_size, engine.position());  // before any is read
+  check_token_ids(tokens, data_->model.config().vocab_size, engine.position());  // before any is read
   for (size_t i = 0; i < tokens.size(); i += kPiece) {
     const auto end = std::min(tokens.size(), i + kPiece);
     engine.feed({tokens.begin() + static_cast<std::ptrdiff_t>(i), tokens.begin() + static_cast<std::ptrdiff_t>(end)});
@@ -103,7 +96,7 @@ void Session::feed_file(const std::string& path, const Progress& progress) {
 std::vector<int64_t> Session::generate_tokens(const std::vector<int64_t>& prompt, const SampleOptions& options,
                                               const std::function<bool(int64_t)>& on_token) {
   check_sample_options(options);
-  check_ids(prompt, data_->model.config().vocab_size, data_->engine.position());
+  check_token_ids(prompt, data_->model.config().vocab_size, data_->engine.position());
   // The prompt goes in with the options: the repetition penalty looks back into it.
   return infini::generate(data_->engine, prompt, options, on_token);
 }
@@ -113,7 +106,7 @@ Generation Session::start_generation(std::string_view prompt, const SampleOption
   const auto& tokenizer = data_->model.tokenizer();
   auto prompt_tokens = prompt.empty() ? std::vector<int64_t>{} : Access::tokenizer(tokenizer).encode(prompt, "prompt");
   auto& engine = data_->engine;
-  check_ids(prompt_tokens, data_->model.config().vocab_size, engine.position());
+  check_token_ids(prompt_tokens, data_->model.config().vocab_size, engine.position());
   if (!prompt_tokens.empty()) engine.feed(prompt_tokens);
   if (!engine.last_logits().defined())
     throw Error("generate: nothing to continue; give a prompt or a state that has read some text");

@@ -75,15 +75,18 @@ void SessionEngine::settle() const {
   decoding_ = false;
 }
 
+void check_token_ids(const std::vector<int64_t>& tokens, int64_t vocab, int64_t position) {
+  for (size_t k = 0; k < tokens.size(); ++k)
+    if (tokens[k] < 0 || tokens[k] >= vocab)
+      throw Error(fmt::format("token {} at position {} is outside the vocabulary (0..{})", tokens[k],
+                              position + static_cast<int64_t>(k), vocab - 1));
+}
+
 void SessionEngine::feed(const std::vector<int64_t>& tokens) {
   torch::InferenceMode inference;
   const auto L = model_->config().segment_len;
   const auto V = model_->config().vocab_size;
-  // All checked first, so a bad token leaves the session as it was.
-  for (size_t k = 0; k < tokens.size(); ++k)
-    if (tokens[k] < 0 || tokens[k] >= V)
-      throw Error(fmt::format("token {} at position {} is outside the vocabulary (0..{})", tokens[k],
-                              position() + static_cast<int64_t>(k), V - 1));
+  check_token_ids(tokens, V, position());  // all first, so a bad token leaves the session as it was
   for (size_t i = 0; i < tokens.size();) {
     poll_interrupt();  // between pieces: state_ is whole here
     // Up to the end of the current segment: the forward pass then writes it into the memory.

@@ -23,6 +23,10 @@ namespace infini {
 // another model is refused by it.
 std::string model_identity(InfiniTransformer& model);
 
+// Throws infini::Error naming the first id outside [0, vocab) and its position (counted from
+// `position`, where the tokens would start).
+void check_token_ids(const std::vector<int64_t>& tokens, int64_t vocab, int64_t position);
+
 class SessionEngine {
  public:
   // One-token feeds go through the fused TokenDecoder when the model allows it (fp32 on the CPU), and
