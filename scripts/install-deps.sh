@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what infini needs from Debian 12's packages, and nothing that is already there.
+#   --tests also what the server's client tests need (scripts/test.sh passes it)
 #   --fuzz  also what the fuzz build needs (scripts/fuzz.sh, docs/RELIABILITY.md); the normal build
 #           and the sanitizer build with g++ (scripts/sanitize-tests.sh) need none of it.
 set -euo pipefail
@@ -13,10 +14,18 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch                       # the Python reference for parity tests, and the Python package's torch
   pybind11-dev python3-pybind11 python3-dev  # the Python package's bindings (python/)
+  libcpp-httplib-dev pkg-config       # `infini serve`'s HTTP
   python3-pytest python3-venv python3-pip python3-setuptools python3-wheel  # its tests and `pip install`
   gnuplot-nox                         # `infini plot`, `infini passkey` heatmaps
   libgloo-dev                         # headers for LibTorch's c10d Gloo process group (infini train --nproc)
 )
+if [ "${1:-}" = --tests ]; then
+  # The server's client tests (tests/serve): Chromium for the web page, Node.js and npm for the
+  # `openai` package and playwright-core (from the npm registry, pinned in a lockfile). A Node.js
+  # that is already installed (with its npm) is used as it is.
+  packages+=(chromium)
+  command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+fi
 if [ "${1:-}" = --fuzz ]; then
   # clang++ -fsanitize=fuzzer links libclang_rt.fuzzer*.a from libclang-rt-14-dev (libfuzzer-14-dev,
   # libFuzzer as a separate library, is not needed), and clang's OpenMP runtime builds the OpenMP sources.

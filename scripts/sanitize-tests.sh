@@ -11,7 +11,7 @@ if [ $# -gt 0 ] && [[ $1 != -* ]]; then
   sanitizers=$1
   shift
 fi
-scripts/install-deps.sh
+scripts/install-deps.sh --tests
 nice -n 19 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DINFINI_SANITIZE="$sanitizers" \
   -DINFINI_BUILD_BENCH=OFF >/dev/null
 nice -n 19 cmake --build build-asan -j"$(nproc)" >&2

@@ -21,6 +21,7 @@ namespace infini {
 
 namespace data {
 class Tokenizer;
+class TextCutter;
 }
 class ModelState;
 namespace detail {
@@ -48,6 +49,30 @@ class Tokenizer {
   explicit Tokenizer(std::shared_ptr<const data::Tokenizer> impl);
   std::shared_ptr<const data::Tokenizer> impl_;
   friend struct detail::Access;
+};
+
+// Encodes text that arrives in pieces (an upload, a pipe) into the tokens the whole text would give.
+// A SentencePiece tokenizer must not see a word cut in two, so text waits for a line end, or, past
+// `max_hold` bytes without one, for a character boundary; a byte tokenizer encodes every byte at once.
+class StreamEncoder {
+ public:
+  explicit StreamEncoder(const Tokenizer& tokenizer, size_t max_hold = size_t{1} << 20);
+  ~StreamEncoder();
+  StreamEncoder(StreamEncoder&&) noexcept;
+  StreamEncoder& operator=(StreamEncoder&&) noexcept;
+  // The tokens of what is complete now (may be none). Text that is not UTF-8 is an error for
+  // SentencePiece, naming the byte offset.
+  std::vector<int64_t> push(std::string_view bytes);
+  // The tokens of the rest, once the input has ended.
+  std::vector<int64_t> finish();
+  int64_t bytes_encoded() const;  // handed to the tokenizer so far
+  int64_t bytes_held() const;     // waiting for a line end
+
+ private:
+  std::vector<int64_t> encode(const std::string& text);
+  Tokenizer tokenizer_;
+  std::unique_ptr<data::TextCutter> cutter_;
+  int64_t encoded_ = 0;
 };
 
 // What a model remembers of the sequences it has read: per layer the compressive memory (M, z), the

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "api/access.h"
+#include "data/text_stream.h"
 #include "io/model_dir.h"
 #include "train/trainer.h"
 #include "util/runtime.h"
@@ -33,6 +34,24 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
       throw Error(fmt::format("decode: id {} at index {} is outside the vocabulary (0..{})", ids[i], i, V - 1));
   return impl_->decode(ids);
 }
+
+StreamEncoder::StreamEncoder(const Tokenizer& tokenizer, size_t max_hold)
+    : tokenizer_(tokenizer),
+      cutter_(std::make_unique<data::TextCutter>(Access::tokenizer(tokenizer).one_token_per_byte(), max_hold)) {}
+StreamEncoder::~StreamEncoder() = default;
+StreamEncoder::StreamEncoder(StreamEncoder&&) noexcept = default;
+StreamEncoder& StreamEncoder::operator=(StreamEncoder&&) noexcept = default;
+
+std::vector<int64_t> StreamEncoder::encode(const std::string& text) {
+  if (text.empty()) return {};
+  auto tokens = Access::tokenizer(tokenizer_).encode(text, fmt::format("text (from byte {})", encoded_));
+  encoded_ += static_cast<int64_t>(text.size());
+  return tokens;
+}
+std::vector<int64_t> StreamEncoder::push(std::string_view bytes) { return encode(cutter_->push(bytes)); }
+std::vector<int64_t> StreamEncoder::finish() { return encode(cutter_->finish()); }
+int64_t StreamEncoder::bytes_encoded() const { return encoded_; }
+int64_t StreamEncoder::bytes_held() const { return static_cast<int64_t>(cutter_->held()); }
 
 // --- State -------------------------------------------------------------------------------------------
 

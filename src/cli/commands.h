@@ -21,6 +21,7 @@ Runner add_read(CLI::App& app);
 Runner add_eval(CLI::App& app);
 Runner add_info(CLI::App& app);
 Runner add_passkey(CLI::App& app);
+Runner add_serve(CLI::App& app);
 
 // Rejects values below `min` with a message that names the flag and the value.
 CLI::Validator at_least(double min);

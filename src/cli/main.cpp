@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   runners["eval"] = infini::cli::add_eval(app);
   runners["info"] = infini::cli::add_info(app);
   runners["passkey"] = infini::cli::add_passkey(app);
+  runners["serve"] = infini::cli::add_serve(app);
   infini::cli::set_command_line(argc, argv);
   try {
     app.parse(argc, argv);

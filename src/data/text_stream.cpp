@@ -9,6 +9,29 @@
 
 namespace infini::data {
 
+std::string TextCutter::push(std::string_view bytes) {
+  if (byte_level_) return std::string(bytes);
+  carry_.append(bytes);
+  const auto line_end = carry_.rfind('\n');
+  size_t cut = 0;
+  if (line_end != std::string::npos) {
+    cut = line_end + 1;
+  } else if (carry_.size() >= max_hold_) {  // a line as long as we hold: cut at a character boundary
+    size_t invalid_at;
+    cut = utf8_valid_prefix(carry_, invalid_at);
+    if (invalid_at != std::string::npos) cut = carry_.size();  // let encode name the bad byte
+  }
+  std::string ready = carry_.substr(0, cut);
+  carry_.erase(0, cut);
+  return ready;
+}
+
+std::string TextCutter::finish() {
+  std::string rest;
+  rest.swap(carry_);
+  return rest;
+}
+
 void stream_tokens(const std::string& path, const Tokenizer& tokenizer,
                    const std::function<void(const std::vector<int64_t>&, uint64_t)>& sink, uint64_t block_bytes) {
   std::error_code ec;
@@ -16,25 +39,16 @@ void stream_tokens(const std::string& path, const Tokenizer& tokenizer,
   const auto docs = list_documents(path);
   if (docs.size() != 1) throw Error(fmt::format("{}: give one text file, not a folder", path));
   const auto& doc = docs[0];
-  std::string carry;  // an unfinished line, for tokenizers that are not byte-level
+  // Held at most one block: a longer line is cut at a character boundary.
+  TextCutter cutter(tokenizer.one_token_per_byte(), block_bytes);
+  uint64_t encoded = 0;  // bytes handed to the sink so far
   for (uint64_t offset = 0; offset < doc.bytes; offset += block_bytes) {
-    auto text = carry + read_range(doc, offset, block_bytes);
-    const uint64_t text_start = offset - carry.size();
-    carry.clear();
     const bool last = offset + block_bytes >= doc.bytes;
-    if (!tokenizer.one_token_per_byte() && !last) {
-      auto cut = text.rfind('\n');
-      if (cut != std::string::npos) {
-        cut += 1;
-      } else {  // a line longer than a block: cut at a character boundary at least
-        size_t invalid_at;
-        cut = utf8_valid_prefix(text, invalid_at);
-        if (invalid_at != std::string::npos) cut = text.size();  // let encode name the bad byte
-      }
-      carry = text.substr(cut);
-      text.resize(cut);
-    }
-    sink(tokenizer.encode(text, fmt::format("{} (from byte {})", path, text_start)), text_start + text.size());
+    auto text = cutter.push(read_range(doc, offset, block_bytes));
+    if (last) text += cutter.finish();
+    if (text.empty()) continue;
+    sink(tokenizer.encode(text, fmt::format("{} (from byte {})", path, encoded)), encoded + text.size());
+    encoded += text.size();
   }
 }
 
