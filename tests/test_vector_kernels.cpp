@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "kernels/infini_cpu.h"
+#include "kernels/matvecs_cpu.h"
 #include "kernels/vector_cpu.h"
 
 namespace infini {
@@ -65,6 +66,35 @@ TEST(VectorKernels, DotAxpyAndMatvecMatchScalarLoops) {
       double s = 0, m = 0;
       for (int64_t i = 0; i < n; ++i) s += double(W[(r - 1) * n + i]) * a[i], m += std::abs(double(W[(r - 1) * n + i]) * a[i]);
       EXPECT_NEAR(out[r], s, 1e-6 * m) << "matvec row " << r - 1 << ", width " << n;
+    }
+  }
+}
+
+// A product of rows by several vectors gives each vector exactly what matvec_rows gives it alone:
+// the batched decode step relies on it (tests/test_api.cpp, BatchedDecode).
+TEST(VectorKernels, RowsTimesSeveralVectorsEqualEachAloneBitForBit) {
+  std::mt19937 random(7);
+  std::normal_distribution<float> normal;
+  for (const int64_t cols : {5, 37, 64, 256, 682}) {
+    const int64_t rows = 29;
+    std::vector<float> W(rows * cols);
+    for (auto& w : W) w = normal(random);
+    for (int64_t n = 1; n <= 7; ++n) {
+      std::vector<std::vector<float>> x(n, std::vector<float>(cols)), y(n, std::vector<float>(rows, -1.0f));
+      std::vector<const float*> xs;
+      std::vector<float*> ys;
+      for (int64_t v = 0; v < n; ++v) {
+        for (auto& e : x[v]) e = normal(random);
+        xs.push_back(x[v].data());
+        ys.push_back(y[v].data());
+      }
+      kernels::matvecs_rows(W.data(), cols, xs.data(), n, ys.data(), 3, rows);  // rows 0..2 untouched
+      for (int64_t v = 0; v < n; ++v) {
+        std::vector<float> alone(rows, -1.0f);
+        kernels::matvec_rows(W.data(), cols, x[v].data(), alone.data(), 3, rows);
+        for (int64_t r = 0; r < rows; ++r)
+          ASSERT_EQ(y[v][r], alone[r]) << fmt::format("cols {}, {} vectors, vector {}, row {}", cols, n, v, r);
+      }
     }
   }
 }

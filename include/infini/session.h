@@ -59,7 +59,14 @@ class Generation {
   explicit Generation(std::unique_ptr<detail::GenerationData> data);
   std::unique_ptr<detail::GenerationData> data_;
   friend class Session;
+  friend std::vector<std::optional<std::string>> next_together(const std::vector<Generation*>& generations);
 };
+
+// next() for several generations (of one model, each from its own session) in one batched step:
+// every weight is read once for all of them, which is what makes decoding many sequences together
+// faster than one after another (a server's concurrent requests). Each gets exactly what its own
+// next() would return, whatever else is in the batch.
+std::vector<std::optional<std::string>> next_together(const std::vector<Generation*>& generations);
 
 class Session {
  public:

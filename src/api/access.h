@@ -27,12 +27,24 @@ struct StepThreads {
   std::chrono::steady_clock::time_point last_call;
 };
 
+// model_identity() hashes every weight (about 13 ms for the shipped model), and every Session needs
+// it: it is kept until a weight changes, which the tensors' version counters tell.
+struct IdentityCache {
+  std::mutex mutex;
+  int64_t versions = -1;  // the sum of the weights' version counters when `identity` was taken
+  std::string identity;
+};
+
 struct ModelData {
   InfiniTransformer module{nullptr};
   Tokenizer tokenizer;
   std::string path;  // loaded from or last saved to
   std::shared_ptr<StepThreads> step_threads = std::make_shared<StepThreads>();
+  std::shared_ptr<IdentityCache> identity = std::make_shared<IdentityCache>();
 };
+
+// model_identity(data.module), computed again only after a weight has changed in place.
+std::string current_identity(ModelData& data);
 
 struct SessionData {
   Model model;

@@ -105,6 +105,22 @@ void pace_threads(detail::StepThreads& s) {
 
 }  // namespace
 
+namespace detail {
+
+std::string current_identity(ModelData& data) {
+  auto& cache = *data.identity;
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  int64_t versions = 0;
+  for (const auto& p : data.module->parameters()) versions += p._version();
+  if (versions != cache.versions || cache.identity.empty()) {
+    cache.identity = model_identity(data.module);
+    cache.versions = versions;
+  }
+  return cache.identity;
+}
+
+}  // namespace detail
+
 Model::Model(std::shared_ptr<ModelData> data) : data_(std::move(data)) {}
 
 Model Model::load(const std::string& dir) {
@@ -189,6 +205,6 @@ std::vector<std::pair<std::string, torch::Tensor>> Model::named_parameters() con
 }
 
 int64_t Model::parameter_count() const { return data_->module->parameter_count(); }
-std::string Model::identity() const { return model_identity(data_->module); }
+std::string Model::identity() const { return detail::current_identity(*data_); }
 
 }  // namespace infini

@@ -46,7 +46,8 @@ void check_sample_options(const SampleOptions& options) {
 }  // namespace
 
 Session::Session(const Model& model)
-    : data_(std::make_unique<detail::SessionData>(detail::SessionData{model, SessionEngine(Access::module(model))})) {}
+    : data_(std::make_unique<detail::SessionData>(detail::SessionData{
+          model, SessionEngine(Access::module(model), true, true, model.identity())})) {}
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
@@ -135,41 +136,84 @@ bool Generation::stopped() const { return data_->stopped; }
 const std::vector<int64_t>& Generation::tokens() const { return data_->tokens; }
 const std::string& Generation::text() const { return data_->sent; }
 
-std::optional<std::string> Generation::next() {
-  auto& d = *data_;
-  // What of `text` (which extends what was sent) is new.
-  const auto release = [&](const std::string& text) {
-    if (text.size() <= d.sent.size() || text.compare(0, d.sent.size(), d.sent) != 0) return std::string();
-    auto piece = text.substr(d.sent.size());
-    d.sent = text;
-    return piece;
-  };
-  if (d.ended) return std::nullopt;
-  if (static_cast<int64_t>(d.tokens.size()) >= d.options.max_tokens) {
-    d.ended = true;
-    auto rest = release(d.tokenizer.decode(d.tokens));  // nothing is held back at the end
-    if (rest.empty()) return std::nullopt;
-    return rest;
+namespace {
+
+// What of `text` (which extends what was sent) is new.
+std::string release(detail::GenerationData& d, const std::string& text) {
+  if (text.size() <= d.sent.size() || text.compare(0, d.sent.size(), d.sent) != 0) return std::string();
+  auto piece = text.substr(d.sent.size());
+  d.sent = text;
+  return piece;
+}
+
+// Bytes at the end of `text` that start a UTF-8 character and do not finish it: a byte tokenizer's
+// next token may complete it.
+size_t incomplete_utf8_tail(const std::string& text) {
+  for (size_t back = 1; back <= std::min<size_t>(3, text.size()); ++back) {
+    const auto byte = static_cast<unsigned char>(text[text.size() - back]);
+    if ((byte & 0xC0) == 0x80) continue;  // a continuation byte: look further back
+    const size_t length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1;
+    return length > back && byte < 0xF8 ? back : 0;
   }
-  poll_interrupt();
-  torch::InferenceMode inference;
-  const auto token = sample_token(d.engine->last_logits(), d.recent, d.options, d.random);
-  d.tokens.push_back(token);
-  d.recent.push_back(token);
-  d.engine->feed({token});  // the session holds everything generated, ready to go on
+  return 0;
+}
+
+// The text that became final with the token just read.
+std::string text_after_token(detail::GenerationData& d) {
   auto text = d.tokenizer.decode(d.tokens);
   for (const auto& stop : d.options.stop) {
     const auto at = stop.empty() ? std::string::npos : text.find(stop);
     if (at != std::string::npos) {
       d.ended = d.stopped = true;
-      return release(text.substr(0, at));  // the stop string itself is not returned
+      return release(d, text.substr(0, at));  // the stop string itself is not returned
     }
   }
   // A SentencePiece byte piece may be half a character, which decodes to U+FFFD until the rest
-  // arrives, so trailing U+FFFDs wait; so does text that may be the start of a stop string.
+  // arrives, so trailing U+FFFDs wait; so do a byte tokenizer's first bytes of a character, and text
+  // that may be the start of a stop string.
   static const std::string kReplacement = "\xEF\xBF\xBD";
   while (text.size() >= 3 && text.compare(text.size() - 3, 3, kReplacement) == 0) text.resize(text.size() - 3);
-  return release(text.substr(0, text.size() - held_for_stop(text, d.options.stop)));
+  text.resize(text.size() - incomplete_utf8_tail(text));
+  return release(d, text.substr(0, text.size() - held_for_stop(text, d.options.stop)));
+}
+
+}  // namespace
+
+std::optional<std::string> Generation::next() { return next_together({this})[0]; }
+
+std::vector<std::optional<std::string>> next_together(const std::vector<Generation*>& generations) {
+  std::vector<std::optional<std::string>> out(generations.size());
+  std::vector<size_t> stepping;
+  std::vector<SessionEngine*> engines;
+  std::vector<int64_t> tokens;
+  torch::InferenceMode inference;
+  for (size_t i = 0; i < generations.size(); ++i) {
+    auto& d = *generations[i]->data_;
+    if (d.ended) continue;
+    if (static_cast<int64_t>(d.tokens.size()) >= d.options.max_tokens) {
+      d.ended = true;
+      auto rest = release(d, d.tokenizer.decode(d.tokens));  // nothing is held back at the end
+      if (!rest.empty()) out[i] = std::move(rest);
+      continue;
+    }
+    if (std::find(engines.begin(), engines.end(), d.engine) != engines.end())
+      throw Error("next_together: two generations share a session; each needs its own");
+    stepping.push_back(i);
+    engines.push_back(d.engine);
+  }
+  for (const auto i : stepping) {  // once the batch is known to be sound
+    auto& d = *generations[i]->data_;
+    tokens.push_back(sample_token(d.engine->last_logits(), d.recent, d.options, d.random));
+  }
+  // Every session reads its token (it holds everything generated, ready to go on).
+  SessionEngine::feed_batch(engines, tokens);
+  for (size_t k = 0; k < stepping.size(); ++k) {
+    auto& d = *generations[stepping[k]]->data_;
+    d.tokens.push_back(tokens[k]);
+    d.recent.push_back(tokens[k]);
+    out[stepping[k]] = text_after_token(d);
+  }
+  return out;
 }
 
 torch::Tensor Session::last_logits() const {

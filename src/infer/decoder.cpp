@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include "kernels/infini_cpu.h"
+#include "kernels/matvecs_cpu.h"
 #include "kernels/vector_cpu.h"
 #include "model/attention.h"
 #include "infini/error.h"
@@ -88,6 +89,8 @@ TokenDecoder::TokenDecoder(InfiniTransformer model)
   qkv_.resize(H * (2 * c.d_key + c.d_value));
   attn_.resize(H * c.d_value);
   act_.resize(c.d_ff);
+  up_.resize(c.d_ff);
+  mlp_out_.resize(c.d_model);
   attn_res_.resize(c.d_model);
   h_.resize(c.d_model);
   pred_.resize(c.mod_predictor_hidden);
@@ -148,58 +151,89 @@ void TokenDecoder::write_back(ModelState& state) const {
   }
 }
 
-std::pair<bool, float> TokenDecoder::route(size_t i, int thread, int threads) {
+void TokenDecoder::route(const std::vector<Sequence>& batch, size_t i, Scratch& s, int thread, int threads) const {
   const auto& c = config_;
   const auto& w = weights_[i];
   const int64_t D = c.d_model, P = c.mod_predictor_hidden;
-  const float r = kernels::dot(w.router, x_.data(), D);
-  float logit = r;
+  const auto B = batch.size();
   if (c.mod_predictor == CausalSelector::Mlp) {
     const auto [j0, j1] = kernels::thread_share(P, thread, threads);
-    for (int64_t j = j0; j < j1; ++j) {
-      const float a = kernels::dot(w.pred_hidden + j * D, x_.data(), D) + w.pred_hidden_bias[j];
-      pred_[static_cast<size_t>(j)] = a / (1.0f + std::exp(-a));
+    for (size_t b = 0; b < B; ++b) {
+      s.xs[b] = batch[b].decoder->x_.data();
+      s.ys[b] = batch[b].decoder->pred_.data();
     }
+    kernels::matvecs_rows(w.pred_hidden, D, s.xs.data(), static_cast<int64_t>(B), s.ys.data(), j0, j1);
+    for (size_t b = 0; b < B; ++b)
+      for (int64_t j = j0; j < j1; ++j) {
+        float& a = batch[b].decoder->pred_[static_cast<size_t>(j)];
+        a += w.pred_hidden_bias[j];
+        a = a / (1.0f + std::exp(-a));
+      }
 #pragma omp barrier
-    logit = kernels::dot(w.pred_out, pred_.data(), P) + w.pred_out_bias;
+  }
+  for (size_t b = 0; b < B; ++b) {
+    const auto& d = *batch[b].decoder;
+    const float r = kernels::dot(w.router, d.x_.data(), D);
+    const float logit =
+        c.mod_predictor == CausalSelector::Mlp ? kernels::dot(w.pred_out, d.pred_.data(), P) + w.pred_out_bias : r;
+    s.take[b] = logit > 0.0f;
+    s.weight[b] = c.mod_router == RouterWeight::Raw ? r : 1.0f / (1.0f + std::exp(-r));
+  }
+  if (c.mod_predictor == CausalSelector::Mlp) {
 #pragma omp barrier  // everyone has read pred_ before a later layer writes it again
   }
-  const float weight = c.mod_router == RouterWeight::Raw ? r : 1.0f / (1.0f + std::exp(-r));
-  return {logit > 0.0f, weight};
 }
 
-bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratch& s, int thread, int threads) {
+void TokenDecoder::run_layer(const std::vector<Sequence>& batch, size_t i, Scratch& s, int thread, int threads) const {
   const auto& c = config_;
   const auto& w = weights_[i];
-  auto& cache = caches_[i];
   const int64_t D = c.d_model, H = c.n_heads, dk = c.d_key, dv = c.d_value, F = c.d_ff, L = c.segment_len;
-  float* x = x_.data();
-  float* qkv = qkv_.data();
-  // A routed layer that skips the token leaves no trace; one that takes it caches the token in its
-  // next free slot and adds w(r) times the block's update.
+  const int64_t B = static_cast<int64_t>(batch.size());
+  // A routed layer that skips a token leaves no trace of it; one that takes it caches the token in
+  // its next free slot and adds w(r) times the block's update.
   const bool routed = w.router != nullptr;
-  float weight = 1.0f;
   if (routed) {
-    bool take = false;
-    std::tie(take, weight) = route(i, thread, threads);
-    if (!take) return false;
+    route(batch, i, s, thread, threads);
+  } else {
+    std::fill(s.take.begin(), s.take.begin() + B, 1);
   }
-  const int64_t slot = cache.count;
+  const auto taken = [&](int64_t b) { return s.take[static_cast<size_t>(b)] != 0; };
+  float* normed = s.normed.data();  // (B, D)
+  // The products below: rows of a weight times the vectors of the sequences the layer takes, into
+  // each sequence's buffer `out`.
+  const auto products = [&](const float* weight, int64_t cols, const auto& in, const auto& out, int64_t r0, int64_t r1) {
+    int64_t n = 0;
+    for (int64_t b = 0; b < B; ++b)
+      if (taken(b)) {
+        s.xs[n] = in(b);
+        s.ys[n++] = out(*batch[b].decoder);
+      }
+    kernels::matvecs_rows(weight, cols, s.xs.data(), n, s.ys.data(), r0, r1);
+  };
+  const auto normed_of = [&](int64_t b) { return normed + b * D; };
 
   // Q, K, V in one product.
-  kernels::rms_norm(x, w.attn_norm, s.normed.data(), D, c.norm_eps);
+  for (int64_t b = 0; b < B; ++b)
+    if (taken(b)) kernels::rms_norm(batch[b].decoder->x_.data(), w.attn_norm, normed + b * D, D, c.norm_eps);
   {
     const auto [r0, r1] = kernels::thread_share(H * (2 * dk + dv), thread, threads);
-    kernels::matvec_rows(w.qkv, D, s.normed.data(), qkv, r0, r1);
+    products(w.qkv, D, normed_of, [](TokenDecoder& d) { return d.qkv_.data(); }, r0, r1);
   }
 #pragma omp barrier
 
-  // Per head: cache the new key and value, attend over the XL cache and the segment so far, read the
-  // memory as it stood at the segment's start, and gate the two.
-  const float* cos = rope_cos_.data() + p * (dk / 2);
-  const float* sin = rope_sin_.data() + p * (dk / 2);
+  // Per (sequence, head): cache the new key and value, attend over the XL cache and the segment so
+  // far, read the memory as it stood at the segment's start, and gate the two.
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dk)));
-  for (int64_t h = thread; h < H; h += threads) {
+  for (int64_t task = thread; task < B * H; task += threads) {
+    const int64_t b = task / H, h = task % H;
+    if (!taken(b)) continue;
+    auto& d = *batch[b].decoder;
+    auto& cache = d.caches_[i];
+    const auto& mem = batch[b].state->layers()[i];
+    const int64_t p = batch[b].p, slot = cache.count;
+    const float* cos = rope_cos_.data() + p * (dk / 2);
+    const float* sin = rope_sin_.data() + p * (dk / 2);
+    const float* qkv = d.qkv_.data();
     const float* q = qkv + h * dk;            // (dk), un-rotated
     const float* k = qkv + (H + h) * dk;      // (dk), un-rotated
     if (w.q_conv) {  // as qk_conv::apply: the convolved rows replace the raw ones, then the tails move on
@@ -225,7 +259,7 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
     const int64_t first = L - cache.xl_len, count = cache.xl_len + slot + 1;
     for (int64_t j = 0; j < count; ++j) s.scores[j] = scale * kernels::dot(s.q.data(), keys + (first + j) * dk, dk);
     kernels::softmax(s.scores.data(), count);
-    float* out = attn_.data() + h * dv;  // (dv)
+    float* out = d.attn_.data() + h * dv;  // (dv)
     std::fill(out, out + dv, 0.0f);
     for (int64_t j = 0; j < count; ++j) kernels::axpy(s.scores[j], values + (first + j) * dv, out, dv);
 
@@ -242,38 +276,55 @@ bool TokenDecoder::run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratc
   // was and builds the MLP's input h = x + a apart, since its own residual is scaled by w(r).
   {
     const auto [r0, r1] = kernels::thread_share(D, thread, threads);
-    for (int64_t r = r0; r < r1; ++r) {
-      const float a = kernels::dot(w.out + r * H * dv, attn_.data(), H * dv);
-      if (routed) {
-        attn_res_[r] = a;
-        h_[r] = x[r] + a;
-      } else {
-        x[r] += a;
+    products(w.out, H * dv, [&](int64_t b) { return batch[b].decoder->attn_.data(); },
+             [](TokenDecoder& d) { return d.attn_res_.data(); }, r0, r1);
+    for (int64_t b = 0; b < B; ++b) {
+      if (!taken(b)) continue;
+      auto& d = *batch[b].decoder;
+      for (int64_t r = r0; r < r1; ++r) {
+        if (routed) {
+          d.h_[r] = d.x_[r] + d.attn_res_[r];
+        } else {
+          d.x_[r] += d.attn_res_[r];
+        }
       }
     }
   }
 #pragma omp barrier
 
   // SwiGLU: a thread takes gate row f and up row F + f together, so it can finish act[f] itself.
-  kernels::rms_norm(routed ? h_.data() : x, w.mlp_norm, s.normed.data(), D, c.norm_eps);
+  for (int64_t b = 0; b < B; ++b)
+    if (taken(b)) {
+      auto& d = *batch[b].decoder;
+      kernels::rms_norm(routed ? d.h_.data() : d.x_.data(), w.mlp_norm, normed + b * D, D, c.norm_eps);
+    }
   {
     const auto [f0, f1] = kernels::thread_share(F, thread, threads);
-    for (int64_t f = f0; f < f1; ++f) {
-      const float g = kernels::dot(w.gate_up + f * D, s.normed.data(), D);
-      const float u = kernels::dot(w.gate_up + (F + f) * D, s.normed.data(), D);
-      act_[f] = g / (1.0f + std::exp(-g)) * u;
+    products(w.gate_up, D, normed_of, [](TokenDecoder& d) { return d.act_.data(); }, f0, f1);
+    // The up rows F + f, into up_[f].
+    products(w.gate_up + F * D, D, normed_of, [](TokenDecoder& d) { return d.up_.data(); }, f0, f1);
+    for (int64_t b = 0; b < B; ++b) {
+      if (!taken(b)) continue;
+      auto& d = *batch[b].decoder;
+      for (int64_t f = f0; f < f1; ++f) {
+        const float g = d.act_[f];
+        d.act_[f] = g / (1.0f + std::exp(-g)) * d.up_[f];
+      }
     }
   }
 #pragma omp barrier
   {
     const auto [r0, r1] = kernels::thread_share(D, thread, threads);
-    for (int64_t r = r0; r < r1; ++r) {
-      const float m = kernels::dot(w.down + r * F, act_.data(), F);
-      x[r] += routed ? weight * (attn_res_[r] + m) : m;
+    products(w.down, F, [&](int64_t b) { return batch[b].decoder->act_.data(); },
+             [](TokenDecoder& d) { return d.mlp_out_.data(); }, r0, r1);
+    for (int64_t b = 0; b < B; ++b) {
+      if (!taken(b)) continue;
+      auto& d = *batch[b].decoder;
+      const float weight = s.weight[static_cast<size_t>(b)];
+      for (int64_t r = r0; r < r1; ++r) d.x_[r] += routed ? weight * (d.attn_res_[r] + d.mlp_out_[r]) : d.mlp_out_[r];
     }
   }
 #pragma omp barrier
-  return true;
 }
 
 void TokenDecoder::write_memory(size_t i, LayerMemory& mem, int64_t n) {
@@ -300,26 +351,49 @@ void TokenDecoder::write_memory(size_t i, LayerMemory& mem, int64_t n) {
   mem.z = z_next;
 }
 
-torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) {
-  const auto& c = config_;
-  if (token < 0 || token >= c.vocab_size)
-    throw Error(fmt::format("token {} is outside the vocabulary (0..{})", token, c.vocab_size - 1));
-  const int64_t D = c.d_model, V = c.vocab_size, L = c.segment_len;
-  const int64_t p = state.pos_in_segment();
-  auto logits = torch::empty({V}, torch::kFloat32);  // (V)
-  float* out = logits.data_ptr<float>();
-  std::copy(embed_ + token * D, embed_ + (token + 1) * D, x_.begin());
+torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) { return step_batch({this}, {token}, {&state})[0]; }
 
-  for (auto& mem : state.layers())
-    if (mem.M.defined() && !(mem.M.is_contiguous() && mem.z.is_contiguous())) {
-      mem.M = mem.M.contiguous();
-      mem.z = mem.z.contiguous();
-    }
+std::vector<torch::Tensor> TokenDecoder::step_batch(const std::vector<TokenDecoder*>& decoders,
+                                                    const std::vector<int64_t>& tokens,
+                                                    const std::vector<ModelState*>& states) {
+  if (decoders.empty()) return {};
+  TokenDecoder& lead = *decoders[0];  // its weights, rope tables and per-thread scratch serve the batch
+  const auto& c = lead.config_;
+  if (tokens.size() != decoders.size() || states.size() != decoders.size())
+    throw Error(fmt::format("step_batch: {} decoders, {} tokens and {} states", decoders.size(), tokens.size(),
+                            states.size()));
+  const int64_t D = c.d_model, V = c.vocab_size, L = c.segment_len;
+  const auto B = static_cast<int64_t>(decoders.size());
+  std::vector<Sequence> batch;
+  std::vector<torch::Tensor> logits;
+  for (int64_t b = 0; b < B; ++b) {
+    auto& d = *decoders[b];
+    if (d.embed_ != lead.embed_) throw Error("step_batch: the decoders belong to different models");
+    if (std::find(decoders.begin(), decoders.begin() + b, &d) != decoders.begin() + b)
+      throw Error("step_batch: a decoder appears twice; each sequence steps once per batch");
+    const auto token = tokens[b];
+    if (token < 0 || token >= c.vocab_size)
+      throw Error(fmt::format("token {} is outside the vocabulary (0..{})", token, c.vocab_size - 1));
+    auto& state = *states[b];
+    for (auto& mem : state.layers())
+      if (mem.M.defined() && !(mem.M.is_contiguous() && mem.z.is_contiguous())) {
+        mem.M = mem.M.contiguous();
+        mem.z = mem.z.contiguous();
+      }
+    std::copy(lead.embed_ + token * D, lead.embed_ + (token + 1) * D, d.x_.begin());
+    batch.push_back({&d, &state, state.pos_in_segment()});
+    logits.push_back(torch::empty({V}, torch::kFloat32));  // (V)
+  }
   const int threads = std::max(1, at::get_num_threads());
-  if (scratch_.size() < static_cast<size_t>(threads)) {
-    scratch_.resize(static_cast<size_t>(threads));
-    for (auto& s : scratch_) {
-      s.normed.resize(D);
+  auto& scratch = lead.scratch_;
+  if (scratch.size() < static_cast<size_t>(threads)) scratch.resize(static_cast<size_t>(threads));
+  for (auto& s : scratch)
+    if (s.normed.size() < static_cast<size_t>(B * D)) {
+      s.normed.resize(B * D);
+      s.take.resize(B);
+      s.weight.resize(B);
+      s.xs.resize(B);
+      s.ys.resize(B);
       s.q.resize(c.d_key);
       s.sigma_q.resize(c.d_key);
       s.scores.resize(2 * L);
@@ -327,48 +401,57 @@ torch::Tensor TokenDecoder::step(int64_t token, ModelState& state) {
       s.conv_q.resize(c.d_key);
       s.conv_k.resize(c.d_key);
     }
-  }
+  std::vector<float*> out(B);
+  for (int64_t b = 0; b < B; ++b) out[b] = logits[b].data_ptr<float>();
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num(), n = omp_get_num_threads();
-    auto& s = scratch_[static_cast<size_t>(t)];
-    for (size_t i = 0; i < caches_.size(); ++i) {
-      const bool took = run_layer(i, p, state.layers()[i], s, t, n);
-      if (t == 0) took_[i] = took;
+    auto& s = scratch[static_cast<size_t>(t)];
+    for (size_t i = 0; i < lead.caches_.size(); ++i) {
+      lead.run_layer(batch, i, s, t, n);
+      if (t == 0)
+        for (int64_t b = 0; b < B; ++b) batch[b].decoder->took_[i] = s.take[b];
     }
-    kernels::rms_norm(x_.data(), final_norm_, s.normed.data(), D, c.norm_eps);
+    for (int64_t b = 0; b < B; ++b) {
+      kernels::rms_norm(batch[b].decoder->x_.data(), lead.final_norm_, s.normed.data() + b * D, D, c.norm_eps);
+      s.xs[b] = s.normed.data() + b * D;
+    }
     const auto [r0, r1] = kernels::thread_share(V, t, n);
-    kernels::matvec_rows(lm_head_, D, s.normed.data(), out, r0, r1);
+    kernels::matvecs_rows(lead.lm_head_, D, s.xs.data(), B, out.data(), r0, r1);
   }
+  for (auto& seq : batch) seq.decoder->finish_step(*seq.state, seq.p);
+  return logits;
+}
 
+void TokenDecoder::finish_step(ModelState& state, int64_t p) {
+  const auto& c = config_;
+  const int64_t L = c.segment_len;
   for (size_t i = 0; i < caches_.size(); ++i)
     if (took_[i]) {
       caches_[i].count += 1;
       if (weights_[i].router) caches_[i].positions.push_back(p);
     }
   state.advance(1, L);
-  if (p + 1 == L) {
-    // The segment is complete: the general code writes it into the memory (or the XL cache).
-    torch::InferenceMode inference;
-    for (size_t i = 0; i < caches_.size(); ++i) {
-      auto& mem = state.layers()[i];
-      auto& cache = caches_[i];
-      const auto n = cache.count;
-      const auto positions = weights_[i].router ? torch::tensor(cache.positions, torch::kInt64).view({1, n}) : torch::Tensor();
-      // The compressive memory is written with the fused prefill's kernels, and finish_segment, given
-      // no rows, then only closes the segment; it writes only what they do not cover (the XL cache, and
-      // a training state's weighted write).
-      const bool fused_write = c.has_compressive_memory() && !mem.next_write_weight.defined();
-      if (fused_write && n > 0) write_memory(i, mem, n);
-      const auto rows = fused_write ? 0 : n;
-      finish_segment(c, mem, cache.seg_k.narrow(2, 0, rows), cache.values.narrow(1, L, rows).unsqueeze(0),
-                     positions.defined() ? positions.narrow(1, 0, rows) : positions, weights_[i].key_shift_logits);
-      load_xl(mem, cache);
-      cache.count = 0;
-      cache.positions.clear();
-    }
+  if (p + 1 < L) return;
+  // The segment is complete: the general code writes it into the memory (or the XL cache).
+  torch::InferenceMode inference;
+  for (size_t i = 0; i < caches_.size(); ++i) {
+    auto& mem = state.layers()[i];
+    auto& cache = caches_[i];
+    const auto n = cache.count;
+    const auto positions = weights_[i].router ? torch::tensor(cache.positions, torch::kInt64).view({1, n}) : torch::Tensor();
+    // The compressive memory is written with the fused prefill's kernels, and finish_segment, given
+    // no rows, then only closes the segment; it writes only what they do not cover (the XL cache, and
+    // a training state's weighted write).
+    const bool fused_write = c.has_compressive_memory() && !mem.next_write_weight.defined();
+    if (fused_write && n > 0) write_memory(i, mem, n);
+    const auto rows = fused_write ? 0 : n;
+    finish_segment(c, mem, cache.seg_k.narrow(2, 0, rows), cache.values.narrow(1, L, rows).unsqueeze(0),
+                   positions.defined() ? positions.narrow(1, 0, rows) : positions, weights_[i].key_shift_logits);
+    load_xl(mem, cache);
+    cache.count = 0;
+    cache.positions.clear();
   }
-  return logits;
 }
 
 }  // namespace infini

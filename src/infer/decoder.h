@@ -8,6 +8,12 @@
 //
 // It computes what InfiniTransformer::forward computes for one token, and the consistency tests check
 // it against that path (tests/test_session.cpp, tests/test_routing.cpp, tests/test_fused_paths.cpp).
+//
+// step_batch() runs the step for several sequences at once (a server's concurrent generations), each
+// with its own decoder and state: every weight row is loaded once per step and multiplied by every
+// sequence's vector while it is in cache, and the barriers are shared. Each output is the same dot
+// product, in the same order, as in a step of its own, so a sequence's logits do not depend on what
+// else is in the batch, bit for bit (tests/test_session.cpp).
 #pragma once
 
 #include <cstdint>
@@ -35,6 +41,11 @@ class TokenDecoder {
   // logits of the next token. The state's position, M, z and XL cache are kept current; its segment
   // cache (seg_k, seg_v) only by write_back().
   torch::Tensor step(int64_t token, ModelState& state);
+  // One step for each decoder (of one model; each attached or last stepped as step() requires),
+  // reading tokens[k] after states[k]. Returns each sequence's (V) fp32 logits.
+  static std::vector<torch::Tensor> step_batch(const std::vector<TokenDecoder*>& decoders,
+                                               const std::vector<int64_t>& tokens,
+                                               const std::vector<ModelState*>& states);
   // Copies the decoder's segment cache back into the state, so that the general path, a state file
   // or another decoder can continue from it.
   void write_back(ModelState& state) const;
@@ -72,7 +83,11 @@ class TokenDecoder {
     torch::Tensor conv_q, conv_k;    // (1, H, W - 1, dk): qk_conv's tails, the state's own until write_back
   };
   struct Scratch {
-    std::vector<float> normed;  // (D)
+    std::vector<float> normed;  // (B, D): each sequence's normed vector, computed by every thread
+    std::vector<char> take;     // (B): whether the current routed layer takes each sequence's token
+    std::vector<float> weight;  // (B): and the weight w(r) of its update
+    std::vector<const float*> xs;  // (B): the vectors of a product (kernels/matvecs_cpu.h)
+    std::vector<float*> ys;        // (B): and where its results go
     std::vector<float> q;       // (dk): rotated query
     std::vector<float> sigma_q; // (dk)
     std::vector<float> scores;  // (2L)
@@ -80,14 +95,22 @@ class TokenDecoder {
     std::vector<float> conv_q, conv_k;  // (dk) each: the convolved query and key (qk_conv)
   };
 
+  // One sequence of a batched step: its decoder (caches and activations), state and segment position.
+  struct Sequence {
+    TokenDecoder* decoder;
+    ModelState* state;
+    int64_t p;
+  };
   void load_xl(const LayerMemory& mem, LayerCache& cache) const;
-  // Whether routed layer i takes the token in x_, and the weight w(r) of its update; every thread
-  // computes the same answer.
-  std::pair<bool, float> route(size_t i, int thread, int threads);
-  // One layer for the token at segment position p, run by every thread of the parallel region;
-  // `thread` of `threads` takes its share of rows and heads. Returns whether the layer took the
-  // token (always, for a dense layer).
-  bool run_layer(size_t i, int64_t p, const LayerMemory& mem, Scratch& s, int thread, int threads);
+  // Whether routed layer i takes each sequence's token (in its x_), and the weight w(r) of its
+  // update, into s.take and s.weight; every thread computes the same answer.
+  void route(const std::vector<Sequence>& batch, size_t i, Scratch& s, int thread, int threads) const;
+  // Layer i for every sequence of the batch, run by every thread of the parallel region; `thread` of
+  // `threads` takes its share of rows and of (sequence, head) pairs. Sets s.take: whether the layer
+  // took each sequence's token (always, for a dense layer).
+  void run_layer(const std::vector<Sequence>& batch, size_t i, Scratch& s, int thread, int threads) const;
+  // Caches and the memory after the step: the token counted, and a finished segment written.
+  void finish_step(ModelState& state, int64_t p);
   // The segment boundary's write of layer i's n cached tokens into mem's M and z (new tensors), with
   // the fused prefill's kernels (kernels/infini_cpu.h).
   void write_memory(size_t i, LayerMemory& mem, int64_t n);
@@ -108,7 +131,9 @@ class TokenDecoder {
   std::vector<float> qkv_;   // (H*dk + H*dk + H*dv)
   std::vector<float> attn_;  // (H*dv)
   std::vector<float> act_;   // (F): silu(gate) * up
-  std::vector<float> attn_res_;  // (D): a routed layer's attention output, kept for x + w (a + m)
+  std::vector<float> up_;    // (F): the up projection, before the product
+  std::vector<float> mlp_out_;  // (D): the MLP's output, before the residual
+  std::vector<float> attn_res_;  // (D): the attention output (a routed layer keeps it for x + w (a + m))
   std::vector<float> h_;         // (D): a routed layer's x + a, the MLP's input
   std::vector<float> pred_;      // (P): the predictor's hidden layer
   std::vector<char> took_;       // (n_layers): what each layer did with the current token

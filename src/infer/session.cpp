@@ -1,5 +1,6 @@
 #include "infer/session.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include <ATen/Parallel.h>
@@ -14,13 +15,15 @@
 namespace infini {
 namespace {
 
-// Runs one round of `work` at the tuner's thread count and reports its time.
+// Runs one round of `work` at the tuner's thread count and reports its time, per item when the
+// round does `items` of them (a batched step), so rounds of different sizes compare.
 template <typename Work>
-torch::Tensor timed(ThreadTuner& tuner, const Work& work) {
+auto timed(ThreadTuner& tuner, const Work& work, size_t items = 1) {
   const ScopedThreads threads(tuner.threads());
   const auto t0 = std::chrono::steady_clock::now();
   auto out = work();
-  tuner.record(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  tuner.record(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+               static_cast<double>(items));
   return out;
 }
 
@@ -44,9 +47,9 @@ std::string model_identity(InfiniTransformer& model) {
   return fmt::format("{:016x}", h);
 }
 
-SessionEngine::SessionEngine(InfiniTransformer model, bool fused_decode, bool fused_prefill)
+SessionEngine::SessionEngine(InfiniTransformer model, bool fused_decode, bool fused_prefill, std::string identity)
     : model_(std::move(model)),
-      identity_(model_identity(model_)),
+      identity_(identity.empty() ? model_identity(model_) : std::move(identity)),
       state_(model_->initial_state(1)),
       // A token takes about 0.15 ms and a segment about 4 on the shipped model. A probe times each
       // count for at least 30 ms, several scheduler time slices, so that the stalls a busy neighbour
@@ -116,6 +119,42 @@ void SessionEngine::feed(const std::vector<int64_t>& tokens) {
     last_logits_ = out.logits[0][0].to(torch::kFloat32);  // (V)
     i += n;
   }
+}
+
+void SessionEngine::feed_batch(const std::vector<SessionEngine*>& engines, const std::vector<int64_t>& tokens) {
+  if (engines.size() != tokens.size())
+    throw Error(fmt::format("feed_batch: {} sessions and {} tokens", engines.size(), tokens.size()));
+  torch::InferenceMode inference;
+  std::vector<SessionEngine*> batched;
+  std::vector<TokenDecoder*> decoders;
+  std::vector<ModelState*> states;
+  std::vector<int64_t> batch_tokens;
+  for (size_t k = 0; k < engines.size(); ++k) {
+    auto& e = *engines[k];
+    if (std::find(engines.begin(), engines.begin() + static_cast<std::ptrdiff_t>(k), &e) !=
+        engines.begin() + static_cast<std::ptrdiff_t>(k))
+      throw Error("feed_batch: a session appears twice; each reads one token per step");
+    check_token_ids({tokens[k]}, e.model_->config().vocab_size, e.position());
+  }
+  for (size_t k = 0; k < engines.size(); ++k) {
+    auto& e = *engines[k];
+    if (!e.decoder_) {  // not on the fused path (not fp32 on the CPU): alone, through the general one
+      e.feed({tokens[k]});
+      continue;
+    }
+    if (!e.decoding_) e.decoder_->attach(e.state_);
+    e.decoding_ = true;
+    batched.push_back(&e);
+    decoders.push_back(e.decoder_.get());
+    states.push_back(&e.state_);
+    batch_tokens.push_back(tokens[k]);
+  }
+  if (batched.empty()) return;
+  poll_interrupt();
+  const auto logits = timed(
+      batched[0]->decode_threads_, [&] { return TokenDecoder::step_batch(decoders, batch_tokens, states); },
+      batched.size());
+  for (size_t k = 0; k < batched.size(); ++k) batched[k]->last_logits_ = logits[k];
 }
 
 void SessionEngine::clear() {

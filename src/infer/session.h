@@ -32,10 +32,15 @@ class SessionEngine {
   // One-token feeds go through the fused TokenDecoder when the model allows it (fp32 on the CPU), and
   // whole segments through the fused SegmentPrefill (a dense fp32 model on the CPU, without the XL
   // cache); `false` keeps those feeds on the general forward pass (for comparisons).
-  explicit SessionEngine(InfiniTransformer model, bool fused_decode = true, bool fused_prefill = true);
+  // `identity` is model_identity(model) when the caller knows it (computing it hashes every weight).
+  explicit SessionEngine(InfiniTransformer model, bool fused_decode = true, bool fused_prefill = true,
+                         std::string identity = {});
 
   // Reads `tokens` after everything fed so far.
   void feed(const std::vector<int64_t>& tokens);
+  // Reads tokens[k] into engines[k] (distinct sessions of one model): one batched decode step for
+  // those on the fused decoder (TokenDecoder::step_batch), the same logits as feeding each alone.
+  static void feed_batch(const std::vector<SessionEngine*>& engines, const std::vector<int64_t>& tokens);
   // (V) fp32 logits for the token after the last one fed; undefined before the first feed.
   const torch::Tensor& last_logits() const { return last_logits_; }
   int64_t position() const { return state_.tokens_seen(); }

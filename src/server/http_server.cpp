@@ -30,9 +30,12 @@ int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// JSON text; bytes that are not UTF-8 (a byte model may generate any) become U+FFFD.
+std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(dump(body), "application/json");
 }
 void send_error(httplib::Response& res, const ApiError& e) { send_json(res, e.status, e.body()); }
 
@@ -208,10 +211,11 @@ void add_routes(httplib::Server& http, Context& ctx) {
           "text/event-stream",
           [&ctx, job, id](size_t, httplib::DataSink& sink) {
             bool finished = false;
-            const auto text = job->take(std::chrono::milliseconds(250), finished);
+            // Every 20 ms: what was generated meanwhile goes out as one event.
+            const auto text = job->take(std::chrono::milliseconds(20), finished);
             if (!sink.is_writable()) return false;
             const auto event = [&](const json& data) {
-              const auto line = "data: " + data.dump() + "\n\n";
+              const auto line = "data: " + dump(data) + "\n\n";
               return sink.write(line.data(), line.size());
             };
             if (!text.empty() && !event(ctx.completion_json(id, text, nullptr))) return false;

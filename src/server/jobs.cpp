@@ -6,7 +6,7 @@ namespace infini::server {
 
 std::string CompletionJob::take(std::chrono::milliseconds wait, bool& finished) {
   std::unique_lock lock(mutex_);
-  cv_.wait_for(lock, wait, [&] { return !text_.empty() || finished_; });
+  cv_.wait_for(lock, wait, [&] { return finished_; });
   std::string text;
   text.swap(text_);
   finished = finished_;
@@ -55,12 +55,10 @@ void CompletionJob::started(int64_t prompt_tokens) {
 }
 
 void CompletionJob::push(const std::string& text) {
-  if (text.empty()) return;
-  {
-    std::lock_guard lock(mutex_);
-    text_ += text;
-  }
-  cv_.notify_all();
+  // No wake-up: a thread woken for every token takes a core from the model's threads, whose
+  // barriers then wait for it (a stream collects its text every few milliseconds instead).
+  std::lock_guard lock(mutex_);
+  text_ += text;
 }
 
 void CompletionJob::finish(const std::string& reason, int64_t completion_tokens) {

@@ -25,7 +25,7 @@ class CompletionJob {
   const std::chrono::steady_clock::time_point deadline;
 
   // --- HTTP side
-  // Waits up to `wait` for text or the end. Returns the text that arrived (may be empty) and sets
+  // Waits up to `wait` for the end. Returns the text that arrived meanwhile (may be empty) and sets
   // `finished` once everything has been taken.
   std::string take(std::chrono::milliseconds wait, bool& finished);
   // Waits until the worker has read the prompt (or failed to): the error, if it failed.

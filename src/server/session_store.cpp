@@ -114,7 +114,7 @@ std::string SessionStore::state_path(const std::string& id) const { return (fs::
 void SessionStore::write_record(const SessionInfo& info) const {
   json j = {{"id", info.id}, {"created", info.created}, {"status", info.status}, {"tokens", info.tokens}, {"bytes", info.bytes}};
   if (!info.note.empty()) j["note"] = info.note;
-  io::write_file_atomic(record_path(info.id), j.dump() + "\n");
+  io::write_file_atomic(record_path(info.id), j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
 }
 
 void SessionStore::touch(Entry& e) { e.last_used = ++clock_; }

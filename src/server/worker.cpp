@@ -182,27 +182,33 @@ void Worker::start(const std::shared_ptr<CompletionJob>& job) {
 void Worker::step_completions() {
   const auto now = std::chrono::steady_clock::now();
   for (auto& r : running_) {
-    auto& job = *r->job;
-    auto& generation = *r->generation;
-    if (job.cancelled()) {
+    if (r->job->cancelled()) {
       r.reset();
-      continue;
-    }
-    if (now > job.deadline) {
-      job.fail(ApiError(504, "timeout", fmt::format("the completion ran past the server's --request-timeout ({} s)",
-                                                    options_.request_timeout.count())));
+    } else if (now > r->job->deadline) {
+      r->job->fail(ApiError(504, "timeout", fmt::format("the completion ran past the server's --request-timeout ({} s)",
+                                                        options_.request_timeout.count())));
       r.reset();
-      continue;
     }
-    try {
-      const auto piece = generation.next();
-      if (piece) job.push(*piece);
-      if (!piece || generation.ended()) {
-        job.finish(generation.stopped() ? "stop" : "length", static_cast<int64_t>(generation.tokens().size()));
-        r.reset();
-      }
-    } catch (const std::exception& e) {
-      job.fail(internal(e));
+  }
+  running_.erase(std::remove(running_.begin(), running_.end(), nullptr), running_.end());
+  if (running_.empty()) return;
+  // One batched step for every running completion.
+  std::vector<Generation*> generations;
+  for (auto& r : running_) generations.push_back(&*r->generation);
+  std::vector<std::optional<std::string>> pieces;
+  try {
+    pieces = next_together(generations);
+  } catch (const std::exception& e) {
+    for (auto& r : running_) r->job->fail(internal(e));
+    running_.clear();
+    return;
+  }
+  for (size_t k = 0; k < running_.size(); ++k) {
+    auto& r = running_[k];
+    const auto& generation = *r->generation;
+    if (pieces[k]) r->job->push(*pieces[k]);
+    if (!pieces[k] || generation.ended()) {
+      r->job->finish(generation.stopped() ? "stop" : "length", static_cast<int64_t>(generation.tokens().size()));
       r.reset();
     }
   }

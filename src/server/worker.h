@@ -2,7 +2,8 @@
 // opens a parallel region its own team, so model calls from many HTTP threads would each take
 // every core; all of the server's model work goes through this thread instead. Each turn it
 //   1. starts queued completions while fewer than --parallel run (a new one joins at any step),
-//   2. advances every running completion by one token (a finished one leaves at once),
+//   2. advances every running completion by one token, in one batched step (next_together); a
+//      finished one leaves at once,
 //   3. reads one piece of each running read (at most a few thousand tokens, cut at segment ends),
 // so a long read never holds up a completion, and the reverse.
 #pragma once

@@ -4,12 +4,13 @@ import concurrent.futures
 import json
 import os
 import socket
+import subprocess
 import time
 import urllib.parse
 
 import pytest
 
-from serving import MODEL, Server, cli, cli_generate
+from serving import BIN, MODEL, Server, cli, cli_generate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 with open(os.path.join(ROOT, "data", "sample", "kjv-genesis-exodus.txt"), encoding="utf-8") as f:
@@ -83,6 +84,27 @@ def test_stream_equals_whole(server):
     assert chunks[-1]["choices"][0]["finish_reason"] == "length"
     assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
     assert all(c["object"] == "text_completion" and c["id"] == chunks[0]["id"] for c in chunks)
+
+
+def test_bytes_that_are_not_utf8(tmp_path):
+    """A byte model may generate any bytes: the JSON carries U+FFFD for those that are not UTF-8,
+    and a stream, which never splits a character, adds up to the whole text."""
+    model = str(tmp_path / "random")
+    cli("train", "--config", os.path.join(ROOT, "configs", "reference.json"), "--data",
+        os.path.join(ROOT, "data", "sample", "kjv-genesis-exodus.txt"), "--steps", "1", "--window", "64",
+        "--batch", "1", "--val-every", "0", "--out", model)
+    s = Server(model=model)
+    try:
+        body = dict(prompt="In", max_tokens=200, temperature=2.0, seed=3)
+        whole = s.complete(**body)
+        chunks, done = s.stream(**body)
+        assert done and "".join(c["choices"][0]["text"] for c in chunks) == whole
+        raw = subprocess.run([BIN, "generate", "--model", model, "--prompt", "In", "--tokens", "200",
+                              "--temperature", "2.0", "--seed", "3"], capture_output=True, check=True).stdout
+        assert whole == raw[:-1].decode("utf-8", "replace") or "\ufffd" in whole
+        assert len(whole.encode("utf-8", "surrogatepass")) >= 100
+    finally:
+        s.stop()
 
 
 # --- memory sessions ---------------------------------------------------------------------------------
