@@ -73,9 +73,10 @@ TokenDecoder::TokenDecoder(InfiniTransformer model)
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
   for (int64_t i = 0; i < c.n_layers; ++i) {
     LayerCache cache;
-    cache.seg_k = torch::zeros({1, H, L, c.d_key}, f32);
-    cache.rotated_k = torch::zeros({H, 2 * L, c.d_key}, f32);
-    cache.values = torch::zeros({H, 2 * L, c.d_value}, f32);
+    // Uninitialised: a row is read only after it is written (attach, load_xl, or the step itself).
+    cache.seg_k = torch::empty({1, H, L, c.d_key}, f32);
+    cache.rotated_k = torch::empty({H, 2 * L, c.d_key}, f32);
+    cache.values = torch::empty({H, 2 * L, c.d_value}, f32);
     if (c.qk_conv > 0) {
       cache.conv_q = torch::zeros({1, H, c.qk_conv - 1, c.d_key}, f32);
       cache.conv_k = torch::zeros({1, H, c.qk_conv - 1, c.d_key}, f32);

@@ -61,10 +61,20 @@ SessionEngine::SessionEngine(InfiniTransformer model, bool fused_decode, bool fu
                                                /*settle_seconds=*/0.02, /*first_period=*/0.1, /*max_period=*/4.0,
                                                thread_tuning()}) {
   model_->eval();
-  if (fused_decode && TokenDecoder::supports(model_->config(), model_->embed->weight.device()))
-    decoder_ = std::make_unique<TokenDecoder>(model_);
-  if (fused_prefill && SegmentPrefill::supports(model_->config(), model_->embed->weight.device()))
-    prefill_ = std::make_unique<SegmentPrefill>(model_);
+  use_decoder_ = fused_decode && TokenDecoder::supports(model_->config(), model_->embed->weight.device());
+  use_prefill_ = fused_prefill && SegmentPrefill::supports(model_->config(), model_->embed->weight.device());
+}
+
+// Made at first use: their buffers (a few MB for the shipped model) cost nothing to a session that
+// only loads a state or snapshots one (a server keeps thousands).
+TokenDecoder& SessionEngine::decoder() {
+  if (!decoder_) decoder_ = std::make_unique<TokenDecoder>(model_);
+  return *decoder_;
+}
+
+SegmentPrefill& SessionEngine::prefill() {
+  if (!prefill_) prefill_ = std::make_unique<SegmentPrefill>(model_);
+  return *prefill_;
 }
 
 const ModelState& SessionEngine::state() const {
@@ -94,18 +104,18 @@ void SessionEngine::feed(const std::vector<int64_t>& tokens) {
     poll_interrupt();  // between pieces: state_ is whole here
     // Up to the end of the current segment: the forward pass then writes it into the memory.
     const auto n = std::min<size_t>(tokens.size() - i, static_cast<size_t>(L - state_.pos_in_segment()));
-    if (n == 1 && decoder_) {
-      if (!decoding_) decoder_->attach(state_);
+    if (n == 1 && use_decoder_) {
+      if (!decoding_) decoder().attach(state_);
       decoding_ = true;
       last_logits_ = timed(decode_threads_, [&] { return decoder_->step(tokens[i], state_); });
       i += n;
       continue;
     }
     settle();
-    if (n == static_cast<size_t>(L) && prefill_) {
+    if (n == static_cast<size_t>(L) && use_prefill_) {
       // A copy of the handles, as below: an exception keeps state_.
       auto next = state_;
-      last_logits_ = timed(prefill_threads_, [&] { return prefill_->read(tokens.data() + i, next); });
+      last_logits_ = timed(prefill_threads_, [&] { return prefill().read(tokens.data() + i, next); });
       state_ = std::move(next);
       i += n;
       continue;
@@ -138,11 +148,11 @@ void SessionEngine::feed_batch(const std::vector<SessionEngine*>& engines, const
   }
   for (size_t k = 0; k < engines.size(); ++k) {
     auto& e = *engines[k];
-    if (!e.decoder_) {  // not on the fused path (not fp32 on the CPU): alone, through the general one
+    if (!e.use_decoder_) {  // not on the fused path (not fp32 on the CPU): alone, through the general one
       e.feed({tokens[k]});
       continue;
     }
-    if (!e.decoding_) e.decoder_->attach(e.state_);
+    if (!e.decoding_) e.decoder().attach(e.state_);
     e.decoding_ = true;
     batched.push_back(&e);
     decoders.push_back(e.decoder_.get());

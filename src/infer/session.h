@@ -49,8 +49,8 @@ class SessionEngine {
   int64_t state_bytes() const { return state().bytes(); }
   // Valid until the next feed, load or clear (one-token feeds update the state lazily).
   const ModelState& state() const;
-  bool fused_decode() const { return decoder_ != nullptr; }
-  bool fused_prefill() const { return prefill_ != nullptr; }
+  bool fused_decode() const { return use_decoder_; }
+  bool fused_prefill() const { return use_prefill_; }
   // The thread counts the fused paths run on, as measured so far (util/thread_tuner.h).
   const ThreadTuner& decode_threads() const { return decode_threads_; }
   const ThreadTuner& prefill_threads() const { return prefill_threads_; }
@@ -73,12 +73,15 @@ class SessionEngine {
  private:
   // Hands the segment cache back from the decoder to state_, before anything else reads state_.
   void settle() const;
+  TokenDecoder& decoder();
+  SegmentPrefill& prefill();
 
   InfiniTransformer model_;
   std::string identity_;
   // state_'s segment cache is stale while the decoder holds it (decoding_); settle() brings it back.
   mutable ModelState state_;
-  std::unique_ptr<TokenDecoder> decoder_;
+  bool use_decoder_ = false, use_prefill_ = false;  // the fused paths serve this model
+  std::unique_ptr<TokenDecoder> decoder_;            // made at first use
   std::unique_ptr<SegmentPrefill> prefill_;
   // How many threads the fused decoder and prefill run on: measured, since a busy neighbour makes
   // fewer threads faster (util/thread_tuner.h).
