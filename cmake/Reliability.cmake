@@ -69,7 +69,10 @@ if(INFINI_FUZZ)
     src/kernels/batched_matmul_cpu.cpp
     src/kernels/gemm_cpu.cpp
     src/kernels/vector_cpu.cpp
+    src/kernels/matvecs_cpu.cpp
     src/kernels/infini_cpu.cpp
+    src/server/requests.cpp
+    src/server/session_store.cpp
   )
   target_include_directories(infini_fuzz_core PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}/include)
   target_link_libraries(infini_fuzz_core PUBLIC ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json fmt::fmt

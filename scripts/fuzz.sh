@@ -2,7 +2,8 @@
 # Runs a libFuzzer target over infini's loaders (docs/RELIABILITY.md).
 #
 #   scripts/fuzz.sh TARGET SECONDS [libFuzzer flags...]   TARGET: safetensors config model_dir state
-#   scripts/fuzz.sh all SECONDS [libFuzzer flags...]      checkpoint tokenizer (or fuzz_<name>); all: each in turn
+#   scripts/fuzz.sh all SECONDS [libFuzzer flags...]      checkpoint tokenizer serve_request (or fuzz_<name>);
+#                                                         all: each in turn
 #
 # Configures and builds build-fuzz (clang, ASan + UBSan + libFuzzer) when needed, writes the seed
 # corpora, fuzzes at nice 19 with -rss_limit_mb=2048 -timeout=10, and copies every crash, timeout,
@@ -13,9 +14,9 @@
 # goes on after a finding and so collects several in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all_targets=(safetensors config model_dir state checkpoint tokenizer)
+all_targets=(safetensors config model_dir state checkpoint tokenizer serve_request)
 if [ $# -lt 2 ] || ! [[ $2 =~ ^[0-9]+$ ]]; then
-  sed -n '4,5p' "$0" | sed 's/^# *//' >&2
+  sed -n '4,6p' "$0" | sed 's/^# *//' >&2
   exit 2
 fi
 target=${1#fuzz_}
@@ -54,6 +55,7 @@ dicts() {
     model_dir) echo json config safetensors tokenizer ;;
     checkpoint) echo json config safetensors checkpoint ;;
     tokenizer) echo json tokenizer ;;
+    serve_request) echo json serve ;;
   esac
 }
 

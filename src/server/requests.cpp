@@ -85,6 +85,8 @@ json parse_json_object(std::string_view body) {
     });
   } catch (const json::parse_error& e) {
     throw ApiError(400, "invalid_json", fmt::format("the body is not valid JSON (at byte {})", e.byte));
+  } catch (const json::out_of_range&) {  // a number such as 1e99999 that no double holds
+    throw ApiError(400, "invalid_json", "the body holds a number too large for JSON's numbers (a double)");
   }
   if (!parsed.is_object()) throw ApiError(400, "invalid_json", "the body must be a JSON object");
   return parsed;

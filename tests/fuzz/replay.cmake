@@ -1,7 +1,7 @@
 # infini_add_fuzz_replay(TARGET LIBRARY): an executable that runs every fuzz target without
 # libFuzzer (replay_main.cpp). Each target's source is compiled once more through a generated
 # one-line file that renames its entry point to infini_fuzz_<name>, so all of them link together.
-set(INFINI_FUZZ_TARGETS safetensors config model_dir state checkpoint tokenizer)
+set(INFINI_FUZZ_TARGETS safetensors config model_dir state checkpoint tokenizer serve_request)
 set(INFINI_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
 function(infini_add_fuzz_replay target library)
   set(sources ${INFINI_FUZZ_DIR}/replay_main.cpp ${INFINI_FUZZ_DIR}/seeds.cpp ${INFINI_FUZZ_DIR}/fuzz_common.cpp)

@@ -22,6 +22,7 @@ INFINI_DECLARE_TARGET(model_dir)
 INFINI_DECLARE_TARGET(state)
 INFINI_DECLARE_TARGET(checkpoint)
 INFINI_DECLARE_TARGET(tokenizer)
+INFINI_DECLARE_TARGET(serve_request)
 
 namespace {
 
@@ -32,6 +33,7 @@ const std::map<std::string, Entry> kTargets = {
     {"safetensors", infini_fuzz_safetensors}, {"config", infini_fuzz_config},
     {"model_dir", infini_fuzz_model_dir},     {"state", infini_fuzz_state},
     {"checkpoint", infini_fuzz_checkpoint},   {"tokenizer", infini_fuzz_tokenizer},
+    {"serve_request", infini_fuzz_serve_request},
 };
 
 void run(Entry entry, const std::string& label, const std::string& bytes) {

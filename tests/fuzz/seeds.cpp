@@ -199,6 +199,21 @@ std::map<std::string, std::vector<Seed>> make_seeds(const std::string& source_di
     s.push_back({"sentencepiece", check_parts(p)});
     fs::remove_all(dir);
   }
+  // serve_request: one input of each kind (fuzz_serve_request.cpp says what the first byte picks).
+  {
+    auto& s = seeds["serve_request"];
+    s.push_back({"completion", std::string("\x00") +
+                                   R"({"model":"m","prompt":"In the beginning","max_tokens":8,"temperature":0.7,)"
+                                   R"("top_p":0.9,"top_k":5,"repetition_penalty":1.2,"stop":["\n","x"],"seed":3,)"
+                                   R"("stream":true,"n":1,"session":"0123456789abcdef0123456789abcdef"})"});
+    s.push_back({"completion-array-prompt", std::string("\x00") + R"({"prompt":["a"],"stop":"s","logprobs":null})"});
+    s.push_back({"create", std::string("\x01") + R"({"text":"a book"})"});
+    s.push_back({"append", std::string("\x02") + R"({"text":"more of it\n"})"});
+    s.push_back({"authorization", std::string("\x03") + "Bearer k3y\nk3y"});
+    s.push_back({"record", std::string("\x04") +
+                               R"({"id":"0123456789abcdef0123456789abcdef","created":1,"status":"reading",)"
+                               R"("tokens":5,"bytes":5,"note":"x"})"});
+  }
   return seeds;
 }
 

@@ -212,6 +212,8 @@ def test_malformed_json_and_bodies(server):
                  headers={"Content-Type": "application/json"})
     expect_error(server, 400, "invalid_json", "POST", "/v1/completions", raw=b"[" * 60000,
                  headers={"Content-Type": "application/json"})
+    expect_error(server, 400, "invalid_json", "POST", "/v1/completions", raw=b'{"prompt": "x", "seed": 5511e30861615}',
+                 headers={"Content-Type": "application/json"})
     expect_error(server, 413, "body_too_large", "POST", "/v1/completions", {"prompt": "x" * 70000})
     expect_error(server, 413, "body_too_large", "POST", "/v1/sessions", raw=b"y" * 200001)
     # A text that is not what the tokenizer takes... byte models take any bytes; a JSON string must be UTF-8.
