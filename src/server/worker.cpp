@@ -160,7 +160,11 @@ void Worker::start(const std::shared_ptr<CompletionJob>& job) {
         throw ApiError(409, "session_busy", fmt::format("session {} is reading; ask when its status is ready", info->id));
       if (info->status == "incomplete")
         throw ApiError(409, "session_incomplete", fmt::format("session {}: {}. Append the text again, or delete it", info->id, info->note));
-      session = open_session(info->id, info->tokens);
+      try {
+        session = open_session(info->id, info->tokens);
+      } catch (const Error& e) {  // the server's own file, damaged on disk: not the client's fault
+        throw ApiError(500, "session_damaged", e.what());
+      }
     } else {
       session = std::make_unique<Session>(model_);
     }

@@ -309,6 +309,23 @@ def test_upload_cut_off_by_kill_is_incomplete(tmp_path):
         s.stop()
 
 
+def test_a_damaged_state_file_is_a_server_error_naming_it(tmp_path):
+    s = Server(sessions_dir=str(tmp_path / "sessions"))
+    try:
+        session = s.ok("POST", "/v1/sessions", {"text": CHAPTER[:1000]})
+        s.kill()
+        path = tmp_path / "sessions" / (session["id"] + ".state")
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+        s.start()
+        error = expect_error(s, 500, "session_damaged", "POST", "/v1/completions", {"prompt": "x", "session": session["id"]})
+        assert session["id"] + ".state" in error["message"]
+        assert s.ok("GET", "/health")["status"] == "ok"  # and the server goes on
+    finally:
+        s.stop()
+
+
 def test_upload_cut_off_by_client_is_incomplete(server):
     target = server.ok("POST", "/v1/sessions", {"text": "before"})
     sock = slow_upload(server.url, f"/v1/sessions/{target['id']}/append", b"a few bytes", 5000)
