@@ -70,30 +70,42 @@ TEST(VectorKernels, DotAxpyAndMatvecMatchScalarLoops) {
   }
 }
 
-// A product of rows by several vectors gives each vector exactly what matvec_rows gives it alone:
-// the batched decode step relies on it (tests/test_api.cpp, BatchedDecode).
-TEST(VectorKernels, RowsTimesSeveralVectorsEqualEachAloneBitForBit) {
+// A packed product of rows by several vectors gives each vector exactly what it gives that vector
+// alone, whatever the batch (the batched decode step relies on it: tests/test_api.cpp, BatchedDecode),
+// and what dot products give, up to rounding.
+TEST(VectorKernels, PackedRowsTimesSeveralVectorsEqualEachAloneBitForBit) {
   std::mt19937 random(7);
   std::normal_distribution<float> normal;
   for (const int64_t cols : {5, 37, 64, 256, 682}) {
-    const int64_t rows = 29;
-    std::vector<float> W(rows * cols);
-    for (auto& w : W) w = normal(random);
-    for (int64_t n = 1; n <= 7; ++n) {
-      std::vector<std::vector<float>> x(n, std::vector<float>(cols)), y(n, std::vector<float>(rows, -1.0f));
-      std::vector<const float*> xs;
-      std::vector<float*> ys;
-      for (int64_t v = 0; v < n; ++v) {
-        for (auto& e : x[v]) e = normal(random);
-        xs.push_back(x[v].data());
-        ys.push_back(y[v].data());
-      }
-      kernels::matvecs_rows(W.data(), cols, xs.data(), n, ys.data(), 3, rows);  // rows 0..2 untouched
-      for (int64_t v = 0; v < n; ++v) {
-        std::vector<float> alone(rows, -1.0f);
-        kernels::matvec_rows(W.data(), cols, x[v].data(), alone.data(), 3, rows);
-        for (int64_t r = 0; r < rows; ++r)
-          ASSERT_EQ(y[v][r], alone[r]) << fmt::format("cols {}, {} vectors, vector {}, row {}", cols, n, v, r);
+    for (const int64_t rows : {29, 64, 83, 100}) {
+      std::vector<float> W(rows * cols);
+      for (auto& w : W) w = normal(random);
+      const auto packed = kernels::PackedRows::pack(W.data(), rows, cols);
+      const int64_t panels = packed.panel_count();
+      for (int64_t n = 1; n <= 9; ++n) {
+        std::vector<std::vector<float>> x(n, std::vector<float>(cols)), y(n, std::vector<float>(rows, -1.0f));
+        std::vector<const float*> xs;
+        std::vector<float*> ys;
+        for (int64_t v = 0; v < n; ++v) {
+          for (auto& e : x[v]) e = normal(random);
+          xs.push_back(x[v].data());
+          ys.push_back(y[v].data());
+        }
+        kernels::matvecs_packed(packed, xs.data(), n, ys.data(), 1, panels);  // panel 0's rows untouched
+        for (int64_t v = 0; v < n; ++v) {
+          std::vector<float> alone(rows, -1.0f), dots(rows);
+          float* out = alone.data();
+          kernels::matvecs_packed(packed, &xs[v], 1, &out, 1, panels);
+          kernels::matvec_rows(W.data(), cols, x[v].data(), dots.data(), 0, rows);
+          for (int64_t r = 0; r < rows; ++r) {
+            ASSERT_EQ(y[v][r], alone[r]) << fmt::format("cols {}, {} vectors, vector {}, row {}", cols, n, v, r);
+            if (r < kernels::PackedRows::kRows) {
+              ASSERT_EQ(y[v][r], -1.0f);
+            } else {
+              ASSERT_NEAR(y[v][r], dots[r], 1e-4f * (1.0f + std::abs(dots[r]))) << fmt::format("cols {}, row {}", cols, r);
+            }
+          }
+        }
       }
     }
   }

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <mutex>
+#include <tuple>
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -19,6 +22,26 @@ namespace {
 const float* weight_of(std::vector<torch::Tensor>& held, const torch::Tensor& t) {
   held.push_back(t.detach().to(torch::kFloat32).contiguous());
   return held.back().data_ptr<float>();
+}
+
+}  // namespace
+
+namespace {
+
+// The packed matrices of the last few (model, weights) pairs: packing the shipped model takes about
+// as long as a hundred decode steps, and a server makes a session per request. A weight changed in
+// place changes the key (the tensors' version counters).
+std::shared_ptr<const TokenDecoder::PackedModel> cached_packing(
+    const void* model, int64_t versions, const std::function<std::shared_ptr<const TokenDecoder::PackedModel>()>& pack) {
+  static std::mutex mutex;
+  static std::vector<std::tuple<const void*, int64_t, std::shared_ptr<const TokenDecoder::PackedModel>>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  for (const auto& [m, v, packed] : cache)
+    if (m == model && v == versions) return packed;
+  auto packed = pack();
+  cache.emplace_back(model, versions, packed);
+  if (cache.size() > 2) cache.erase(cache.begin());
+  return packed;
 }
 
 }  // namespace
@@ -69,6 +92,24 @@ TokenDecoder::TokenDecoder(InfiniTransformer model)
     }
     weights_.push_back(std::move(w));
   }
+  int64_t versions = 0;
+  for (const auto& p : model_->parameters()) versions += p._version();
+  packed_ = cached_packing(model_.get(), versions, [&] {
+    auto packed = std::make_shared<PackedModel>();
+    const int64_t D = c.d_model, F = c.d_ff;
+    for (const auto& w : weights_) {
+      PackedLayer layer;
+      layer.qkv = kernels::PackedRows::pack(w.qkv, c.n_heads * (2 * c.d_key + c.d_value), D);
+      layer.out = kernels::PackedRows::pack(w.out, D, c.n_heads * c.d_value);
+      layer.gate = kernels::PackedRows::pack(w.gate_up, F, D);
+      layer.up = kernels::PackedRows::pack(w.gate_up + F * D, F, D);
+      layer.down = kernels::PackedRows::pack(w.down, D, F);
+      if (w.pred_hidden) layer.pred_hidden = kernels::PackedRows::pack(w.pred_hidden, c.mod_predictor_hidden, D);
+      packed->layers.push_back(std::move(layer));
+    }
+    packed->lm_head = kernels::PackedRows::pack(lm_head_, c.vocab_size, D);
+    return std::shared_ptr<const PackedModel>(std::move(packed));
+  });
   const auto L = c.segment_len, H = c.n_heads;
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
   for (int64_t i = 0; i < c.n_layers; ++i) {
@@ -157,13 +198,16 @@ void TokenDecoder::route(const std::vector<Sequence>& batch, size_t i, Scratch& 
   const auto& w = weights_[i];
   const int64_t D = c.d_model, P = c.mod_predictor_hidden;
   const auto B = batch.size();
+  (void)D;
   if (c.mod_predictor == CausalSelector::Mlp) {
-    const auto [j0, j1] = kernels::thread_share(P, thread, threads);
+    const auto& packed = packed_->layers[i].pred_hidden;
+    const auto [q0, q1] = kernels::thread_share(packed.panel_count(), thread, threads);
+    const int64_t j0 = packed.row_begin(q0), j1 = packed.row_end(q1);
     for (size_t b = 0; b < B; ++b) {
       s.xs[b] = batch[b].decoder->x_.data();
       s.ys[b] = batch[b].decoder->pred_.data();
     }
-    kernels::matvecs_rows(w.pred_hidden, D, s.xs.data(), static_cast<int64_t>(B), s.ys.data(), j0, j1);
+    kernels::matvecs_packed(packed, s.xs.data(), static_cast<int64_t>(B), s.ys.data(), q0, q1);
     for (size_t b = 0; b < B; ++b)
       for (int64_t j = j0; j < j1; ++j) {
         float& a = batch[b].decoder->pred_[static_cast<size_t>(j)];
@@ -202,24 +246,30 @@ void TokenDecoder::run_layer(const std::vector<Sequence>& batch, size_t i, Scrat
   float* normed = s.normed.data();  // (B, D)
   // The products below: rows of a weight times the vectors of the sequences the layer takes, into
   // each sequence's buffer `out`.
-  const auto products = [&](const float* weight, int64_t cols, const auto& in, const auto& out, int64_t r0, int64_t r1) {
+  const auto& packed = packed_->layers[i];
+  // This thread's panels of a matrix, and the rows they hold.
+  struct Share {
+    int64_t p0, p1, r0, r1;
+  };
+  const auto share = [&](const kernels::PackedRows& m) {
+    const auto [p0, p1] = kernels::thread_share(m.panel_count(), thread, threads);
+    return Share{p0, p1, m.row_begin(p0), m.row_end(p1)};
+  };
+  const auto products = [&](const kernels::PackedRows& m, const auto& in, const auto& out, const Share& rows) {
     int64_t n = 0;
     for (int64_t b = 0; b < B; ++b)
       if (taken(b)) {
         s.xs[n] = in(b);
         s.ys[n++] = out(*batch[b].decoder);
       }
-    kernels::matvecs_rows(weight, cols, s.xs.data(), n, s.ys.data(), r0, r1);
+    kernels::matvecs_packed(m, s.xs.data(), n, s.ys.data(), rows.p0, rows.p1);
   };
   const auto normed_of = [&](int64_t b) { return normed + b * D; };
 
   // Q, K, V in one product.
   for (int64_t b = 0; b < B; ++b)
     if (taken(b)) kernels::rms_norm(batch[b].decoder->x_.data(), w.attn_norm, normed + b * D, D, c.norm_eps);
-  {
-    const auto [r0, r1] = kernels::thread_share(H * (2 * dk + dv), thread, threads);
-    products(w.qkv, D, normed_of, [](TokenDecoder& d) { return d.qkv_.data(); }, r0, r1);
-  }
+  products(packed.qkv, normed_of, [](TokenDecoder& d) { return d.qkv_.data(); }, share(packed.qkv));
 #pragma omp barrier
 
   // Per (sequence, head): cache the new key and value, attend over the XL cache and the segment so
@@ -276,9 +326,10 @@ void TokenDecoder::run_layer(const std::vector<Sequence>& batch, size_t i, Scrat
   // Output projection and residual, each thread on its own rows of x. A routed layer keeps x as it
   // was and builds the MLP's input h = x + a apart, since its own residual is scaled by w(r).
   {
-    const auto [r0, r1] = kernels::thread_share(D, thread, threads);
-    products(w.out, H * dv, [&](int64_t b) { return batch[b].decoder->attn_.data(); },
-             [](TokenDecoder& d) { return d.attn_res_.data(); }, r0, r1);
+    const auto rows = share(packed.out);
+    const int64_t r0 = rows.r0, r1 = rows.r1;
+    products(packed.out, [&](int64_t b) { return batch[b].decoder->attn_.data(); },
+             [](TokenDecoder& d) { return d.attn_res_.data(); }, rows);
     for (int64_t b = 0; b < B; ++b) {
       if (!taken(b)) continue;
       auto& d = *batch[b].decoder;
@@ -300,10 +351,10 @@ void TokenDecoder::run_layer(const std::vector<Sequence>& batch, size_t i, Scrat
       kernels::rms_norm(routed ? d.h_.data() : d.x_.data(), w.mlp_norm, normed + b * D, D, c.norm_eps);
     }
   {
-    const auto [f0, f1] = kernels::thread_share(F, thread, threads);
-    products(w.gate_up, D, normed_of, [](TokenDecoder& d) { return d.act_.data(); }, f0, f1);
-    // The up rows F + f, into up_[f].
-    products(w.gate_up + F * D, D, normed_of, [](TokenDecoder& d) { return d.up_.data(); }, f0, f1);
+    const auto rows = share(packed.gate);
+    const int64_t f0 = rows.r0, f1 = rows.r1;
+    products(packed.gate, normed_of, [](TokenDecoder& d) { return d.act_.data(); }, rows);
+    products(packed.up, normed_of, [](TokenDecoder& d) { return d.up_.data(); }, rows);
     for (int64_t b = 0; b < B; ++b) {
       if (!taken(b)) continue;
       auto& d = *batch[b].decoder;
@@ -315,9 +366,10 @@ void TokenDecoder::run_layer(const std::vector<Sequence>& batch, size_t i, Scrat
   }
 #pragma omp barrier
   {
-    const auto [r0, r1] = kernels::thread_share(D, thread, threads);
-    products(w.down, F, [&](int64_t b) { return batch[b].decoder->act_.data(); },
-             [](TokenDecoder& d) { return d.mlp_out_.data(); }, r0, r1);
+    const auto rows = share(packed.down);
+    const int64_t r0 = rows.r0, r1 = rows.r1;
+    products(packed.down, [&](int64_t b) { return batch[b].decoder->act_.data(); },
+             [](TokenDecoder& d) { return d.mlp_out_.data(); }, rows);
     for (int64_t b = 0; b < B; ++b) {
       if (!taken(b)) continue;
       auto& d = *batch[b].decoder;
@@ -417,8 +469,8 @@ std::vector<torch::Tensor> TokenDecoder::step_batch(const std::vector<TokenDecod
       kernels::rms_norm(batch[b].decoder->x_.data(), lead.final_norm_, s.normed.data() + b * D, D, c.norm_eps);
       s.xs[b] = s.normed.data() + b * D;
     }
-    const auto [r0, r1] = kernels::thread_share(V, t, n);
-    kernels::matvecs_rows(lead.lm_head_, D, s.xs.data(), B, out.data(), r0, r1);
+    const auto [p0, p1] = kernels::thread_share(lead.packed_->lm_head.panel_count(), t, n);
+    kernels::matvecs_packed(lead.packed_->lm_head, s.xs.data(), B, out.data(), p0, p1);
   }
   for (auto& seq : batch) seq.decoder->finish_step(*seq.state, seq.p);
   return logits;

@@ -17,10 +17,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <torch/torch.h>
 
+#include "kernels/matvecs_cpu.h"
 #include "memory/state.h"
 #include "model/rope.h"
 #include "model/transformer.h"
@@ -49,6 +51,19 @@ class TokenDecoder {
   // Copies the decoder's segment cache back into the state, so that the general path, a state file
   // or another decoder can continue from it.
   void write_back(ModelState& state) const;
+
+ private:
+
+ public:
+  // The matrices of the products, packed for kernels::matvecs_packed: once per model and weights,
+  // shared by every decoder of it (cached_packing() in decoder.cpp).
+  struct PackedLayer {
+    kernels::PackedRows qkv, out, gate, up, down, pred_hidden;
+  };
+  struct PackedModel {
+    std::vector<PackedLayer> layers;
+    kernels::PackedRows lm_head;
+  };
 
  private:
   struct LayerWeights {
@@ -119,6 +134,7 @@ class TokenDecoder {
   ModelConfig config_;
   Rope rope_;
   std::vector<torch::Tensor> held_;  // contiguous fp32 weights the pointers below point into
+  std::shared_ptr<const PackedModel> packed_;
   const float* embed_ = nullptr;     // (V, D)
   const float* final_norm_ = nullptr;  // (D)
   const float* lm_head_ = nullptr;     // (V, D): the embedding when tied
