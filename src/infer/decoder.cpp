@@ -198,7 +198,6 @@ void TokenDecoder::route(const std::vector<Sequence>& batch, size_t i, Scratch& 
   const auto& w = weights_[i];
   const int64_t D = c.d_model, P = c.mod_predictor_hidden;
   const auto B = batch.size();
-  (void)D;
   if (c.mod_predictor == CausalSelector::Mlp) {
     const auto& packed = packed_->layers[i].pred_hidden;
     const auto [q0, q1] = kernels::thread_share(packed.panel_count(), thread, threads);
@@ -232,7 +231,7 @@ void TokenDecoder::route(const std::vector<Sequence>& batch, size_t i, Scratch& 
 void TokenDecoder::run_layer(const std::vector<Sequence>& batch, size_t i, Scratch& s, int thread, int threads) const {
   const auto& c = config_;
   const auto& w = weights_[i];
-  const int64_t D = c.d_model, H = c.n_heads, dk = c.d_key, dv = c.d_value, F = c.d_ff, L = c.segment_len;
+  const int64_t D = c.d_model, H = c.n_heads, dk = c.d_key, dv = c.d_value, L = c.segment_len;
   const int64_t B = static_cast<int64_t>(batch.size());
   // A routed layer that skips a token leaves no trace of it; one that takes it caches the token in
   // its next free slot and adds w(r) times the block's update.
