@@ -235,6 +235,24 @@ TEST_P(BatchedDecode, EachGenerationGetsExactlyWhatItsOwnNextGives) {
 
 INSTANTIATE_TEST_SUITE_P(Variants, BatchedDecode, ::testing::Range(0, 7));
 
+// The decoder's packed weights are cached per model: a model made after another is gone (perhaps at
+// its address, with the same version counters) decodes with its own weights.
+TEST(PublicApi, AModelMadeAfterAnotherIsGoneDecodesWithItsOwnWeights) {
+  SampleOptions o;
+  o.max_tokens = 24;
+  o.temperature = 0;
+  for (int round = 0; round < 4; ++round) {
+    {
+      const Model first(byte_level_config(), 100 + round);
+      Session(first).generate("abc", o);
+    }
+    const Model second(byte_level_config(), 7);
+    const Model twin(byte_level_config(), 7);
+    const Session keep_twin_alive(twin);
+    EXPECT_EQ(Session(second).generate("abc", o), Session(twin).generate("abc", o)) << "round " << round;
+  }
+}
+
 TEST(PublicApi, NextTogetherRefusesTwoGenerationsOfOneSession) {
   const Model model(byte_level_config(), 5);
   Session session(model);

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <functional>
 #include <mutex>
-#include <tuple>
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -30,16 +29,25 @@ namespace {
 
 // The packed matrices of the last few (model, weights) pairs: packing the shipped model takes about
 // as long as a hundred decode steps, and a server makes a session per request. A weight changed in
-// place changes the key (the tensors' version counters).
+// place changes the key (the tensors' version counters). Entries hold the model weakly: a model that
+// is gone can never match, even when a new one is made at its address.
 std::shared_ptr<const TokenDecoder::PackedModel> cached_packing(
-    const void* model, int64_t versions, const std::function<std::shared_ptr<const TokenDecoder::PackedModel>()>& pack) {
+    const InfiniTransformer& model, int64_t versions,
+    const std::function<std::shared_ptr<const TokenDecoder::PackedModel>()>& pack) {
+  struct Entry {
+    std::weak_ptr<InfiniTransformerImpl> model;
+    int64_t versions;
+    std::shared_ptr<const TokenDecoder::PackedModel> packed;
+  };
   static std::mutex mutex;
-  static std::vector<std::tuple<const void*, int64_t, std::shared_ptr<const TokenDecoder::PackedModel>>> cache;
+  static std::vector<Entry> cache;
   std::lock_guard<std::mutex> lock(mutex);
-  for (const auto& [m, v, packed] : cache)
-    if (m == model && v == versions) return packed;
+  cache.erase(std::remove_if(cache.begin(), cache.end(), [](const Entry& e) { return e.model.expired(); }),
+              cache.end());
+  for (const auto& e : cache)
+    if (e.model.lock() == model.ptr() && e.versions == versions) return e.packed;
   auto packed = pack();
-  cache.emplace_back(model, versions, packed);
+  cache.push_back({model.ptr(), versions, packed});
   if (cache.size() > 2) cache.erase(cache.begin());
   return packed;
 }
@@ -94,7 +102,7 @@ TokenDecoder::TokenDecoder(InfiniTransformer model)
   }
   int64_t versions = 0;
   for (const auto& p : model_->parameters()) versions += p._version();
-  packed_ = cached_packing(model_.get(), versions, [&] {
+  packed_ = cached_packing(model_, versions, [&] {
     auto packed = std::make_shared<PackedModel>();
     const int64_t D = c.d_model, F = c.d_ff;
     for (const auto& w : weights_) {
