@@ -1,4 +1,4 @@
-// Each vector kernel (src/kernels/vector_cpu.h, src/kernels/infini_cpu.h) against a plain scalar loop
+// Each vector kernel (src/kernels/vector_cpu.h, infini_cpu.h, matvecs_cpu.h, query_attention_cpu.h) against a plain scalar loop
 // in double, at widths from 16 up, including every kind of tail: widths one below, at and one above
 // the AVX2 blocks of 8 and the dot product's 32, and odd ones. Outputs must match to a few float
 // ulps of the scale; rows outside the output are never written.
@@ -11,6 +11,7 @@
 
 #include "kernels/infini_cpu.h"
 #include "kernels/matvecs_cpu.h"
+#include "kernels/query_attention_cpu.h"
 #include "kernels/vector_cpu.h"
 
 namespace infini {
@@ -76,37 +77,90 @@ TEST(VectorKernels, DotAxpyAndMatvecMatchScalarLoops) {
 TEST(VectorKernels, PackedRowsTimesSeveralVectorsEqualEachAloneBitForBit) {
   std::mt19937 random(7);
   std::normal_distribution<float> normal;
-  for (const int64_t cols : {5, 37, 64, 256, 682}) {
-    for (const int64_t rows : {29, 64, 83, 100}) {
-      std::vector<float> W(rows * cols);
-      for (auto& w : W) w = normal(random);
-      const auto packed = kernels::PackedRows::pack(W.data(), rows, cols);
-      const int64_t panels = packed.panel_count();
-      for (int64_t n = 1; n <= 9; ++n) {
-        std::vector<std::vector<float>> x(n, std::vector<float>(cols)), y(n, std::vector<float>(rows, -1.0f));
-        std::vector<const float*> xs;
-        std::vector<float*> ys;
-        for (int64_t v = 0; v < n; ++v) {
-          for (auto& e : x[v]) e = normal(random);
-          xs.push_back(x[v].data());
-          ys.push_back(y[v].data());
-        }
-        kernels::matvecs_packed(packed, xs.data(), n, ys.data(), 1, panels);  // panel 0's rows untouched
-        for (int64_t v = 0; v < n; ++v) {
-          std::vector<float> alone(rows, -1.0f), dots(rows);
-          float* out = alone.data();
-          kernels::matvecs_packed(packed, &xs[v], 1, &out, 1, panels);
-          kernels::matvec_rows(W.data(), cols, x[v].data(), dots.data(), 0, rows);
-          for (int64_t r = 0; r < rows; ++r) {
-            ASSERT_EQ(y[v][r], alone[r]) << fmt::format("cols {}, {} vectors, vector {}, row {}", cols, n, v, r);
-            if (r < kernels::PackedRows::kRows) {
-              ASSERT_EQ(y[v][r], -1.0f);
-            } else {
-              ASSERT_NEAR(y[v][r], dots[r], 1e-4f * (1.0f + std::abs(dots[r]))) << fmt::format("cols {}, row {}", cols, r);
+  for (const int64_t panel_rows : {24, 32}) {  // both heights, whichever kernel this CPU runs them on
+    for (const int64_t cols : {5, 37, 64, 256, 682}) {
+      for (const int64_t rows : {29, 64, 83, 100}) {
+        std::vector<float> W(rows * cols);
+        for (auto& w : W) w = normal(random);
+        const auto packed = kernels::PackedRows::pack(W.data(), rows, cols, panel_rows);
+        const int64_t panels = packed.panel_count();
+        ASSERT_EQ(panels, (rows + panel_rows - 1) / panel_rows);
+        for (const int64_t n : {1, 2, 3, 4, 5, 6, 8, 9, 12, 13, 25}) {  // every tile shape, and more than a tile
+          std::vector<std::vector<float>> x(n, std::vector<float>(cols)), y(n, std::vector<float>(rows, -1.0f));
+          std::vector<const float*> xs;
+          std::vector<float*> ys;
+          for (int64_t v = 0; v < n; ++v) {
+            for (auto& e : x[v]) e = normal(random);
+            xs.push_back(x[v].data());
+            ys.push_back(y[v].data());
+          }
+          kernels::matvecs_packed(packed, xs.data(), n, ys.data(), 1, panels);  // panel 0's rows untouched
+          for (int64_t v = 0; v < n; ++v) {
+            std::vector<float> alone(rows, -1.0f), dots(rows);
+            float* out = alone.data();
+            kernels::matvecs_packed(packed, &xs[v], 1, &out, 1, panels);
+            kernels::matvec_rows(W.data(), cols, x[v].data(), dots.data(), 0, rows);
+            for (int64_t r = 0; r < rows; ++r) {
+              const auto where = fmt::format("panels of {}, cols {}, {} vectors, vector {}, row {}", panel_rows, cols, n, v, r);
+              ASSERT_EQ(y[v][r], alone[r]) << where;
+              if (r < panel_rows) {
+                ASSERT_EQ(y[v][r], -1.0f) << where;
+              } else {
+                ASSERT_NEAR(y[v][r], dots[r], 1e-4f * (1.0f + std::abs(dots[r]))) << where;
+              }
             }
           }
         }
       }
+    }
+  }
+}
+
+// A weighted sum of rows, over widths with every tail and more than one 64-column block, and over
+// row counts from one up.
+TEST(VectorKernels, WeightedRowSumMatchesScalarLoops) {
+  for (const auto d : kWidths) {
+    for (const int64_t count : {1, 3, 64, 130}) {
+      const auto w = random_row(count, 21), rows = random_row(count * d, 22);
+      std::vector<float> out(static_cast<size_t>(d) + 1, -7.0f);
+      kernels::weighted_row_sum(w.data(), rows.data(), count, d, out.data());
+      std::vector<double> want(static_cast<size_t>(d), 0.0);
+      for (int64_t j = 0; j < count; ++j)
+        for (int64_t c = 0; c < d; ++c) want[c] += double(w[j]) * rows[j * d + c];
+      EXPECT_EQ(out[d], -7.0f) << "width " << d << ": wrote past the output";
+      out.resize(static_cast<size_t>(d));
+      expect_close(out, want, 1e-5, fmt::format("weighted_row_sum, width {}, {} rows", d, count));
+    }
+  }
+}
+
+// One query's attention over cached rows against softmax and weighted sums in double: head widths
+// the vector path takes (multiples of 8, one or more 64-column blocks) and ones it leaves to the
+// portable loops, over key counts with every remainder of its blocks of four.
+TEST(VectorKernels, OneQueryAttentionMatchesScalarLoops) {
+  for (const auto [dk, dv] : {std::pair<int64_t, int64_t>{64, 64}, {16, 8}, {32, 72}, {128, 136}, {12, 20}}) {
+    for (const int64_t count : {1, 2, 3, 4, 5, 7, 130, 512}) {
+      const auto q = random_row(dk, 11, 2.0f), keys = random_row(count * dk, 12), values = random_row(count * dv, 13);
+      const float scale = 1.0f / std::sqrt(static_cast<float>(dk));
+      std::vector<float> scores(static_cast<size_t>(count), -7.0f), out(static_cast<size_t>(dv) + 1, -7.0f);
+      kernels::attend_one_query(q.data(), keys.data(), values.data(), count, dk, dv, scale, scores.data(), out.data());
+      std::vector<double> weight(static_cast<size_t>(count)), want(static_cast<size_t>(dv), 0.0);
+      double max = -INFINITY, total = 0;
+      for (int64_t j = 0; j < count; ++j) {
+        double s = 0;
+        for (int64_t c = 0; c < dk; ++c) s += double(q[c]) * keys[j * dk + c];
+        weight[j] = s * scale;
+        max = std::max(max, weight[j]);
+      }
+      for (auto& w : weight) total += (w = std::exp(w - max));
+      for (auto& w : weight) w /= total;
+      for (int64_t j = 0; j < count; ++j)
+        for (int64_t c = 0; c < dv; ++c) want[c] += weight[j] * values[j * dv + c];
+      const auto where = fmt::format("dk {}, dv {}, {} keys", dk, dv, count);
+      expect_close(scores, weight, 1e-5, where + ": weights");
+      EXPECT_EQ(out[dv], -7.0f) << where << ": wrote past the output";
+      out.resize(static_cast<size_t>(dv));
+      expect_close(out, want, 1e-5, where + ": output");
     }
   }
 }

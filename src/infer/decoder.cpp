@@ -11,6 +11,7 @@
 
 #include "kernels/infini_cpu.h"
 #include "kernels/matvecs_cpu.h"
+#include "kernels/query_attention_cpu.h"
 #include "kernels/vector_cpu.h"
 #include "model/attention.h"
 #include "infini/error.h"
@@ -315,11 +316,9 @@ void TokenDecoder::run_layer(const std::vector<Sequence>& batch, size_t i, Scrat
     kernels::rope_rotate(q, cos, sin, s.q.data(), dk);
 
     const int64_t first = L - cache.xl_len, count = cache.xl_len + slot + 1;
-    for (int64_t j = 0; j < count; ++j) s.scores[j] = scale * kernels::dot(s.q.data(), keys + (first + j) * dk, dk);
-    kernels::softmax(s.scores.data(), count);
     float* out = d.attn_.data() + h * dv;  // (dv)
-    std::fill(out, out + dv, 0.0f);
-    for (int64_t j = 0; j < count; ++j) kernels::axpy(s.scores[j], values + (first + j) * dv, out, dv);
+    kernels::attend_one_query(s.q.data(), keys + first * dk, values + first * dv, count, dk, dv, scale,
+                              s.scores.data(), out);
 
     if (c.has_compressive_memory()) {  // the gated read of the memory as it stood at the segment's start
       kernels::elu_plus_one(q, s.sigma_q.data(), dk);

@@ -3,7 +3,8 @@
 // forward pass takes about 80 of them). This step runs the whole model for one token inside one
 // parallel region on raw fp32 pointers: each product with a weight split by row panels across the
 // threads (the weights packed once per model, kernels/matvecs_cpu.h),
-// attention and the memory read split by heads, a barrier between stages. At the segment boundary
+// attention (kernels/query_attention_cpu.h) and the memory read split by heads, a barrier between
+// stages. At the segment boundary
 // (once per segment_len tokens) the memory is written with the fused prefill's kernels
 // (kernels/infini_cpu.h), and the caches are closed by the general code (finish_segment).
 //

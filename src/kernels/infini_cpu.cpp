@@ -9,13 +9,9 @@ namespace infini::kernels {
 namespace {
 
 // sigma(q) M for n rows into out (n, dv): one product for a segment's rows, and for a single row
-// (the decoder's) a sum of M's rows, which costs less than a BLAS call at that size.
+// (the decoder's) a weighted sum of M's rows, which costs less than a BLAS call at that size.
 void read_rows(const float* sq, int64_t n, const float* M, int64_t dk, int64_t dv, float* out) {
-  if (n == 1) {
-    std::fill(out, out + dv, 0.0f);
-    for (int64_t d = 0; d < dk; ++d) axpy(sq[d], M + d * dv, out, dv);
-    return;
-  }
+  if (n == 1) return weighted_row_sum(sq, M, dk, dv, out);
   gemm(false, false, n, dv, dk, 1.0f, sq, dk, M, dv, 0.0f, out, dv);
 }
 

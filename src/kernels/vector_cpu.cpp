@@ -140,6 +140,24 @@ __attribute__((target("avx2,fma"))) int64_t rope_rotate_avx2(const float* x, con
   return i;
 }
 
+// 64 columns at a time in eight registers across all the rows; d is a multiple of 8.
+__attribute__((target("avx2,fma"))) void weighted_row_sum_avx2(const float* w, const float* rows, int64_t count,
+                                                               int64_t d, float* out) {
+  for (int64_t c0 = 0; c0 < d; c0 += 64) {
+    const int64_t blocks = std::min<int64_t>(64, d - c0) / 8;
+    __m256 acc[8];
+    for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+    for (int64_t j = 0; j < count; ++j) {
+      const __m256 p = _mm256_broadcast_ss(w + j);
+      const float* row = rows + j * d + c0;
+      for (int i = 0; i < 8; ++i)
+        if (i < blocks) acc[i] = _mm256_fmadd_ps(p, _mm256_loadu_ps(row + 8 * i), acc[i]);
+    }
+    for (int i = 0; i < 8; ++i)
+      if (i < blocks) _mm256_storeu_ps(out + c0 + 8 * i, acc[i]);
+  }
+}
+
 const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
 constexpr bool kHasAvx2 = false;
@@ -163,6 +181,14 @@ void axpy(float a, const float* x, float* y, int64_t n) {
   if (kHasAvx2) return axpy_avx2(a, x, y, n);
 #endif
   axpy_portable(a, x, y, n);
+}
+
+void weighted_row_sum(const float* w, const float* rows, int64_t count, int64_t d, float* out) {
+#ifdef INFINI_X86_DISPATCH
+  if (kHasAvx2 && d % 8 == 0) return weighted_row_sum_avx2(w, rows, count, d, out);
+#endif
+  std::fill(out, out + d, 0.0f);
+  for (int64_t j = 0; j < count; ++j) axpy_portable(w[j], rows + j * d, out, d);
 }
 
 bool vector_isa_avx2() { return kHasAvx2; }

@@ -18,6 +18,10 @@ void matvec_rows(const float* W, int64_t cols, const float* x, float* y, int64_t
 // y += a * x
 void axpy(float a, const float* x, float* y, int64_t n);
 
+// out (d) = sum_j w[j] rows[j] over `count` contiguous rows of d: one query's weighted values, one
+// row's read of the memory. The output stays in registers across all the rows, 64 columns at a time.
+void weighted_row_sum(const float* w, const float* rows, int64_t count, int64_t d, float* out);
+
 // Rows [begin, end) of `rows` that thread t of n takes.
 inline std::pair<int64_t, int64_t> thread_share(int64_t rows, int t, int n) {
   return {rows * t / n, rows * (t + 1) / n};
