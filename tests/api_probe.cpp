@@ -5,7 +5,9 @@
 //   api_probe grads CONFIG_JSON SEED TEXT_FILE B W OUT_DIR   the trainer's first step on B windows of
 //       W tokens from TEXT_FILE (bytes): OUT_DIR/model (the weights before the step), inputs.bin and
 //       targets.bin (B, W) int64, grads.bin (every parameter's gradient, fp32, in grads.json's order)
-// Threads are fixed at 1, so that every sum runs in one order.
+//   api_probe threads MODEL_DIR                              loads a model without set_threads; exit 0
+//       if the default then in effect is every usable CPU (ctest api_default_threads)
+// Threads are fixed at 1 for logits and grads, so that every sum runs in one order.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -73,15 +75,26 @@ int grads(char** argv) {
   return 0;
 }
 
+// A program that never calls set_threads gets every usable CPU once it loads a model.
+int default_threads(const std::string& model_dir) {
+  const int before = at::get_num_threads();
+  const auto model = infini::Model::load(model_dir);
+  const int after = at::get_num_threads(), usable = infini::usable_cpus();
+  std::printf("threads before loading %d, after %d, usable CPUs %d\n", before, after, usable);
+  return after == usable ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    infini::set_threads(1);
     const std::string what = argc > 1 ? argv[1] : "";
+    if (what == "threads" && argc == 3) return default_threads(argv[2]);
+    infini::set_threads(1);
     if (what == "logits" && argc == 7) return logits(argv);
     if (what == "grads" && argc == 8) return grads(argv);
-    std::cerr << "usage: api_probe logits MODEL_DIR TOKENS_FILE B T OUT | grads CONFIG SEED TEXT B W OUT_DIR\n";
+    std::cerr << "usage: api_probe logits MODEL_DIR TOKENS_FILE B T OUT | grads CONFIG SEED TEXT B W OUT_DIR | "
+                 "threads MODEL_DIR\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "api_probe: " << e.what() << "\n";

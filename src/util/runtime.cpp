@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <cmath>
 #include <sstream>
 #include <thread>
@@ -28,6 +29,7 @@ std::string read_small_file(const char* path) {
 }
 
 std::atomic<bool> g_thread_tuning{true};
+std::atomic<bool> g_threads_chosen{false};  // set_threads has been called
 
 }  // namespace
 
@@ -75,6 +77,7 @@ int usable_cpus() {
 }
 
 int set_threads(int n) {
+  g_threads_chosen = true;
 #ifdef __GLIBC__
   // Allocations up to 32 MiB (glibc's maximum threshold) come from the heap instead of fresh mmaps,
   // and freed memory is never trimmed back (-1), so a training step reuses the previous step's pages.
@@ -95,6 +98,13 @@ int set_threads(int n) {
   }
   at::set_num_threads(n);
   return at::get_num_threads();
+}
+
+void apply_default_threads() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (!g_threads_chosen) set_threads(0);
+  });
 }
 
 std::string loaded_blas() {

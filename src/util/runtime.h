@@ -14,6 +14,10 @@ namespace infini {
 bool thread_tuning();
 void set_thread_tuning(bool on);
 
+// What a process that never called set_threads gets, applied once by the first Model made or loaded
+// through the public API: set_threads(0). LibTorch alone would leave it on one thread.
+void apply_default_threads();
+
 // The memory this process may use: the machine's RAM, capped by a cgroup memory limit. 0 if unknown.
 double usable_memory_bytes();
 
