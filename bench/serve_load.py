@@ -102,6 +102,22 @@ def run_streams(server, streams, tokens, rounds):
     return produced / (time.perf_counter() - t0)
 
 
+def measure_streams(server, a):
+    """1 stream and S streams in alternating pairs: this machine's speed drifts by 2x over minutes, so
+    each ratio compares runs seconds apart, and the figures are medians over the pairs."""
+    log(f"streams: {a.stream_pairs} pairs of 1 then {a.streams} streams, {a.stream_rounds} completions of "
+        f"{a.stream_tokens} tokens each")
+    one, many = [], []
+    for _ in range(a.stream_pairs):
+        one.append(run_streams(server, 1, a.stream_tokens, a.stream_rounds))
+        many.append(run_streams(server, a.streams, a.stream_tokens, a.stream_rounds))
+        log(f"  1 stream {one[-1]:.0f} tok/s, {a.streams} streams {many[-1]:.0f} tok/s")
+    ratios = [m / o for o, m in zip(one, many)]
+    return {"streams": a.streams, "pairs": a.stream_pairs, "tokens_per_s_1": statistics.median(one),
+            f"tokens_per_s_{a.streams}": statistics.median(many), "ratio": statistics.median(ratios),
+            "ratio_min": min(ratios), "ratio_max": max(ratios)}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bin", default="build/infini")
@@ -113,6 +129,7 @@ def main():
     p.add_argument("--streams", type=int, default=8)
     p.add_argument("--stream-tokens", type=int, default=256)
     p.add_argument("--stream-rounds", type=int, default=3)
+    p.add_argument("--stream-pairs", type=int, default=7, help="alternating 1-stream and S-stream runs")
     p.add_argument("--sessions", type=int, default=1000)
     p.add_argument("--read-tokens", type=int, default=131072)
     p.add_argument("--only", choices=["load", "streams", "rss"], action="append")
@@ -129,11 +146,7 @@ def main():
                     log(f"load: {a.clients} clients x {a.requests} completions of {a.tokens} tokens")
                     results["load"] = run_load(server, a.clients, a.requests, a.tokens)
                 if "streams" in parts:
-                    log(f"streams: 1, then {a.streams}, {a.stream_rounds} completions of {a.stream_tokens} tokens each")
-                    one = run_streams(server, 1, a.stream_tokens, a.stream_rounds)
-                    many = run_streams(server, a.streams, a.stream_tokens, a.stream_rounds)
-                    results["streams"] = {"streams": a.streams, "tokens_per_s_1": one, f"tokens_per_s_{a.streams}": many,
-                                          "ratio": many / one}
+                    results["streams"] = measure_streams(server, a)
             finally:
                 server.stop()
         if "rss" in parts:

@@ -33,7 +33,8 @@ Runner add_serve(CLI::App& app) {
       ->check(at_least(1));
   sub->add_option("--request-timeout", o.worker.request_timeout,
                   "seconds a completion may take, queue included; then it ends with an error")
-      ->check(at_least(1));
+      ->check(at_least(1))
+      ->default_str(std::to_string(o.worker.request_timeout.count()));  // CLI11 shows no default of a duration
   sub->add_option("--read-timeout", o.read_timeout_s, "seconds a client may stay silent while sending or receiving")
       ->check(at_least(1));
   sub->add_option("--http-threads", o.http_threads, "connections served at once (each stream holds one)")

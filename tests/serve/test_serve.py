@@ -4,6 +4,7 @@ import concurrent.futures
 import json
 import os
 import socket
+import re
 import subprocess
 import time
 import urllib.parse
@@ -361,3 +362,15 @@ def test_a_long_read_does_not_block_completions(server):
         assert answer and info["status"] == "reading", info  # answered while the read went on
     finally:
         sock.close()
+
+
+def test_help_gives_every_flag_its_default():
+    text = subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True, check=True).stdout
+    for flag, default in [("--host", "127.0.0.1"), ("--port", "8080"), ("--parallel", "8"), ("--request-timeout", "600"),
+                          ("--max-resident-sessions", None), ("--max-tokens", None), ("--read-timeout", None)]:
+        line = next((l for l in text.splitlines() if l.strip().startswith(flag + " ")), None)
+        assert line is not None, f"{flag} is not in --help"
+        shown = re.search(r"=(\S+)", line)
+        assert shown, f"{flag} shows no default: {line!r}"
+        if default is not None:
+            assert shown.group(1) == default, f"{flag}: {line!r}"
