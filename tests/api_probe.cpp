@@ -5,8 +5,8 @@
 //   api_probe grads CONFIG_JSON SEED TEXT_FILE B W OUT_DIR   the trainer's first step on B windows of
 //       W tokens from TEXT_FILE (bytes): OUT_DIR/model (the weights before the step), inputs.bin and
 //       targets.bin (B, W) int64, grads.bin (every parameter's gradient, fp32, in grads.json's order)
-//   api_probe threads MODEL_DIR                              loads a model without set_threads; exit 0
-//       if the default then in effect is every usable CPU (ctest api_default_threads)
+//   api_probe threads MODEL_DIR                              loads and runs a model without set_threads;
+//       exit 0 if the default then in effect is every usable CPU (ctest api_default_threads)
 // Threads are fixed at 1 for logits and grads, so that every sum runs in one order.
 #include <cstdio>
 #include <fstream>
@@ -75,13 +75,18 @@ int grads(char** argv) {
   return 0;
 }
 
-// A program that never calls set_threads gets every usable CPU once it loads a model.
+// A program that never calls set_threads gets every usable CPU once it runs a model (not before: a
+// thread that only loads keeps LibTorch's count).
 int default_threads(const std::string& model_dir) {
   const int before = at::get_num_threads();
   const auto model = infini::Model::load(model_dir);
-  const int after = at::get_num_threads(), usable = infini::usable_cpus();
-  std::printf("threads before loading %d, after %d, usable CPUs %d\n", before, after, usable);
-  return after == usable ? 0 : 1;
+  const int loaded = at::get_num_threads();
+  infini::Session session(model);
+  session.feed(std::string("In the beginning"));
+  const int ran = at::get_num_threads(), usable = infini::usable_cpus();
+  std::printf("threads at start %d, after loading %d, after a session ran %d; usable CPUs %d\n", before, loaded, ran,
+              usable);
+  return loaded == before && ran == usable ? 0 : 1;
 }
 
 }  // namespace

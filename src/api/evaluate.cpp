@@ -3,6 +3,7 @@
 #include "api/access.h"
 #include "eval/evaluate.h"
 #include "eval/passkey_eval.h"
+#include "util/runtime.h"
 
 namespace infini {
 
@@ -10,6 +11,7 @@ using detail::Access;
 
 nlohmann::json evaluate(const Model& model, const std::string& data, const EvalOptions& options,
                         const std::function<void(int64_t, int64_t)>& progress) {
+  apply_default_threads();
   const auto documents = eval_documents(data, options.split);
   const auto result = evaluate(Access::module(model), Access::tokenizer(model.tokenizer()), documents, options,
                                [&](size_t done, int64_t tokens) {
@@ -25,6 +27,7 @@ nlohmann::json evaluate(const Model& model, const std::string& data, const EvalO
 
 nlohmann::json passkey(const Model& model, const PasskeyEvalOptions& options,
                        const std::function<void(const nlohmann::json&)>& progress) {
+  apply_default_threads();
   const auto report = evaluate_passkey(Access::module(model), Access::tokenizer(model.tokenizer()), options,
                                        [&](const PasskeyCell& cell) {
                                          if (progress) progress(cell.to_json());

@@ -124,7 +124,6 @@ std::string current_identity(ModelData& data) {
 Model::Model(std::shared_ptr<ModelData> data) : data_(std::move(data)) {}
 
 Model Model::load(const std::string& dir) {
-  apply_default_threads();
   auto module = io::load_model(dir);  // first: its errors say what a model folder is
   return Model(std::make_shared<ModelData>(ModelData{module, Tokenizer::load(dir), dir}));
 }
@@ -132,7 +131,6 @@ Model Model::load(const std::string& dir) {
 Model::Model(const ModelConfig& config, uint64_t seed) : Model(config, Tokenizer::bytes(), seed) {}
 
 Model::Model(const ModelConfig& config, const Tokenizer& tokenizer, uint64_t seed) {
-  apply_default_threads();
   config.validate();
   if (tokenizer.vocab_size() != config.vocab_size)
     throw Error(fmt::format("Model: the tokenizer has {} ids but the config's vocab_size is {}; set vocab_size "
@@ -163,6 +161,7 @@ const Tokenizer& Model::tokenizer() const { return data_->tokenizer; }
 const std::string& Model::path() const { return data_->path; }
 
 Model::Output Model::forward(const torch::Tensor& tokens, const State& state, Routing routing) const {
+  apply_default_threads();
   const auto& config = data_->module->config();
   if (!tokens.defined()) throw Error("forward: tokens is an undefined tensor");
   if (tokens.scalar_type() != torch::kInt64)

@@ -9,6 +9,7 @@
 #include "data/text_stream.h"
 #include "infer/generate.h"
 #include "infini/interrupt.h"
+#include "util/runtime.h"
 
 namespace infini {
 
@@ -46,8 +47,8 @@ void check_sample_options(const SampleOptions& options) {
 }  // namespace
 
 Session::Session(const Model& model)
-    : data_(std::make_unique<detail::SessionData>(detail::SessionData{
-          model, SessionEngine(Access::module(model), true, true, model.identity())})) {}
+    : data_((apply_default_threads(), std::make_unique<detail::SessionData>(detail::SessionData{
+               model, SessionEngine(Access::module(model), true, true, model.identity())}))) {}
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;

@@ -14,8 +14,12 @@ namespace infini {
 bool thread_tuning();
 void set_thread_tuning(bool on);
 
-// What a process that never called set_threads gets, applied once by the first Model made or loaded
-// through the public API: set_threads(0). LibTorch alone would leave it on one thread.
+// What a process that never called set_threads gets: set_threads(0), applied once, on the thread that
+// first runs a model through the public API (a Session, Model::forward, evaluate, passkey, train).
+// LibTorch alone would leave it on one thread. Not at load: OpenMP counts threads per calling thread,
+// and a loading thread that never runs the model (a server's) would keep a parked team of its own,
+// which makes libgomp stop spinning at every barrier of the running thread's team: on two cores that
+// cut one decoding stream to a quarter of its speed.
 void apply_default_threads();
 
 // The memory this process may use: the machine's RAM, capped by a cgroup memory limit. 0 if unknown.
