@@ -65,12 +65,7 @@ if(INFINI_FUZZ)
     src/infer/generate.cpp
     src/infer/decoder.cpp
     src/infer/prefill.cpp
-    src/kernels/attention_cpu.cpp
-    src/kernels/batched_matmul_cpu.cpp
-    src/kernels/gemm_cpu.cpp
-    src/kernels/vector_cpu.cpp
-    src/kernels/matvecs_cpu.cpp
-    src/kernels/infini_cpu.cpp
+    ${INFINI_KERNEL_SOURCES}
     src/server/requests.cpp
     src/server/session_store.cpp
   )
