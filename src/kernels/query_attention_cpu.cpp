@@ -1,7 +1,5 @@
 #include "kernels/query_attention_cpu.h"
 
-#include <algorithm>
-
 #include "kernels/vector_cpu.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -12,23 +10,11 @@
 namespace infini::kernels {
 namespace {
 
-void attend_portable(const float* q, const float* keys, const float* values, int64_t count, int64_t dk, int64_t dv,
-                     float scale, float* scores, float* out) {
-  for (int64_t j = 0; j < count; ++j) scores[j] = scale * dot(q, keys + j * dk, dk);
-  softmax(scores, count);
-  weighted_row_sum(scores, values, count, dv, out);
-}
-
 #ifdef INFINI_X86_DISPATCH
-__attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
-}
-
-// Scores four keys at a time: four independent chains of multiply-adds hide their latency.
-__attribute__((target("avx2,fma"))) void scores_avx2(const float* q, const float* keys, int64_t count, int64_t dk,
-                                                     float scale, float* scores) {
+// Scores the keys four at a time (four independent chains of multiply-adds hide their latency) and
+// returns how many it scored: the rest are fewer than four. dk is a multiple of 8.
+__attribute__((target("avx2,fma"))) int64_t scores_avx2(const float* q, const float* keys, int64_t count, int64_t dk,
+                                                        float scale, float* scores) {
   int64_t j = 0;
   for (; j + 4 <= count; j += 4) {
     const float* k = keys + j * dk;
@@ -46,33 +32,21 @@ __attribute__((target("avx2,fma"))) void scores_avx2(const float* q, const float
     const __m128 total = _mm_add_ps(_mm256_castps256_ps128(ab), _mm256_extractf128_ps(ab, 1));
     _mm_storeu_ps(scores + j, _mm_mul_ps(total, _mm_set1_ps(scale)));
   }
-  for (; j < count; ++j) {
-    const float* k = keys + j * dk;
-    __m256 s = _mm256_setzero_ps();
-    for (int64_t c = 0; c < dk; c += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(q + c), _mm256_loadu_ps(k + c), s);
-    scores[j] = scale * hsum(s);
-  }
+  return j;
 }
-
-const bool kHasAvx2 = [] {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}();
 #endif
 
 }  // namespace
 
 void attend_one_query(const float* q, const float* keys, const float* values, int64_t count, int64_t dk,
                       int64_t dv, float scale, float* scores, float* out) {
+  int64_t j = 0;
 #ifdef INFINI_X86_DISPATCH
-  if (kHasAvx2 && dk % 8 == 0) {
-    scores_avx2(q, keys, count, dk, scale, scores);
-    softmax(scores, count);
-    weighted_row_sum(scores, values, count, dv, out);
-    return;
-  }
+  if (vector_isa_avx2() && dk % 8 == 0) j = scores_avx2(q, keys, count, dk, scale, scores);
 #endif
-  attend_portable(q, keys, values, count, dk, dv, scale, scores, out);
+  for (; j < count; ++j) scores[j] = scale * dot(q, keys + j * dk, dk);
+  softmax(scores, count);
+  weighted_row_sum(scores, values, count, dv, out);
 }
 
 }  // namespace infini::kernels

@@ -11,8 +11,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <cmath>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
