@@ -52,6 +52,26 @@ void BM_DecodeProducts(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeProducts)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(12)->Unit(benchmark::kMicrosecond);
 
+// Reading a buffer of the given MB over and over, on each thread its share: the rate at which a
+// step's weights and caches arrive when they fit in cache (the reference config's weights are
+// 13 MB) and when they do not (8 sequences add about 10 MB of caches and memories).
+void BM_DecodeReadBandwidth(benchmark::State& state) {
+  const auto floats = static_cast<size_t>(state.range(0)) * (1 << 20) / sizeof(float) / state.threads();
+  std::vector<float> buffer(floats, 1.0f);
+  for (auto _ : state) {
+    float sums[16] = {};
+    for (size_t i = 0; i + 16 <= floats; i += 16)
+      for (int k = 0; k < 16; ++k) sums[k] += buffer[i + k];
+    benchmark::DoNotOptimize(sums);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(floats * sizeof(float)));
+}
+BENCHMARK(BM_DecodeReadBandwidth)
+    ->Arg(4)->Arg(8)->Arg(16)->Arg(24)->Arg(32)->Arg(64)
+    ->ThreadRange(1, 2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 #ifdef INFINI_BENCH_X86
 // Twelve independent chains of multiply-adds in registers: no memory traffic, no dependency stalls.
 // `seed` comes from outside, so the compiler cannot work the chains out ahead.
