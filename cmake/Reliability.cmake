@@ -54,6 +54,7 @@ if(INFINI_FUZZ)
     src/routing/mixture_of_depths.cpp
     src/memory/state.cpp
     src/memory/compressive.cpp
+    src/memory/knn.cpp
     src/data/documents.cpp
     src/data/passkey.cpp
     src/data/byte_tokenizer.cpp

@@ -48,6 +48,7 @@ std::vector<Case> all_cases() {
       for (const bool routed : {false, true}) {
         const bool compressive = mode == MemoryMode::InfiniLinear || mode == MemoryMode::InfiniDelta;
         if (ext == Extension::MemoryKeyShift && !compressive) continue;  // it shifts the memory's keys
+        if (mode == MemoryMode::Knn && (ext == Extension::QkConv || routed)) continue;  // refused with knn
         cases.push_back({mode, ext, routed});
       }
   return cases;

@@ -123,6 +123,12 @@ TEST(Hostile, TheConfigDescribesEveryParameterWithoutBuilding) {
     auto c = small_config();
     c.memory = mode;
     expect_config_describes_model(c);
+    if (mode == MemoryMode::Knn) {  // dense blocks only; the kNN block moved to block 0
+      c.knn_layer = 0;
+      c.tie_embeddings = true;
+      expect_config_describes_model(c);
+      continue;
+    }
     c.mod_every = 2;
     c.tie_embeddings = true;
     if (c.has_compressive_memory()) c.qk_conv = 3;

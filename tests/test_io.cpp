@@ -53,7 +53,7 @@ TEST(Config, RoundTripsThroughJson) {
 TEST(Config, BadFieldsAreNamed) {
   using nlohmann::json;
   expect_error([] { ModelConfig::from_json(json{{"memory", "infini"}}, "c.json"); },
-               {"c.json", "memory", "infini-linear, infini-delta, none, xl"});
+               {"c.json", "memory", "infini-linear, infini-delta, none, xl, knn"});
   expect_error([] { ModelConfig::from_json(json{{"d_key", 63}}, "c.json"); }, {"d_key", "even"});
   expect_error([] { ModelConfig::from_json(json{{"n_heads", 0}}, "c.json"); }, {"n_heads", "from 1 to"});
   expect_error([] { ModelConfig::from_json(json{{"d_model", "wide"}}, "c.json"); }, {"d_model", "integer"});

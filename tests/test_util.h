@@ -32,6 +32,9 @@ inline ModelConfig tiny_config(MemoryMode mode, torch::ScalarType dtype = torch:
   c.gate_init = 0.3;
   c.dtype = dtype;
   c.init_std = 0.3;  // large weights, so every path visibly changes the output
+  // memory "knn": a memory that evicts from the third segment on, and a real choice among its keys.
+  c.knn_tokens = 6;
+  c.knn_top_k = 3;
   return c;
 }
 
@@ -84,8 +87,8 @@ void expect_error(Fn fn, std::initializer_list<std::string> needles) {
   }
 }
 
-inline const MemoryMode kAllModes[] = {MemoryMode::InfiniLinear, MemoryMode::InfiniDelta,
-                                       MemoryMode::None, MemoryMode::XL};
+inline const MemoryMode kAllModes[] = {MemoryMode::InfiniLinear, MemoryMode::InfiniDelta, MemoryMode::None,
+                                       MemoryMode::XL, MemoryMode::Knn};
 
 // Test names for parameterised suites over kAllModes ("infini_delta", ...).
 struct ModeName {

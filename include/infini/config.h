@@ -12,7 +12,9 @@
 
 namespace infini {
 
-enum class MemoryMode { InfiniLinear, InfiniDelta, None, XL };
+// Knn: Memorizing Transformers' baseline (arXiv 2203.08913): the XL cache in every block, and in one
+// block an external memory of the document's past keys and values, read by exact top-k search.
+enum class MemoryMode { InfiniLinear, InfiniDelta, None, XL, Knn };
 // Mixture-of-Depths: how a routed block weighs its update (w(r) in docs/MODEL.md), and what selects
 // tokens when routing must be causal.
 enum class RouterWeight { Raw, Sigmoid };
@@ -76,9 +78,24 @@ struct ModelConfig {
   // channel can then hold the token before, or the one before that, so the memory and the local
   // attention can find "the token after these two" where a digit repeats. 0: off; else the width.
   int64_t qk_conv = 0;
+  // memory "knn" only (docs/MODEL.md, "kNN memory"): the external memory's capacity in tokens per
+  // head (first in, first out), the keys each query retrieves, and its block (-1: the one before the
+  // last, or block 0 in a one-block model).
+  int64_t knn_tokens = 65536;
+  int64_t knn_top_k = 32;
+  int64_t knn_layer = -1;
+  static constexpr int64_t kMaxKnnTokens = int64_t{1} << 24;
+  static constexpr int64_t kMaxKnnTopK = 4096;
 
   bool has_compressive_memory() const {
     return memory == MemoryMode::InfiniLinear || memory == MemoryMode::InfiniDelta;
+  }
+  // The previous segment's keys and values, cached in every block (xl, and knn's base model).
+  bool has_xl_cache() const { return memory == MemoryMode::XL || memory == MemoryMode::Knn; }
+  // The block that holds the kNN memory (knn_layer resolved), or -1 when the memory is not knn.
+  int64_t knn_block() const {
+    if (memory != MemoryMode::Knn) return -1;
+    return knn_layer >= 0 ? knn_layer : std::max<int64_t>(0, n_layers - 2);
   }
   // Block i (0-based) is routed: every mod_every-th block, counting from 1, so block 0 stays dense.
   bool is_routed(int64_t block) const { return mod_every > 0 && (block + 1) % mod_every == 0; }

@@ -15,7 +15,7 @@ double forward_flops_per_token(const ModelConfig& c) {
                    + 2 * H * dv * D            // output projection
                    + 2 * D * 2 * F + 2 * F * D  // SwiGLU
                    + 2 * H * (dk + dv) * seen;  // scores and weighted values over the segment
-    if (c.memory == MemoryMode::XL) layer += 2 * H * (dk + dv) * seen;  // the cached segment
+    if (c.has_xl_cache()) layer += 2 * H * (dk + dv) * seen;  // the cached segment
     if (c.has_compressive_memory()) {
       layer += 2 * H * dk * (dv + 1);  // read: sigma(Q) M and sigma(Q) z
       layer += 2 * H * dk * dv;        // write: sigma(K)^T V
@@ -24,6 +24,9 @@ double forward_flops_per_token(const ModelConfig& c) {
     return layer;
   };
   double total = 2 * D * V;  // LM head
+  // The kNN block's search over a full memory and its read of the top k.
+  if (c.memory == MemoryMode::Knn)
+    total += 2 * H * dk * static_cast<double>(c.knn_tokens) + 2 * H * (dk + dv) * static_cast<double>(c.knn_top_k);
   for (int64_t i = 0; i < c.n_layers; ++i) {
     if (!c.is_routed(i)) {
       total += block(N);

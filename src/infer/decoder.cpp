@@ -56,7 +56,9 @@ std::shared_ptr<const TokenDecoder::PackedModel> cached_packing(
 }  // namespace
 
 bool TokenDecoder::supports(const ModelConfig& config, torch::Device device) {
-  return device.is_cpu() && config.dtype == torch::kFloat32 && config.memory_dtype() == torch::kFloat32;
+  // The kNN memory's search and read run on the general path only.
+  return device.is_cpu() && config.dtype == torch::kFloat32 && config.memory_dtype() == torch::kFloat32 &&
+         config.memory != MemoryMode::Knn;
 }
 
 TokenDecoder::TokenDecoder(InfiniTransformer model)

@@ -1,5 +1,6 @@
 #include "memory/state.h"
 
+#include <algorithm>
 #include <array>
 #include <set>
 
@@ -14,7 +15,8 @@ namespace {
 // const pointers for a const layer.
 template <typename Layer>
 auto all_tensors(Layer& l) {
-  return std::array{&l.M, &l.z, &l.seg_k, &l.seg_v, &l.xl_k, &l.xl_v, &l.seg_pos, &l.xl_pos, &l.conv_q, &l.conv_k};
+  return std::array{&l.M,       &l.z,      &l.seg_k,  &l.seg_v,  &l.xl_k,  &l.xl_v,
+                    &l.seg_pos, &l.xl_pos, &l.conv_q, &l.conv_k, &l.knn_k, &l.knn_v};
 }
 
 }  // namespace
@@ -35,7 +37,7 @@ void ModelState::clear() {
     auto& l = layers_[i];
     if (c.is_routed(static_cast<int64_t>(i))) {
       l.seg_pos = torch::zeros({B, 0}, positions);
-      if (c.memory == MemoryMode::XL) l.xl_pos = torch::zeros({B, 0}, positions);
+      if (c.has_xl_cache()) l.xl_pos = torch::zeros({B, 0}, positions);
     }
     if (c.has_compressive_memory()) {
       l.M = torch::zeros({B, H, c.d_key, c.d_value}, mem);
@@ -47,9 +49,13 @@ void ModelState::clear() {
       l.conv_q = torch::zeros({B, H, c.qk_conv - 1, c.d_key}, act);
       l.conv_k = torch::zeros({B, H, c.qk_conv - 1, c.d_key}, act);
     }
-    if (c.memory == MemoryMode::XL) {
+    if (c.has_xl_cache()) {
       l.xl_k = torch::zeros({B, H, 0, c.d_key}, act);
       l.xl_v = torch::zeros({B, H, 0, c.d_value}, act);
+    }
+    if (static_cast<int64_t>(i) == c.knn_block()) {
+      l.knn_k = torch::zeros({B, H, 0, c.d_key}, act);
+      l.knn_v = torch::zeros({B, H, 0, c.d_value}, act);
     }
   }
   pos_in_segment_ = 0;
@@ -106,6 +112,8 @@ std::map<std::string, torch::Tensor> ModelState::to_tensors() const {
     put("xl_pos", l.xl_pos);
     put("conv_q", l.conv_q);
     put("conv_k", l.conv_k);
+    put("knn_k", l.knn_k);
+    put("knn_v", l.knn_v);
   }
   out["pos_in_segment"] = torch::tensor({pos_in_segment_}, torch::kInt64);
   out["tokens_seen"] = torch::tensor({tokens_seen_}, torch::kInt64);
@@ -187,6 +195,10 @@ ModelState ModelState::from_tensors(const ModelConfig& config,
       load("xl_v", l.xl_v, 2, xl_rows);
       load("xl_pos", l.xl_pos, 1, xl_rows);
     }
+    // The kNN memory holds every token before this segment, up to its capacity.
+    const auto knn_rows = std::min(config.knn_tokens, s.tokens_seen_ - s.pos_in_segment_);
+    load("knn_k", l.knn_k, 2, knn_rows);
+    load("knn_v", l.knn_v, 2, knn_rows);
     for (const auto* pos : {&l.seg_pos, &l.xl_pos})
       if (pos->defined() && pos->numel() > 0 &&
           (pos->min().item<int64_t>() < 0 || pos->max().item<int64_t>() >= config.segment_len))

@@ -37,6 +37,12 @@ struct LayerMemory {
   torch::Tensor xl_k;  // (B, H, L, d_key), L = 0 or segment_len
   torch::Tensor xl_v;  // (B, H, L, d_value)
 
+  // memory "knn", its kNN block only (knn_block()): the external memory, the document's last
+  // F = min(knn_tokens, tokens before this segment) keys (normalised, un-rotated) and values, oldest
+  // first; no gradient.
+  torch::Tensor knn_k;  // (B, H, F, d_key)
+  torch::Tensor knn_v;  // (B, H, F, d_value)
+
   // Routed (Mixture-of-Depths) blocks only: the cached tokens are the ones the router selected, so
   // their positions in the segment are kept for RoPE. seg_k then holds p' <= pos_in_segment rows and
   // the XL cache L' <= segment_len rows, the previous segment's selected tokens.

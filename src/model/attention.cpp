@@ -4,6 +4,7 @@
 
 #include "compat/torch_compat.h"
 #include "memory/compressive.h"
+#include "memory/knn.h"
 #include "model/qk_conv.h"
 
 namespace infini {
@@ -27,7 +28,8 @@ void finish_segment(const ModelConfig& c, LayerMemory& mem, const torch::Tensor&
                                            mem.z, c.memory_eps, c.memory == MemoryMode::InfiniDelta,
                                            mem.next_write_weight);
   mem.next_write_weight = torch::Tensor();
-  if (c.memory == MemoryMode::XL) {
+  if (mem.knn_k.defined()) std::tie(mem.knn_k, mem.knn_v) = knn::append(mem.knn_k, mem.knn_v, k_seg, v_seg, c.knn_tokens);
+  if (c.has_xl_cache()) {
     // Copies: a view would pin the whole qkv buffer, or alias the decoder's reusable cache.
     mem.xl_k = k_seg.detach().clone(at::MemoryFormat::Contiguous);
     mem.xl_v = v_seg.detach().clone(at::MemoryFormat::Contiguous);
@@ -38,8 +40,9 @@ void finish_segment(const ModelConfig& c, LayerMemory& mem, const torch::Tensor&
   mem.seg_v = torch::empty({v_seg.size(0), v_seg.size(1), 0, v_seg.size(3)}, v_seg.options());
 }
 
-InfiniAttentionImpl::InfiniAttentionImpl(const ModelConfig& c)
+InfiniAttentionImpl::InfiniAttentionImpl(const ModelConfig& c, bool knn)
     : config_(c),
+      knn_(knn),
       rope_(c.d_key, c.rope_theta, c.segment_len),
       scale_(1.0 / std::sqrt(static_cast<double>(c.d_key))) {
   const auto H = c.n_heads;
@@ -48,7 +51,11 @@ InfiniAttentionImpl::InfiniAttentionImpl(const ModelConfig& c)
       torch::nn::Linear(torch::nn::LinearOptions(c.d_model, H * (2 * c.d_key + c.d_value)).bias(false)));
   out_proj = register_module(
       "out_proj", torch::nn::Linear(torch::nn::LinearOptions(H * c.d_value, c.d_model).bias(false)));
-  if (c.has_compressive_memory()) gate = register_parameter("gate", torch::full({H}, c.gate_init));
+  if (c.has_compressive_memory() || knn_) gate = register_parameter("gate", torch::full({H}, c.gate_init));
+  // exp(ln sqrt(dk)) = sqrt(dk): the kNN read's cosine scores start at the spread a plain dot product
+  // of unit-variance rows has after its 1/sqrt(dk).
+  if (knn_)
+    knn_log_scale = register_parameter("knn_log_scale", torch::full({H}, 0.5 * std::log(static_cast<double>(c.d_key))));
   // 0: each written key starts as the mean of itself and the key before it.
   if (c.memory_key_shift) key_shift = register_parameter("key_shift", torch::zeros({H}));
   if (c.qk_conv > 0) {
@@ -128,7 +135,7 @@ torch::Tensor InfiniAttentionImpl::forward(const torch::Tensor& x, LayerMemory& 
   const auto v_seg = start > 0 ? torch::cat({mem.seg_v, v}, 2) : v;  // (B, H, start+n, dv)
   const bool routed = positions.defined();
   const auto pos_seg = !routed ? torch::Tensor() : start > 0 ? torch::cat({mem.seg_pos, positions}, 1) : positions;  // (B, start+n)
-  const bool has_cache = c.memory == MemoryMode::XL && mem.xl_k.size(2) > 0;
+  const bool has_cache = c.has_xl_cache() && mem.xl_k.size(2) > 0;
   // RoPE at the tokens' own positions: consecutive from `first` in a dense block, listed in a routed one.
   const auto rotate = [&](const torch::Tensor& t, int64_t first, const torch::Tensor& listed) {
     return routed ? rope_.apply_at(t, listed) : rope_.apply(t, first);
@@ -158,6 +165,18 @@ torch::Tensor InfiniAttentionImpl::forward(const torch::Tensor& x, LayerMemory& 
 
   if (c.has_compressive_memory())
     local = gated(local, memory::read(memory::feature_map(q), mem.M, mem.z, c.memory_eps));
+  if (knn_) {
+    // The memory as it stood at the segment's start; empty (the first segment) it reads as zeros.
+    const auto& keys = mem.knn_k;  // (B, H, F, dk)
+    torch::Tensor a_knn;           // (B, H, n, dv)
+    if (keys.size(2) == 0) {
+      a_knn = torch::zeros({B, H, n, dv}, local.options());
+    } else {
+      const auto q_hat = knn::normalize(q);  // (B, H, n, dk), un-rotated: retrieved keys carry no position
+      a_knn = knn::read(q_hat, keys, mem.knn_v, knn::search(q_hat, keys, c.knn_top_k), knn_log_scale);
+    }
+    local = gated(local, a_knn);
+  }
 
   keep(mem, k_seg, v_seg, pos_seg, ends);
   return out_proj(local.transpose(1, 2).reshape({B, n, H * dv}));

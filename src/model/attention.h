@@ -26,7 +26,8 @@ struct SegmentSpan {
 std::vector<SegmentSpan> split_into_segments(int64_t length, int64_t pos_in_segment, int64_t segment_len);
 
 // The segment boundary: writes the finished segment's un-rotated keys and values into the compressive
-// memory (infini modes) or makes them the XL cache (xl mode), then empties the segment cache. The
+// memory (infini modes) or makes them the XL cache (xl and knn modes; knn's block also appends them
+// to its kNN memory), then empties the segment cache. The
 // one definition shared by the forward pass and the one-token decoder.
 // A routed block passes the cached tokens' positions, which then become the XL cache's.
 // `key_shift` is the block's InfiniAttention::key_shift (memory_key_shift configs only).
@@ -38,7 +39,8 @@ void finish_segment(const ModelConfig& config, LayerMemory& mem,
 
 class InfiniAttentionImpl : public torch::nn::Module {
  public:
-  explicit InfiniAttentionImpl(const ModelConfig& config);
+  // `knn`: this block holds the kNN memory (memory "knn", config.knn_block()).
+  explicit InfiniAttentionImpl(const ModelConfig& config, bool knn = false);
 
   // x holds n >= 1 tokens of the current segment that follow the `start` tokens `mem` caches for it.
   // They attend to those and to each other causally, read the memory as it stood at the segment's
@@ -58,6 +60,9 @@ class InfiniAttentionImpl : public torch::nn::Module {
   torch::nn::Linear qkv_proj{nullptr};  // (H*dk + H*dk + H*dv, D)
   torch::nn::Linear out_proj{nullptr};  // (D, H*dv)
   torch::Tensor gate;                   // (H): beta; sigmoid(beta) is the share of the memory read
+                                        // (compressive, or the kNN block's retrieval)
+  torch::Tensor knn_log_scale;          // (H), kNN block only: the retrieval's scores are cosines
+                                        // times exp(knn_log_scale)
   torch::Tensor key_shift;              // (H), memory_key_shift only: sigmoid of it is the share of
                                         // the previous key in each key the memory is written with
   torch::Tensor q_conv;                 // (H, dk, qk_conv), qk_conv only: tap j weighs the raw query j
@@ -84,6 +89,7 @@ class InfiniAttentionImpl : public torch::nn::Module {
                       const torch::Tensor& a_mem);  // (B, H, n, dv)
 
   ModelConfig config_;
+  bool knn_;
   Rope rope_;
   double scale_;
 };

@@ -2,9 +2,9 @@
 
 namespace infini {
 
-BlockImpl::BlockImpl(const ModelConfig& c, bool routed) {
+BlockImpl::BlockImpl(const ModelConfig& c, bool routed, bool knn) {
   attn_norm = register_module("attn_norm", RMSNorm(c.d_model, c.norm_eps));
-  attn = register_module("attn", InfiniAttention(c));
+  attn = register_module("attn", InfiniAttention(c, knn));
   mlp_norm = register_module("mlp_norm", RMSNorm(c.d_model, c.norm_eps));
   mlp = register_module("mlp", SwiGLU(c));
   if (routed) {

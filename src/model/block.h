@@ -14,7 +14,7 @@ namespace infini {
 
 class BlockImpl : public torch::nn::Module {
  public:
-  BlockImpl(const ModelConfig& config, bool routed);
+  BlockImpl(const ModelConfig& config, bool routed, bool knn = false);
 
   // A dense block over every token of a span: x + f(x).
   torch::Tensor forward(const torch::Tensor& x,  // (B, n, D)

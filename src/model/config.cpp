@@ -76,6 +76,7 @@ const char* to_string(MemoryMode mode) {
     case MemoryMode::InfiniDelta: return "infini-delta";
     case MemoryMode::None: return "none";
     case MemoryMode::XL: return "xl";
+    case MemoryMode::Knn: return "knn";
   }
   return "?";
 }
@@ -123,6 +124,14 @@ void ModelConfig::validate() const {
        fmt::format("must be 0 (off) or a width of 2..8 tokens, got {}", qk_conv));
   need(qk_conv == 0 || !memory_key_shift, "qk_conv",
        "replaces \"memory_key_shift\" (a width-2 convolution can learn its shift); set one of the two");
+  size(knn_tokens, "knn_tokens", 1, kMaxKnnTokens);
+  size(knn_top_k, "knn_top_k", 1, kMaxKnnTopK);
+  size(knn_layer, "knn_layer", -1, n_layers - 1);
+  if (memory == MemoryMode::Knn) {
+    // The baseline as the paper runs it: dense blocks, plain queries and keys.
+    need(mod_every == 0, "mod_every", "must be 0 with memory \"knn\" (its blocks are dense)");
+    need(qk_conv == 0, "qk_conv", "must be 0 with memory \"knn\"");
+  }
 }
 
 nlohmann::json ModelConfig::to_json() const {
@@ -155,6 +164,8 @@ nlohmann::json ModelConfig::to_json() const {
   // Likewise listed only when on.
   if (memory_key_shift) j["memory_key_shift"] = true;
   if (qk_conv > 0) j["qk_conv"] = qk_conv;
+  if (memory == MemoryMode::Knn)
+    j.update({{"knn_tokens", knn_tokens}, {"knn_top_k", knn_top_k}, {"knn_layer", knn_layer}});
   return j;
 }
 
@@ -218,7 +229,17 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& o
   else if (memory == "infini-delta") c.memory = MemoryMode::InfiniDelta;
   else if (memory == "none") c.memory = MemoryMode::None;
   else if (memory == "xl") c.memory = MemoryMode::XL;
-  else r.fail("memory", fmt::format("is '{}'; allowed: infini-linear, infini-delta, none, xl", memory));
+  else if (memory == "knn") c.memory = MemoryMode::Knn;
+  else r.fail("memory", fmt::format("is '{}'; allowed: infini-linear, infini-delta, none, xl, knn", memory));
+  // The kNN memory's fields belong to knn models alone, and a saved knn model lists them all.
+  FieldReader knn{j, origin, require_all && c.memory == MemoryMode::Knn, {}};
+  knn.integer("knn_tokens", c.knn_tokens);
+  knn.integer("knn_top_k", c.knn_top_k);
+  knn.integer("knn_layer", c.knn_layer);
+  for (const char* field : {"knn_tokens", "knn_top_k", "knn_layer"})
+    if (j.contains(field) && c.memory != MemoryMode::Knn)
+      knn.fail(field, fmt::format("is set, but the memory is '{}'; it belongs to memory \"knn\"", memory));
+  r.seen.insert(knn.seen.begin(), knn.seen.end());
 
   const auto dtype = r.string("dtype", dtype_name(c.dtype));
   if (dtype == "float32") c.dtype = torch::kFloat32;
@@ -249,7 +270,8 @@ std::map<std::string, std::vector<int64_t>> ModelConfig::parameter_shapes() cons
     shapes[block + "attn_norm.weight"] = {D};
     shapes[block + "attn.qkv_proj.weight"] = {H * (2 * d_key + d_value), D};
     shapes[block + "attn.out_proj.weight"] = {D, H * d_value};
-    if (has_compressive_memory()) shapes[block + "attn.gate"] = {H};
+    if (has_compressive_memory() || i == knn_block()) shapes[block + "attn.gate"] = {H};
+    if (i == knn_block()) shapes[block + "attn.knn_log_scale"] = {H};
     if (memory_key_shift) shapes[block + "attn.key_shift"] = {H};
     if (qk_conv > 0) {
       shapes[block + "attn.q_conv"] = {H, d_key, qk_conv};
@@ -282,8 +304,9 @@ double ModelConfig::parameter_count() const {
   if (qk_conv > 0) block += 2 * H * dk * static_cast<double>(qk_conv);
   const double Ph = static_cast<double>(mod_predictor_hidden);
   const double routed = D + D * Ph + Ph + Ph + 1;
+  const double knn = memory == MemoryMode::Knn ? 2 * H : 0;  // the kNN block's gate and log scale
   return V * D + D + (tie_embeddings ? 0 : V * D) + static_cast<double>(n_layers) * block +
-         static_cast<double>(routed_blocks()) * routed;
+         static_cast<double>(routed_blocks()) * routed + knn;
 }
 
 ModelConfig ModelConfig::from_file(const std::string& path, bool require_all) {

@@ -12,7 +12,7 @@ InfiniTransformerImpl::InfiniTransformerImpl(const ModelConfig& c) : config_(c) 
   c.validate();
   embed = register_module("embed", torch::nn::Embedding(c.vocab_size, c.d_model));
   blocks = register_module("blocks", torch::nn::ModuleList());
-  for (int64_t i = 0; i < c.n_layers; ++i) blocks->push_back(Block(c, c.is_routed(i)));
+  for (int64_t i = 0; i < c.n_layers; ++i) blocks->push_back(Block(c, c.is_routed(i), i == c.knn_block()));
   norm = register_module("norm", RMSNorm(c.d_model, c.norm_eps));
   if (!c.tie_embeddings)
     lm_head = register_module(
