@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <memory>
 
 #include <fmt/format.h>
@@ -25,17 +26,20 @@ Runner add_info(CLI::App& app) {
   auto* model = sub->add_option("--model", f->model, "model folder");
   auto* config = sub->add_option("--config", f->config, "model config JSON (weights initialised at random)");
   model->excludes(config);
-  sub->add_option("--knn-tokens", f->footprint.knn_tokens, "Memorizing Transformers' kNN memory, in tokens")
-      ->check(at_least(1));
+  auto* knn_tokens =
+      sub->add_option("--knn-tokens", f->footprint.knn_tokens,
+                      "Memorizing Transformers' kNN memory, in tokens (a knn model: its own knn_tokens)")
+          ->check(at_least(1));
   sub->add_option("--rmt-p", f->footprint.rmt_p, "RMT's memory vectors")->check(at_least(1));
   sub->add_option("--segments", f->segments, "segments read before measuring the state")->check(at_least(1));
   sub->add_flag("--json", f->json, "print one JSON object");
   add_threads_flag(*sub, f->threads);
-  return [f, model, config]() {
+  return [f, model, config, knn_tokens]() {
     if (model->count() + config->count() == 0) throw CLI::RequiredError("--model or --config");
     set_threads(f->threads);
     const auto m = f->model.empty() ? Model(ModelConfig::from_file(f->config)) : Model::load(f->model);
     const auto& c = m.config();
+    if (c.memory == MemoryMode::Knn && knn_tokens->count() == 0) f->footprint.knn_tokens = c.knn_tokens;
     // The state after whole segments (memory only), then with a segment cache one token short of full.
     Session session(m);
     std::vector<int64_t> tokens(static_cast<size_t>(c.segment_len));
@@ -51,7 +55,12 @@ Runner add_info(CLI::App& app) {
     for (const auto& fp : table)
       methods.push_back({{"method", fp.method}, {"floats", fp.floats}, {"formula", fp.formula},
                          {"compression_vs_infini", fp.floats / infini}});
-    const nlohmann::json j = {{"parameters", m.parameter_count()},
+    // A knn model's state grows until its kNN memory is full: what it holds after the segments read,
+    // and its size when full (the rest of the state is as measured).
+    const int64_t element = c.dtype == torch::kFloat32 ? 4 : c.dtype == torch::kFloat64 ? 8 : 2;
+    const int64_t knn_held = c.memory == MemoryMode::Knn ? std::min(c.knn_tokens, f->segments * c.segment_len) : 0;
+    const int64_t knn_row_bytes = c.n_heads * (c.d_key + c.d_value) * element;
+    nlohmann::json j = {{"parameters", m.parameter_count()},
                               {"memory", c.to_json().at("memory")},
                               {"knn_tokens", f->footprint.knn_tokens},
                               {"rmt_p", f->footprint.rmt_p},
@@ -59,6 +68,13 @@ Runner add_info(CLI::App& app) {
                               {"measured", {{"tokens_read", session.position()},
                                             {"state_bytes_at_segment_boundary", at_boundary},
                                             {"state_bytes_largest", largest}}}};
+    if (c.memory == MemoryMode::Knn)
+      j["knn"] = {{"knn_tokens", c.knn_tokens},
+                  {"knn_top_k", c.knn_top_k},
+                  {"knn_block", c.knn_block()},
+                  {"tokens_held_when_measured", knn_held},
+                  {"memory_bytes_full", c.knn_tokens * knn_row_bytes},
+                  {"state_bytes_at_segment_boundary_full", at_boundary + (c.knn_tokens - knn_held) * knn_row_bytes}};
     if (f->json) {
       fmt::print("{}\n", j.dump());
       return 0;
@@ -73,6 +89,11 @@ Runner add_info(CLI::App& app) {
     fmt::print("\nmeasured state after {} tokens: {} bytes at a segment boundary, {} with the segment cache "
                "one token short of full\n",
                session.position(), at_boundary, largest);
+    if (c.memory == MemoryMode::Knn)
+      fmt::print("kNN memory (block {}, top {}): {} of its {} tokens held then; full, it takes {} bytes, and the state "
+                 "at a segment boundary {}\n",
+                 c.knn_block(), c.knn_top_k, knn_held, c.knn_tokens, j["knn"]["memory_bytes_full"].get<int64_t>(),
+                 j["knn"]["state_bytes_at_segment_boundary_full"].get<int64_t>());
     return 0;
   };
 }
