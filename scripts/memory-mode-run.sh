@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One model of the memory-mode comparison: the reference config with the given memory mode and gate
-# initialisation, trained with the comparison's recipe (4 x 2048-token windows, lr 2e-3, seed 1234),
+# initialisation, trained with the comparison's recipe (4 x 2048-token windows, lr 2e-3, seed SEED),
 # then evaluated on the held-out documents twice: with its memory carried through each document, and
 # with the memory forgotten at every segment boundary (`infini eval --forget-memory`), which shows what
 # the memory adds with the same weights. `infini info` measures its state.
@@ -12,11 +12,14 @@
 # where it stopped when started again; finished steps are skipped. Expects build/infini and the corpus
 # (scripts/compare-memory-modes.sh provides both). BASE_CONFIG names the config the mode and gate
 # are put into (default configs/reference.json; configs/reference-mod.json for Mixture-of-Depths).
+# SEED (default 1234) seeds the initial weights and the data order. INFINI_BIN (default build/infini)
+# is the binary, so runs can go on while the checkout is rebuilt.
 set -euo pipefail
 [ $# -ge 5 ] || { sed -n '2,12p' "$0" >&2; exit 2; }
 out=$1 name=$2 mode=$3 steps=$4 gate_init=$5
 shift 5
 cd "$(dirname "$0")/.."
+bin=${INFINI_BIN:-build/infini}
 mkdir -p "$out"
 run="$out/$name"
 
@@ -28,7 +31,7 @@ if [ ! -f "$run/trained" ] && [ ! -f "$run/checkpoint.safetensors" ]; then
 fi
 bash scripts/train-stage.sh "$run" "$steps" --config "$out/$name.json" --data data/corpus \
   --batch 4 --window 2048 --lr 2e-3 --warmup 50 --val-every 50 --val-windows 32 --checkpoint-every 50 \
-  --seed 1234 "$@"
+  --seed "${SEED:-1234}" "$@"
 
 # Each result is written to a temporary file first, so an interrupted evaluation leaves nothing behind.
 evaluate() {  # target, then `infini eval` flags
@@ -36,12 +39,12 @@ evaluate() {  # target, then `infini eval` flags
   shift
   [ -s "$target" ] && return 0
   echo "== $name: $(basename "$target")" >&2
-  build/infini eval --model "$run" --data data/corpus --json "$@" >"$target.tmp"
+  "$bin" eval --model "$run" --data data/corpus --json "$@" >"$target.tmp"
   mv "$target.tmp" "$target"
 }
 evaluate "$out/$name.eval.json"
 [ "$mode" = none ] || evaluate "$out/$name.forget.eval.json" --forget-memory
 if [ ! -s "$out/$name.info.json" ]; then
-  build/infini info --model "$run" --json >"$out/$name.info.json.tmp"
+  "$bin" info --model "$run" --json >"$out/$name.info.json.tmp"
   mv "$out/$name.info.json.tmp" "$out/$name.info.json"
 fi

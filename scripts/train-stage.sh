@@ -6,6 +6,7 @@
 #   bash scripts/train-stage.sh RUN STEPS [infini train flags for a new run]
 #
 # The log goes to RUN.log (appended when continuing). RUN/trained marks a run that reached STEPS.
+# INFINI_BIN (default build/infini) is the binary.
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n '2,8p' "$0" >&2; exit 2; }
 run=$1 steps=$2
@@ -18,10 +19,10 @@ if [ -f "$run/checkpoint.safetensors" ] && [ "$(done_steps)" -ge "$steps" ]; the
   echo "== $run: trained already ($(done_steps) steps)" >&2
 elif [ -f "$run/checkpoint.safetensors" ]; then
   echo "== $run: continuing from step $(done_steps) to $steps" >&2
-  build/infini train --resume "$run" --steps "$steps" 2>&1 | tee -a "$run.log" >&2
+  "${INFINI_BIN:-build/infini}" train --resume "$run" --steps "$steps" 2>&1 | tee -a "$run.log" >&2
 else
   echo "== $run: training ($steps steps: $*)" >&2
   mkdir -p "$(dirname "$run")"
-  build/infini train --out "$run" --steps "$steps" "$@" 2>&1 | tee "$run.log" >&2
+  "${INFINI_BIN:-build/infini}" train --out "$run" --steps "$steps" "$@" 2>&1 | tee "$run.log" >&2
 fi
 touch "$run/trained"
