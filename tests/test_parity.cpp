@@ -86,7 +86,8 @@ TEST_P(Parity, MatchesReference) {
   for (int64_t i = 0; i < config.n_layers; ++i) {
     const auto& mem = out.state.layers()[i];
     for (const auto& [key, actual] : {std::pair{"M", mem.M}, {"z", mem.z}, {"xl_k", mem.xl_k}, {"xl_v", mem.xl_v},
-                                      {"conv_q", mem.conv_q}, {"conv_k", mem.conv_k}}) {
+                                      {"conv_q", mem.conv_q}, {"conv_k", mem.conv_k}, {"knn_k", mem.knn_k},
+                                      {"knn_v", mem.knn_v}}) {
       const auto name = fmt::format("state/{}/{}", i, key);
       if (!g.count(name)) continue;
       check(name, actual, g.at(name));
@@ -94,7 +95,8 @@ TEST_P(Parity, MatchesReference) {
     }
   }
   const int expected_states = (config.memory == MemoryMode::None ? 0 : 2 * static_cast<int>(config.n_layers)) +
-                              (config.qk_conv > 0 ? 2 * static_cast<int>(config.n_layers) : 0);
+                              (config.qk_conv > 0 ? 2 * static_cast<int>(config.n_layers) : 0) +
+                              (config.memory == MemoryMode::Knn ? 2 : 0);  // the kNN block's memory
   EXPECT_EQ(checked_states, expected_states);
   int checked_grads = 0;
   for (const auto& item : model->named_parameters()) {
@@ -125,7 +127,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"conv-infini-delta", "float64", 1e-8}, Case{"conv-infini-delta", "float32", 1e-4},
                       Case{"mod-conv-infini-linear", "float64", 1e-8},
                       Case{"mod-conv-infini-linear", "float32", 1e-4}, Case{"conv-xl", "float64", 1e-8},
-                      Case{"conv-xl", "float32", 1e-4}),
+                      Case{"conv-xl", "float32", 1e-4},
+                      // Memorizing Transformers' baseline: xl plus a kNN memory that evicts in block 1
+                      Case{"knn", "float64", 1e-8}, Case{"knn", "float32", 1e-4}),
     [](const auto& info) {
       auto name = info.param.config + "_" + info.param.dtype;
       for (auto& ch : name)

@@ -3,9 +3,10 @@
 Plain functions over a dict of parameter tensors (name -> tensor, names as in MODEL.md's table).
 Written for clarity, not speed: one segment at a time in a Python loop, one layer after another.
 
-Shape letters: B batch, T tokens, N tokens in the current segment, L cache length (xl),
-D d_model, H n_heads, dk d_key, dv d_value, F d_ff, V vocab_size; Mixture-of-Depths: n tokens of
-the segment in this call, k tokens a routed block selects (per batch row), P mod_predictor_hidden.
+Shape letters: B batch, T tokens, N tokens in the current segment, L cache length (xl, knn),
+Fm rows of the kNN memory (knn), kq keys one kNN query retrieves, D d_model, H n_heads, dk d_key,
+dv d_value, F d_ff, V vocab_size; Mixture-of-Depths: n tokens of the segment in this call, k tokens
+a routed block selects (per batch row), P mod_predictor_hidden.
 
 The computation dtype is the dtype of the parameters (float64 or float32; bfloat16 is accepted
 but is not a parity target). M and z are kept in float64 when computing in float64, else float32.
@@ -46,9 +47,14 @@ DEFAULTS = {
     "mod_predictor_hidden": 64,
     "memory_key_shift": False,
     "qk_conv": 0,
+    # knn only: make_config drops these from a config of another mode (where giving one is an error)
+    "knn_tokens": 65536,
+    "knn_top_k": 32,
+    "knn_layer": -1,
 }
 
-MEMORY_MODES = ("infini-linear", "infini-delta", "none", "xl")
+MEMORY_MODES = ("infini-linear", "infini-delta", "none", "xl", "knn")
+KNN_FIELDS = ("knn_tokens", "knn_top_k", "knn_layer")
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 MOD_ROUTERS = ("raw", "sigmoid")
 MOD_PREDICTORS = ("router", "mlp")
@@ -69,7 +75,9 @@ def _is_num(v):
 
 
 def make_config(user):
-    """Fill defaults and validate. Unknown fields are an error. Returns a new dict."""
+    """Fill defaults and validate. Unknown fields are an error. Returns a new dict.
+
+    The knn_* fields are allowed in knn configs only, and the result holds them only for knn."""
     if not isinstance(user, dict):
         raise ConfigError("config must be a JSON object")
     unknown = sorted(set(user) - set(DEFAULTS))
@@ -110,6 +118,20 @@ def make_config(user):
     need(_is_int(cfg["qk_conv"]) and (cfg["qk_conv"] == 0 or 2 <= cfg["qk_conv"] <= 8),
          "qk_conv must be 0 or an int in 2..8")
     need(not (cfg["qk_conv"] and cfg["memory_key_shift"]), "qk_conv and memory_key_shift exclude each other")
+    if cfg["memory"] == "knn":
+        need(_is_int(cfg["knn_tokens"]) and 1 <= cfg["knn_tokens"] <= 2 ** 24,
+             "knn_tokens must be an int in 1..2^24")
+        need(_is_int(cfg["knn_top_k"]) and 1 <= cfg["knn_top_k"] <= 4096,
+             "knn_top_k must be an int in 1..4096")
+        need(_is_int(cfg["knn_layer"]) and -1 <= cfg["knn_layer"] <= cfg["n_layers"] - 1,
+             "knn_layer must be an int in -1..n_layers-1")
+        need(cfg["mod_every"] == 0, "memory knn needs mod_every 0 (knn models are dense)")
+        need(cfg["qk_conv"] == 0, "memory knn excludes qk_conv")
+    else:
+        given = [k for k in KNN_FIELDS if k in user]
+        need(not given, "%s only allowed with memory knn" % ", ".join(given))
+        for k in KNN_FIELDS:
+            del cfg[k]
     for k in ("gate_init", "rope_theta", "norm_eps", "memory_eps", "init_std", "mod_capacity",
               "mod_aux_weight"):
         cfg[k] = float(cfg[k])
@@ -133,6 +155,16 @@ def load_model(model_dir):
 
 def is_infini(cfg):
     return cfg["memory"] in ("infini-linear", "infini-delta")
+
+
+def knn_block(cfg):
+    """The block with the kNN memory (knn mode): knn_layer, where -1 is the one before the last
+    (block 0 in a one-block model). None in other modes."""
+    if cfg["memory"] != "knn":
+        return None
+    if cfg["knn_layer"] >= 0:
+        return cfg["knn_layer"]
+    return max(cfg["n_layers"] - 2, 0)
 
 
 def is_routed(cfg, i):
@@ -163,8 +195,10 @@ def param_shapes(cfg):
         out.append((p + "attn_norm.weight", (D,)))
         out.append((p + "attn.qkv_proj.weight", (H * dk + H * dk + H * dv, D)))
         out.append((p + "attn.out_proj.weight", (D, H * dv)))
-        if is_infini(cfg):
+        if is_infini(cfg) or i == knn_block(cfg):
             out.append((p + "attn.gate", (H,)))
+        if i == knn_block(cfg):
+            out.append((p + "attn.knn_log_scale", (H,)))
         if cfg["memory_key_shift"]:
             out.append((p + "attn.key_shift", (H,)))
         if cfg["qk_conv"]:
@@ -318,6 +352,48 @@ def local_attention(q, k, v, k_cache, v_cache, theta):
     return probs @ values                                             # (B, H, N, dv)
 
 
+def normalize(x):
+    """x / max(|x|_2, 1e-12) over the last dim (a head's channels). x (..., d) -> (..., d)"""
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def knn_read(q, k_mem, v_mem, log_scale, top_k):
+    """The kNN memory's read (MODEL.md "kNN memory"), exact top-k over a full score matrix.
+
+    q (B, H, N, dk) un-rotated queries; k_mem (B, H, Fm, dk) normalised keys; v_mem (B, H, Fm, dv);
+    log_scale (H,) lambda; top_k knn_top_k.
+    A_knn[t] = sum_{j in I_t} softmax_j(exp(lambda_h) s_tj) V_mem_j, s_tj = normalize(Q_t) . K_mem_j,
+    I_t the min(top_k, Fm) rows with the highest s_tj. An empty memory (Fm = 0) reads as exactly 0.
+    -> (B, H, N, dv)
+    """
+    B, H, N, _ = q.shape
+    Fm, dv = k_mem.shape[-2], v_mem.shape[-1]
+    if Fm == 0:
+        return torch.zeros(B, H, N, dv, dtype=q.dtype)                # (B, H, N, dv)
+    kq = min(top_k, Fm)
+    scores = normalize(q) @ k_mem.transpose(-1, -2)                  # (B, H, N, Fm) cosines
+    top, idx = torch.topk(scores, kq, dim=-1)                         # (B, H, N, kq) each
+    scale = torch.exp(log_scale).view(1, H, 1, 1)                     # (1, H, 1, 1)
+    probs = torch.softmax(scale * top, dim=-1)                        # (B, H, N, kq)
+    # the retrieved values: row idx[b, h, t, j] of v_mem[b, h]
+    picked = torch.gather(v_mem.unsqueeze(2).expand(B, H, N, Fm, dv), 3,
+                          idx.unsqueeze(-1).expand(B, H, N, kq, dv))  # (B, H, N, kq, dv)
+    return (probs.unsqueeze(-1) * picked).sum(dim=3)                  # (B, H, N, dv)
+
+
+def knn_write(k_mem, v_mem, k, v, capacity):
+    """Append a finished segment to the kNN memory and keep the last `capacity` rows, oldest first.
+
+    k_mem (B, H, Fm, dk), v_mem (B, H, Fm, dv); k (B, H, N, dk) un-rotated (normalised here);
+    v (B, H, N, dv). The memory carries no gradient. -> (k_mem (B, H, Fm', dk), v_mem (B, H, Fm', dv))
+    with Fm' = min(capacity, Fm + N).
+    """
+    k_all = torch.cat([k_mem, normalize(k).detach()], dim=-2)        # (B, H, Fm + N, dk)
+    v_all = torch.cat([v_mem, v.detach()], dim=-2)                    # (B, H, Fm + N, dv)
+    keep = min(capacity, k_all.shape[-2])
+    return k_all[:, :, -keep:], v_all[:, :, -keep:]
+
+
 # ----------------------------------------------------------------------------------------------
 # state
 
@@ -327,7 +403,9 @@ def state_dtype(compute_dtype):
 
 def init_state(cfg, batch, compute_dtype):
     """Per-layer state: infini -> {"M": zeros (B,H,dk,dv), "z": zeros (B,H,dk)};
-    xl -> {"xl_k": None, "xl_v": None} (empty cache); none -> {}.
+    xl -> {"xl_k": None, "xl_v": None} (empty cache); none -> {};
+    knn -> the xl cache in every block, and in the kNN block also the empty kNN memory
+    {"knn_k": (B,H,0,dk), "knn_v": (B,H,0,dv)} (in the computation dtype, like the cache).
 
     A routed xl block keeps its cache per batch row, because rows select different numbers of
     tokens in causal routing: {"xl_k": [B entries], "xl_v": [...], "xl_pos": [...]}, entry b being
@@ -341,10 +419,13 @@ def init_state(cfg, batch, compute_dtype):
             layers.append({"M": torch.zeros(B, H, dk, dv, dtype=sd), "z": torch.zeros(B, H, dk, dtype=sd)})
         elif cfg["memory"] == "xl" and is_routed(cfg, i):
             layers.append({"xl_k": [None] * B, "xl_v": [None] * B, "xl_pos": [None] * B})
-        elif cfg["memory"] == "xl":
+        elif cfg["memory"] in ("xl", "knn"):
             layers.append({"xl_k": None, "xl_v": None})
         else:
             layers.append({})
+        if i == knn_block(cfg):
+            layers[-1]["knn_k"] = torch.zeros(B, H, 0, dk, dtype=compute_dtype)   # (B, H, 0, dk)
+            layers[-1]["knn_v"] = torch.zeros(B, H, 0, dv, dtype=compute_dtype)   # (B, H, 0, dv)
         if cfg["qk_conv"]:
             # the raw Q and K rows before the first token: zeros (the convolution's padding)
             for key in ("conv_q", "conv_k"):
@@ -400,12 +481,22 @@ def attention(params, cfg, i, x, layer_state, complete):
         k, tail_k = short_conv(k, layer_state["conv_k"], params[p + "k_conv"])
         if complete:
             new_state["conv_q"], new_state["conv_k"] = tail_q, tail_k
-    if cfg["memory"] == "xl":
+    if cfg["memory"] in ("xl", "knn"):
         a_dot = local_attention(q, k, v, layer_state["xl_k"], layer_state["xl_v"], cfg["rope_theta"])
+        a = a_dot                                                            # (B, H, N, dv)
+        if i == knn_block(cfg):
+            # kNN read with the memory as it was before this segment, un-rotated Q; gated like
+            # the compressive memory's read
+            a_knn = knn_read(q, layer_state["knn_k"], layer_state["knn_v"], params[p + "knn_log_scale"],
+                             cfg["knn_top_k"])                               # (B, H, N, dv)
+            g = torch.sigmoid(params[p + "gate"]).view(1, H, 1, 1)           # (1, H, 1, 1)
+            a = g * a_knn + (1.0 - g) * a_dot                                # (B, H, N, dv)
+            if complete:
+                new_state["knn_k"], new_state["knn_v"] = knn_write(
+                    layer_state["knn_k"], layer_state["knn_v"], k, v, cfg["knn_tokens"])
         if complete:
             new_state["xl_k"] = k.detach()                                   # (B, H, N, dk) un-rotated
             new_state["xl_v"] = v.detach()                                   # (B, H, N, dv)
-        a = a_dot                                                            # (B, H, N, dv)
     elif cfg["memory"] == "none":
         a = local_attention(q, k, v, None, None, cfg["rope_theta"])          # (B, H, N, dv)
     else:
@@ -731,8 +822,9 @@ def random_params(cfg, seed, dtype):
     """Seeded random parameters: drawn in float64 (in param_shapes order), then cast to dtype.
 
     matrices ~ randn * 0.5/sqrt(fan_in) (router and predictor weights too); embed and lm_head ~
-    randn * 0.5; norm weights 1 + 0.1*randn; gate and key_shift ~ randn; q_conv and k_conv ~ identity +
-    0.5*randn; biases (the predictor's) ~ 0.1*randn
+    randn * 0.5; norm weights 1 + 0.1*randn; gate and key_shift ~ randn; knn_log_scale ~ ln sqrt(dk)
+    + 0.5*randn (around the C++ init); q_conv and k_conv ~ identity + 0.5*randn; biases (the
+    predictor's) ~ 0.1*randn
     (not 0 as in the C++ init: a zero bias would leave the bias gradient's wiring untested).
     """
     gen = torch.Generator().manual_seed(int(seed))
@@ -745,6 +837,8 @@ def random_params(cfg, seed, dtype):
             t = 1.0 + 0.1 * r
         elif name.endswith("attn.gate") or name.endswith("attn.key_shift"):
             t = r
+        elif name.endswith("attn.knn_log_scale"):
+            t = math.log(math.sqrt(cfg["d_key"])) + 0.5 * r
         elif name.endswith("attn.q_conv") or name.endswith("attn.k_conv"):
             t = 0.5 * r
             t[..., 0] += 1.0                   # around the identity, as the C++ init

@@ -6,6 +6,9 @@
 Contents: tokens (I64, (B, S*N + 1)), param/<name>, logits (B, S*N, V), loss (shape []),
 state/<i>/M and state/<i>/z (infini modes, after the last segment's write),
 state/<i>/xl_k and state/<i>/xl_v (xl mode, un-rotated cache of the last segment),
+state/<i>/knn_k and state/<i>/knn_v (knn mode, block i = the kNN block only: the kNN memory after
+the last segment's write, (B, H, min(knn_tokens, S*N), dk|dv), normalised un-rotated keys and
+values, oldest first; every block of a knn model also has state/<i>/xl_k and xl_v, as in xl mode),
 grad/<name>. __metadata__: config (full JSON), seed, batch, segments.
 
 With Mixture-of-Depths (mod_every > 0) the forward uses top-k routing, `loss` is the total loss

@@ -243,13 +243,15 @@ def naive_attention(p, cfg, li, x, st):
     out = [[[0.0] * D for _ in range(N)] for _ in range(B)]
     newM = [[None] * H for _ in range(B)]
     newz = [[None] * H for _ in range(B)]
+    newknn = [[None] * H for _ in range(B)]  # knn block: (memory key rows, value rows) after the write
+    is_knn_block = mode == "knn" and li == ref.knn_block(cfg)
     for b in range(B):
         for h in range(H):
             q = [[_dot(W[h * dk + j], X[b][t]) for j in range(dk)] for t in range(N)]
             k = [[_dot(W[H * dk + h * dk + j], X[b][t]) for j in range(dk)] for t in range(N)]
             v = [[_dot(W[2 * H * dk + h * dv + j], X[b][t]) for j in range(dv)] for t in range(N)]
             keys = [(_rope_vec(k[s], s, theta), v[s], s) for s in range(N)]
-            if mode == "xl" and st["xl_k"] is not None:
+            if mode in ("xl", "knn") and st["xl_k"] is not None:
                 kc, vc = st["xl_k"][b, h].tolist(), st["xl_v"][b, h].tolist()
                 L = len(kc)
                 keys = [(_rope_vec(kc[s], s - L, theta), vc[s], -1) for s in range(L)] + keys
@@ -269,6 +271,20 @@ def naive_attention(p, cfg, li, x, st):
                     amem = [sum(sq[i] * M[i][j] for i in range(dk)) / den for j in range(dv)]
                     gt = 1.0 / (1.0 + math.exp(-p["blocks.%d.attn.gate" % li][h].item()))
                     A.append([gt * amem[j] + (1 - gt) * adot[j] for j in range(dv)])
+                elif is_knn_block:
+                    km, vm = st["knn_k"][b, h].tolist(), st["knn_v"][b, h].tolist()
+                    qlen = max(math.sqrt(_dot(q[t], q[t])), 1e-12)
+                    cos = [_dot([c / qlen for c in q[t]], row) for row in km]
+                    top = sorted(range(len(km)), key=lambda j: -cos[j])[:cfg["knn_top_k"]]
+                    if top:
+                        lam = math.exp(p["blocks.%d.attn.knn_log_scale" % li][h].item())
+                        m = max(lam * cos[j] for j in top)
+                        w = [math.exp(lam * cos[j] - m) for j in top]
+                        aknn = [sum(w[n] * vm[j][c] for n, j in enumerate(top)) / sum(w) for c in range(dv)]
+                    else:
+                        aknn = [0.0] * dv
+                    gt = 1.0 / (1.0 + math.exp(-p["blocks.%d.attn.gate" % li][h].item()))
+                    A.append([gt * aknn[j] + (1 - gt) * adot[j] for j in range(dv)])
                 else:
                     A.append(adot)
             for t in range(N):
@@ -289,22 +305,38 @@ def naive_attention(p, cfg, li, x, st):
                             M2[i][j] += sk[t][i] * (v[t][j] - old[j])
                 newM[b][h] = M2
                 newz[b][h] = [z[i] + sum(sk[t][i] for t in range(N)) for i in range(dk)]
-    return torch.tensor(out, dtype=F64), newM, newz
+            if is_knn_block:
+                rows_k = st["knn_k"][b, h].tolist()
+                for t in range(N):
+                    klen = max(math.sqrt(_dot(k[t], k[t])), 1e-12)
+                    rows_k.append([c / klen for c in k[t]])
+                rows_v = st["knn_v"][b, h].tolist() + v
+                cap = cfg["knn_tokens"]
+                newknn[b][h] = (rows_k[-cap:], rows_v[-cap:])
+    return torch.tensor(out, dtype=F64), newM, newz, newknn
 
 
 def naive_matches():
     small = dict(TINY, d_model=8, n_heads=2, d_key=4, d_value=3, segment_len=5)
-    for mode in ("infini-delta", "infini-linear", "xl", "none"):
-        cfg = cfg_of(small, memory=mode)
+    # knn: 2 segments of state, so that the memory (7 of 10 tokens) has evicted and top-3 is a choice
+    for mode, extra, n_seg in (("infini-delta", {}, 1), ("infini-linear", {}, 1), ("xl", {}, 1), ("none", {}, 1),
+                               ("knn", {"knn_tokens": 7, "knn_top_k": 3}, 2)):
+        cfg = cfg_of(small, memory=mode, **extra)
         p = ref.random_params(cfg, 11, F64)
-        tok = tokens_for(cfg, 2, cfg["segment_len"], 12)
-        _, state = ref.forward(p, cfg, tok)  # non-trivial state after one segment
+        tok = tokens_for(cfg, 2, n_seg * cfg["segment_len"], 12)
+        _, state = ref.forward(p, cfg, tok)  # non-trivial state
         x = torch.randn(2, cfg["segment_len"], cfg["d_model"], generator=torch.Generator().manual_seed(13),
                         dtype=F64)
         for li in range(cfg["n_layers"]):
             out, new = ref.attention(p, cfg, li, x, state[li], True)
-            nout, nM, nz = naive_attention(p, cfg, li, x, state[li])
+            nout, nM, nz, nknn = naive_attention(p, cfg, li, x, state[li])
             assert_close(out, nout, 1e-12, "%s layer %d output" % (mode, li))
+            if li == ref.knn_block(cfg):
+                assert state[li]["knn_k"].shape[2] == 7, "knn memory did not evict"
+                nk = torch.tensor([[kv[0] for kv in row] for row in nknn], dtype=F64)  # (B, H, 7, dk)
+                nv = torch.tensor([[kv[1] for kv in row] for row in nknn], dtype=F64)  # (B, H, 7, dv)
+                assert_close(new["knn_k"], nk, 1e-14, "knn memory keys")
+                assert_close(new["knn_v"], nv, 1e-14, "knn memory values")
             if ref.is_infini(cfg):
                 assert_close(new["M"], torch.tensor(nM, dtype=F64), 1e-11, "%s M" % mode)
                 assert_close(new["z"], torch.tensor(nz, dtype=F64), 1e-11, "%s z" % mode)
@@ -432,6 +464,8 @@ def make_golden_cli():
 # Mixture-of-Depths
 
 MOD = {"mod_every": 2, "mod_capacity": 0.375, "mod_predictor_hidden": 5, "mod_aux_weight": 0.1}
+# the modes a routed block can have (knn models are dense)
+MOD_MODES = tuple(m for m in ref.MEMORY_MODES if m != "knn")
 
 # sha256 over (name, float64 bytes) of random_params(parity config, seed 17), recorded with the
 # reference as it was before Mixture-of-Depths: dense draws must never change (golden files).
@@ -515,7 +549,7 @@ def _dense_block(p, cfg, i, x, st):
 def mod_full_capacity_is_dense():
     # capacity 1: top-k takes every token, and the block's output is x + w(r) * f_dense with f_dense
     # the dense block's update under the same weights (state after one segment: memory / cache)
-    for mode in ref.MEMORY_MODES:
+    for mode in MOD_MODES:
         for router in ("raw", "sigmoid"):
             cfg = cfg_of(TINY, memory=mode, mod_every=1, mod_capacity=1.0, mod_router=router,
                          mod_predictor_hidden=5)
@@ -580,7 +614,7 @@ def _masked_attention_row(p, cfg, i, xn, sel, st, prev_k=None, prev_v=None, prev
 def mod_attention_vs_masked():
     # attention over the selected tokens alone == full-segment attention with the other keys masked
     g = torch.Generator().manual_seed(33)
-    for mode in ref.MEMORY_MODES:
+    for mode in MOD_MODES:
         cfg = cfg_of(TINY, memory=mode, **MOD)
         p = ref.random_params(cfg, 34, F64)
         H, dk, dv, N, D = cfg["n_heads"], cfg["d_key"], cfg["d_value"], cfg["segment_len"], cfg["d_model"]
@@ -922,6 +956,284 @@ def qk_conv_checks():
     assert_close(st[0]["conv_q"], want, 1e-12, "block 0 query tail")
 
 
+# ---------------------------------------------------------------------------------------------
+# (v) knn: the xl model plus, in one block, a kNN memory of normalised past keys and their values
+
+# three blocks, so that the default knn_layer (-1) is block 1, neither the first nor the last; a
+# memory of 12 tokens holds 1.5 segments of 8 (it evicts), and top-5 is a choice among 8 or 12
+KNN = dict(TINY, n_layers=3, memory="knn", knn_tokens=12, knn_top_k=5)
+
+
+def knn_config_checks():
+    cfg = cfg_of(KNN)
+    assert (cfg["knn_tokens"], cfg["knn_top_k"], cfg["knn_layer"]) == (12, 5, -1)
+    d = cfg_of(TINY, memory="knn")
+    assert (d["knn_tokens"], d["knn_top_k"], d["knn_layer"]) == (65536, 32, -1), "defaults"
+    # the fields exist in knn configs only
+    for mode in MOD_MODES:
+        assert not any(k in cfg_of(TINY, memory=mode) for k in ref.KNN_FIELDS), mode
+    expect_rejected({"memory": "xl", "knn_tokens": 12}, {"memory": "none", "knn_top_k": 32},
+                    {"knn_layer": -1},  # TINY is infini-delta
+                    {"memory": "knn", "knn_tokens": 0}, {"memory": "knn", "knn_tokens": 2 ** 24 + 1},
+                    {"memory": "knn", "knn_tokens": 8.0}, {"memory": "knn", "knn_tokens": True},
+                    {"memory": "knn", "knn_top_k": 0}, {"memory": "knn", "knn_top_k": 4097},
+                    {"memory": "knn", "knn_layer": -2}, {"memory": "knn", "knn_layer": 2},  # 2 layers
+                    {"memory": "knn", "mod_every": 2}, {"memory": "knn", "qk_conv": 3},
+                    {"memory": "knn", "memory_key_shift": True})
+    for ok in ({"knn_tokens": 1}, {"knn_tokens": 2 ** 24}, {"knn_top_k": 1}, {"knn_top_k": 4096},
+               {"knn_layer": 0}, {"knn_layer": 1}, {"mod_every": 0, "qk_conv": 0}):
+        cfg_of(TINY, memory="knn", **ok)
+    # knn_layer -1: the block before the last, block 0 in a one-block model
+    for n_layers, layer, want in ((1, -1, 0), (2, -1, 0), (3, -1, 1), (4, -1, 2), (4, 0, 0), (4, 3, 3)):
+        got = ref.knn_block(cfg_of(TINY, memory="knn", n_layers=n_layers, knn_layer=layer))
+        assert got == want, "n_layers %d knn_layer %d: block %s" % (n_layers, layer, got)
+    assert ref.knn_block(cfg_of(TINY, memory="xl")) is None
+    # parameters: the xl model's, in the same order, plus gate and knn_log_scale after the kNN
+    # block's out_proj
+    names = [n for n, _ in ref.param_shapes(cfg)]
+    xl_names = [n for n, _ in ref.param_shapes(cfg_of(TINY, n_layers=3, memory="xl"))]
+    j = names.index("blocks.1.attn.out_proj.weight")
+    assert names[j + 1:j + 3] == ["blocks.1.attn.gate", "blocks.1.attn.knn_log_scale"], names
+    assert [n for n in names if n not in names[j + 1:j + 3]] == xl_names
+    shapes = dict(ref.param_shapes(cfg))
+    assert shapes["blocks.1.attn.gate"] == (2,) and shapes["blocks.1.attn.knn_log_scale"] == (2,)
+    # state: the xl cache everywhere, the empty memory in the kNN block only
+    st = ref.init_state(cfg, 3, F64)
+    assert [sorted(s) for s in st] == [["xl_k", "xl_v"], ["knn_k", "knn_v", "xl_k", "xl_v"], ["xl_k", "xl_v"]]
+    assert st[1]["knn_k"].shape == (3, 2, 0, 8) and st[1]["knn_v"].shape == (3, 2, 0, 12)
+
+
+def _shut_gate(p, i):
+    """The parameters with block i's gate shut: sigmoid(-1000) is exactly 0."""
+    return dict(p, **{"blocks.%d.attn.gate" % i: torch.full_like(p["blocks.%d.attn.gate" % i], -1000.0)})
+
+
+def knn_gate_shut_is_xl():
+    cfg = cfg_of(KNN)
+    cfg_xl = cfg_of(TINY, n_layers=3, memory="xl")
+    p = ref.random_params(cfg, 50, F64)
+    p_xl = {n: p[n] for n, _ in ref.param_shapes(cfg_xl)}
+    N = cfg["segment_len"]
+    tok = tokens_for(cfg, 2, 4 * N, 51)
+    l_xl, s_xl = ref.forward(p_xl, cfg_xl, tok)
+    l_shut, s_shut = ref.forward(_shut_gate(p, 1), cfg, tok)
+    assert_close(l_shut, l_xl, 1e-12, "logits, gate shut")
+    for a, b in zip(s_shut, s_xl):
+        for key in ("xl_k", "xl_v"):
+            assert_close(a[key], b[key], 1e-12, "xl cache")
+    assert s_shut[1]["knn_k"].shape[2] == 12
+    # open, the read matters (in every segment: the first one is scaled by 1 - sigmoid(beta))
+    l_open, _ = ref.forward(p, cfg, tok)
+    for s in range(4):
+        moved = (l_open[:, s * N:(s + 1) * N] - l_xl[:, s * N:(s + 1) * N]).abs().max().item()
+        assert moved > 1e-2, "segment %d: the knn read did not change the logits (%.3g)" % (s, moved)
+
+
+def knn_read_checks():
+    cfg = cfg_of(KNN, knn_top_k=4096)
+    p = ref.random_params(cfg, 52, F64)
+    g = torch.Generator().manual_seed(53)
+    B, N, D, H, dk, dv = 2, cfg["segment_len"], cfg["d_model"], cfg["n_heads"], cfg["d_key"], cfg["d_value"]
+    Fm = 10
+    x = torch.randn(B, N, D, generator=g, dtype=F64)
+    k_mem = torch.randn(B, H, Fm, dk, generator=g, dtype=F64)
+    k_mem = k_mem / k_mem.norm(dim=-1, keepdim=True)
+    st = {"xl_k": torch.randn(B, H, N, dk, generator=g, dtype=F64), "xl_v": torch.randn(B, H, N, dv, generator=g, dtype=F64),
+          "knn_k": k_mem, "knn_v": torch.randn(B, H, Fm, dv, generator=g, dtype=F64)}
+    pre = "blocks.1.attn."
+    qkv = x @ p[pre + "qkv_proj.weight"].t()
+    q = qkv[..., :H * dk].view(B, N, H, dk).transpose(1, 2)
+    k = qkv[..., H * dk:2 * H * dk].view(B, N, H, dk).transpose(1, 2)
+    v = qkv[..., 2 * H * dk:].view(B, N, H, dv).transpose(1, 2)
+    a_dot = ref.local_attention(q, k, v, st["xl_k"], st["xl_v"], cfg["rope_theta"])
+    gate = torch.sigmoid(p[pre + "gate"]).view(1, H, 1, 1)
+
+    def head_out(a):
+        return a.transpose(1, 2).reshape(B, N, H * dv) @ p[pre + "out_proj.weight"].t()
+
+    # top-k >= the memory's size: plain softmax attention over the whole memory, scale exp(lambda),
+    # cosine scores of the un-rotated query
+    cos = (q / q.norm(dim=-1, keepdim=True)) @ st["knn_k"].transpose(-1, -2)      # (B, H, N, Fm)
+    lam = p[pre + "knn_log_scale"].exp().view(1, H, 1, 1)
+    a_all = torch.softmax(lam * cos, dim=-1) @ st["knn_v"]                          # (B, H, N, dv)
+    out, _ = ref.attention(p, cfg, 1, x, st, True)
+    assert_close(out, head_out(gate * a_all + (1 - gate) * a_dot), 1e-12, "top-k >= memory")
+    out_eq, _ = ref.attention(p, dict(cfg, knn_top_k=Fm), 1, x, st, True)
+    assert_close(out_eq, out, 1e-12, "top-k == memory size")
+    # top-3: the same softmax with every score below a query's third highest masked out
+    out3, _ = ref.attention(p, dict(cfg, knn_top_k=3), 1, x, st, True)
+    third = cos.sort(dim=-1, descending=True).values[..., 2:3]                       # (B, H, N, 1)
+    a_3 = torch.softmax((lam * cos).masked_fill(cos < third, float("-inf")), dim=-1) @ st["knn_v"]
+    assert_close(out3, head_out(gate * a_3 + (1 - gate) * a_dot), 1e-12, "top-3")
+    assert (out3 - out).abs().max().item() > 1e-3, "top-3 read == full read"
+    # the rotated query would be another read: the read must use the un-rotated one
+    qr = ref.rope(q, range(N), cfg["rope_theta"])
+    a_rot = torch.softmax(lam * (ref.normalize(qr) @ st["knn_k"].transpose(-1, -2)), dim=-1) @ st["knn_v"]
+    assert (head_out(gate * a_rot + (1 - gate) * a_dot) - out).abs().max().item() > 1e-3
+    # an empty memory reads as exactly 0: A = (1 - sigmoid(beta)) A_dot
+    empty = dict(st, knn_k=k_mem[:, :, :0], knn_v=st["knn_v"][:, :, :0])
+    a0 = ref.knn_read(q, empty["knn_k"], empty["knn_v"], p[pre + "knn_log_scale"], 5)
+    assert torch.equal(a0, torch.zeros(B, H, N, dv, dtype=F64)), "empty memory read != 0"
+    out0, _ = ref.attention(p, cfg, 1, x, empty, True)
+    assert torch.equal(out0, head_out((1 - gate) * a_dot)), "empty memory: A != (1 - sig(beta)) A_dot"
+    # normalize: unit rows, and a zero row stays zero (divided by 1e-12, not by 0)
+    nz = ref.normalize(torch.cat([torch.zeros(1, 4, dtype=F64), torch.randn(3, 4, generator=g, dtype=F64)]))
+    assert torch.equal(nz[0], torch.zeros(4, dtype=F64))
+    assert_close(nz[1:].norm(dim=-1), torch.ones(3, dtype=F64), 1e-15, "unit rows")
+
+
+def knn_memory_contents():
+    cfg = cfg_of(KNN)
+    p = ref.random_params(cfg, 54, F64)
+    for t in p.values():
+        t.requires_grad_(True)
+    N = cfg["segment_len"]
+    tok = tokens_for(cfg, 2, 4 * N, 55)
+    state = ref.init_state(cfg, 2, F64)
+    ks, vs = [], []
+    for s in range(4):
+        _, state = ref.forward_segment(p, cfg, tok[:, s * N:(s + 1) * N], state)
+        assert not any(k.startswith("knn") for i in (0, 2) for k in state[i]), "memory outside the kNN block"
+        ks.append(state[1]["xl_k"])      # the segment's un-rotated keys (B, H, N, dk)
+        vs.append(state[1]["xl_v"])      # (B, H, N, dv)
+        k_mem, v_mem = state[1]["knn_k"], state[1]["knn_v"]
+        assert k_mem.shape[2] == min(12, (s + 1) * N), "segment %d: %d rows" % (s, k_mem.shape[2])
+        assert not k_mem.requires_grad and not v_mem.requires_grad, "the memory carries gradient"
+        k_all = torch.cat(ks, dim=2)
+        want_k = k_all / k_all.norm(dim=-1, keepdim=True)
+        assert_close(k_mem, want_k[:, :, -12:], 1e-15, "segment %d memory keys" % s)
+        assert torch.equal(v_mem, torch.cat(vs, dim=2)[:, :, -12:]), "segment %d memory values" % s
+    # a partial segment reads but does not write
+    _, st2 = ref.forward_segment(p, cfg, tok[:, :3], state)
+    assert st2[1]["knn_k"] is state[1]["knn_k"] and st2[1]["knn_v"] is state[1]["knn_v"]
+
+
+def knn_causality():
+    cfg = cfg_of(KNN)
+    p = ref.random_params(cfg, 56, F64)
+    N = cfg["segment_len"]
+    tok = tokens_for(cfg, 2, 4 * N, 57)
+    base, _ = ref.forward(p, cfg, tok)
+    for t in (1, N - 1, N, 2 * N + 3, 3 * N + 6):
+        tok2 = tok.clone()
+        tok2[:, t] = (tok2[:, t] + 1) % cfg["vocab_size"]
+        other, _ = ref.forward(p, cfg, tok2)
+        assert torch.equal(other[:, :t], base[:, :t]), "change at %d reached an earlier logit" % t
+        assert (other[:, t:] - base[:, t:]).abs().max().item() > 1e-3, "change at %d had no effect" % t
+
+
+def knn_reads_of(fn):
+    """Run fn() with ref.knn_read watched: returns (fn's result, [(q, k_mem, v_mem, top-k margin)]),
+    one entry per read, the margin being the least gap between the k-th and (k+1)-th highest score
+    of a query (None where the memory has at most top_k rows: no choice)."""
+    read = ref.knn_read
+    reads = []
+
+    def spy(q, k_mem, v_mem, log_scale, top_k):
+        margin = None
+        if k_mem.shape[-2] > top_k:
+            sc = (ref.normalize(q) @ k_mem.transpose(-1, -2)).sort(dim=-1, descending=True).values
+            margin = (sc[..., top_k - 1] - sc[..., top_k]).min().item()
+        reads.append((q, k_mem, v_mem, margin))
+        return read(q, k_mem, v_mem, log_scale, top_k)
+    ref.knn_read = spy
+    try:
+        return fn(), reads
+    finally:
+        ref.knn_read = read
+
+
+def knn_gradients():
+    # gradcheck the last of 3 segments (the memory and the cache are detached by design, so finite
+    # differences through earlier segments would see a path autograd cuts: the first 2 segments
+    # run once, as constants); the kNN block is block 1 of MICRO (block 0 would see the bare
+    # embeddings, whose repeats in a vocabulary of 5 tie exactly), the memory holds 5 of 6 tokens,
+    # and each query retrieves 3
+    cfg = cfg_of(MICRO, memory="knn", knn_tokens=5, knn_top_k=3, knn_layer=1)
+    params = ref.random_params(cfg, 58, F64)
+    names = [n for n, _ in ref.param_shapes(cfg)]
+    N = cfg["segment_len"]
+    tok = tokens_for(cfg, 2, 3 * N, 59)
+    with torch.no_grad():
+        _, state0 = ref.forward(params, cfg, tok[:, :2 * N])
+    assert state0[1]["knn_k"].shape[2] == 5
+    inputs = tuple(params[n].clone().requires_grad_(True) for n in names)
+
+    def f(*flat):
+        return ref.forward(dict(zip(names, flat)), cfg, tok[:, 2 * N:], state=state0)[0]
+
+    # top-k selection is piecewise constant: no eps-sized step may flip it
+    _, reads = knn_reads_of(lambda: f(*inputs))
+    assert reads[0][3] > 1e-4, "near-tie in the kNN top-k (%.3g), pick another seed" % reads[0][3]
+    assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)
+    # the gradient reaches the query, lambda and the gate; the read alone, too (memory held fixed)
+    grads = dict(zip(names, torch.autograd.grad(f(*inputs).sum(), inputs)))
+    for n in ("blocks.1.attn.gate", "blocks.1.attn.knn_log_scale"):
+        assert grads[n].abs().min().item() > 0, "no gradient on " + n
+    q, k_mem, v_mem, _ = reads[0]
+    qq = q.detach().clone().requires_grad_(True)
+    lam = params["blocks.1.attn.knn_log_scale"].clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, b: ref.knn_read(a, k_mem, v_mem, b, 3), (qq, lam),
+                                    eps=1e-6, atol=1e-7, rtol=1e-5)
+    # not the memory: the state never requires grad, and the last segment's logits give no gradient
+    # to tokens met only in earlier segments (their keys and values reach it through the memory)
+    cfg = cfg_of(KNN)
+    p = ref.random_params(cfg, 60, F64)
+    for t in p.values():
+        t.requires_grad_(True)
+    N = cfg["segment_len"]
+    tok = tokens_for(cfg, 2, 3 * N, 61)
+    logits, state = ref.forward(p, cfg, tok)
+    assert not any(t.requires_grad for st in state for t in st.values()), "the state carries gradient"
+    logits[:, 2 * N:].sum().backward()
+    used = set(tok[:, 2 * N:].reshape(-1).tolist())
+    early = set(tok[:, :2 * N].reshape(-1).tolist()) - used
+    assert early, "every early token recurs, pick another seed"
+    for vtok in early:
+        assert p["embed.weight"].grad[vtok].abs().max().item() == 0.0, "gradient leaked through the memory"
+    # ... although the memory matters to that segment
+    _, st2 = ref.forward(p, cfg, tok[:, :2 * N])
+    cut = [dict(st, knn_k=st["knn_k"][:, :, :0], knn_v=st["knn_v"][:, :, :0]) if "knn_k" in st else st for st in st2]
+    l_cut, _ = ref.forward_segment(p, cfg, tok[:, 2 * N:], cut)
+    assert (l_cut - logits[:, 2 * N:]).abs().max().item() > 1e-3, "the memory does not reach the last segment"
+
+
+def make_golden_knn():
+    import make_golden
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "g.safetensors")
+        cfgp = os.path.join(HERE, "..", "data", "parity-knn.json")
+        assert make_golden.main(["--config", cfgp, "--dtype", "float64", "--seed", "17", "--batch", "2",
+                                 "--segments", "3", "--out", out]) == 0
+        t, meta = load_file(out)
+    cfg = json.loads(meta["config"])
+    S, B, N, H = 3, 2, cfg["segment_len"], cfg["n_heads"]
+    kb = ref.knn_block(cfg)
+    # the config tests what it should: the kNN block is not the last one, the memory evicts, and
+    # top-k is a choice among the rows of the memory in segments 1 and 2
+    assert kb < cfg["n_layers"] - 1 and N < cfg["knn_tokens"] < 2 * N and cfg["knn_top_k"] < N
+    names = [n for n, _ in ref.param_shapes(cfg)]
+    assert set(t) == ({"tokens", "logits", "loss"} | {"param/" + n for n in names} | {"grad/" + n for n in names}
+                      | {"state/%d/%s" % (i, k) for i in range(cfg["n_layers"]) for k in ("xl_k", "xl_v")}
+                      | {"state/%d/knn_k" % kb, "state/%d/knn_v" % kb}), sorted(t)
+    assert t["state/%d/knn_k" % kb].shape == (B, H, cfg["knn_tokens"], cfg["d_key"])
+    assert t["state/%d/knn_v" % kb].shape == (B, H, cfg["knn_tokens"], cfg["d_value"])
+    p = {n: t["param/" + n] for n in names}
+    tok = t["tokens"][:, :-1]
+    # the exact top-k has a clear margin everywhere (a float32 run must choose the same rows)
+    (logits, state), reads = knn_reads_of(lambda: ref.forward(p, cfg, tok))
+    margins = [r[3] for r in reads]
+    assert margins[0] is None and min(margins[1:]) > 1e-3, "top-k margins %s" % margins
+    assert_close(logits, t["logits"], 1e-12, "logits")
+    assert torch.equal(state[kb]["knn_k"], t["state/%d/knn_k" % kb])
+    # the read visibly matters in this config, and so do the choice of rows and the eviction
+    for other_p, other_cfg, what in ((_shut_gate(p, kb), cfg, "gate shut"),
+                                     (p, dict(cfg, knn_top_k=4096), "top-k over everything"),
+                                     (p, dict(cfg, knn_tokens=S * N), "no eviction")):
+        l2, _ = ref.forward(other_p, other_cfg, tok)
+        assert (l2[:, 2 * N:] - logits[:, 2 * N:]).abs().max().item() > 0.1, what
+
+
 def main():
     t0 = time.time()
     check("(a) gradcheck infini-delta, 2 segments", lambda: gradcheck_mode("infini-delta", False))
@@ -930,7 +1242,7 @@ def main():
     check("(b) first segment: model == 'none' with out_proj scaled", first_segment_model_vs_none)
     check("(c) safetensors round trip", safetensors_roundtrip)
     check("(d) delta rule, single key row written twice", delta_single_key)
-    check("(e) attention == naive per-row loop (4 modes, with state)", naive_matches)
+    check("(e) attention == naive per-row loop (5 modes, with state)", naive_matches)
     check("(f) causality, partial segment, memory matters", causality_and_partial)
     check("(g) RoPE properties", rope_properties)
     check("(h) xl cache carries no gradient", xl_cache_detached)
@@ -956,6 +1268,13 @@ def main():
           qk_conv_checks)
     check("(u) gradcheck infini-delta with qk_conv 3, 2 segments",
           lambda: gradcheck_mode("infini-delta", False, qk_conv=3))
+    check("(v) knn config fields, knn_layer -1, parameter table, state", knn_config_checks)
+    check("(v) knn with the kNN gate shut (-1000) == xl", knn_gate_shut_is_xl)
+    check("(v) knn read: top-k >= memory == softmax over all, top-3, empty 0", knn_read_checks)
+    check("(v) knn memory == last knn_tokens normalised keys, oldest first", knn_memory_contents)
+    check("(v) knn causality: a later token never changes an earlier logit", knn_causality)
+    check("(v) gradcheck knn (3rd segment), gradient not through the memory", knn_gradients)
+    check("(v) make_golden knn output (parity-knn)", make_golden_knn)
     n_fail = _results.count(False)
     print("%d/%d passed in %.1fs" % (len(_results) - n_fail, len(_results), time.time() - t0))
     return 1 if n_fail else 0
