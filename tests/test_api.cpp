@@ -183,6 +183,7 @@ ModelConfig batched_decode_config(int variant) {
   if (variant == 5) c.qk_conv = 3;
   if (variant == 6) c.memory_key_shift = true;
   if (variant == 7) c.memory = MemoryMode::Knn;  // no fused step: each session decodes on the general path
+  if (variant == 8) c.memory = MemoryMode::Rmt;
   return c;
 }
 
@@ -234,7 +235,7 @@ TEST_P(BatchedDecode, EachGenerationGetsExactlyWhatItsOwnNextGives) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, BatchedDecode, ::testing::Range(0, 8));
+INSTANTIATE_TEST_SUITE_P(Variants, BatchedDecode, ::testing::Range(0, 9));
 
 // The decoder's packed weights are cached per model: a model made after another is gone (perhaps at
 // its address, with the same version counters) decodes with its own weights.

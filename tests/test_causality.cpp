@@ -48,7 +48,8 @@ std::vector<Case> all_cases() {
       for (const bool routed : {false, true}) {
         const bool compressive = mode == MemoryMode::InfiniLinear || mode == MemoryMode::InfiniDelta;
         if (ext == Extension::MemoryKeyShift && !compressive) continue;  // it shifts the memory's keys
-        if (mode == MemoryMode::Knn && (ext == Extension::QkConv || routed)) continue;  // refused with knn
+        const bool baseline = mode == MemoryMode::Knn || mode == MemoryMode::Rmt;
+        if (baseline && (ext == Extension::QkConv || routed)) continue;  // refused with knn and rmt
         cases.push_back({mode, ext, routed});
       }
   return cases;

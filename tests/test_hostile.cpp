@@ -123,8 +123,9 @@ TEST(Hostile, TheConfigDescribesEveryParameterWithoutBuilding) {
     auto c = small_config();
     c.memory = mode;
     expect_config_describes_model(c);
-    if (mode == MemoryMode::Knn) {  // dense blocks only; the kNN block moved to block 0
+    if (mode == MemoryMode::Knn || mode == MemoryMode::Rmt) {  // dense blocks only; the kNN block moved
       c.knn_layer = 0;
+      c.rmt_tokens = 3;
       c.tie_embeddings = true;
       expect_config_describes_model(c);
       continue;

@@ -86,7 +86,8 @@ TEST_P(PerMode, GradientMatchesFiniteDifferences) {
 
 // The first segment's tokens come from one half of the vocabulary and the second's from the other,
 // so the embedding rows of the first half can get gradient from the second segment's loss only
-// through the state: through M and z unless detached; never through the XL cache.
+// through the state: through M and z, or RMT's written memory, unless detached; never through the XL
+// cache or the kNN memory.
 TEST_P(PerMode, GradientFlowsThroughStateUntilDetached) {
   const auto c = tiny_config(GetParam());
   if (c.memory == MemoryMode::None) GTEST_SKIP() << "no state crosses segments in this mode";
@@ -103,7 +104,7 @@ TEST_P(PerMode, GradientFlowsThroughStateUntilDetached) {
     model->forward(second, state).logits.pow(2).sum().backward();
     return model->embed->weight.grad().narrow(0, 0, half).abs().sum().item<double>();
   };
-  if (c.has_compressive_memory()) {
+  if (c.has_compressive_memory() || c.memory == MemoryMode::Rmt) {  // M and z; RMT's written memory
     EXPECT_GT(first_rows_grad(false), 1e-6);
   } else {
     EXPECT_EQ(first_rows_grad(false), 0.0);  // the XL cache carries no gradient
@@ -221,6 +222,8 @@ TEST_P(PerMode, LogitsFromALaterTokenChangeNothingElse) {
     if (c.memory == MemoryMode::Knn) {
       // No qk_conv with knn: the kNN block first, then last, where it only remembers for early segments.
       c.knn_layer = conv == 0 ? 0 : c.n_layers - 1;
+    } else if (c.memory == MemoryMode::Rmt) {
+      c.rmt_tokens = conv == 0 ? 2 : 3;  // no qk_conv with rmt either
     } else {
       c.qk_conv = conv;
     }

@@ -143,7 +143,7 @@ TEST_P(SessionPerMode, FusedDecodeMatchesTheGeneralPath) {
   const int threads = at::get_num_threads();
   at::set_num_threads(2);  // rows and heads split across threads
   SessionEngine fused(model), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
-  if (GetParam() == MemoryMode::Knn) {  // its search and read have no fused form: the general path serves it
+  if (GetParam() == MemoryMode::Knn || GetParam() == MemoryMode::Rmt) {  // no fused form: the general path serves them
     at::set_num_threads(threads);
     ASSERT_FALSE(fused.fused_decode());
     ASSERT_FALSE(fused.fused_prefill());
@@ -196,7 +196,7 @@ TEST_P(SessionPerMode, FusedPrefillMatchesTheGeneralPath) {
   for (const int t : {1, 3}) {
     at::set_num_threads(t);
     SessionEngine fused(model, /*fused_decode=*/false), general(model, /*fused_decode=*/false, /*fused_prefill=*/false);
-    ASSERT_EQ(fused.fused_prefill(), !c.has_xl_cache());
+    ASSERT_EQ(fused.fused_prefill(), !c.has_xl_cache() && c.memory != MemoryMode::Rmt);
     ASSERT_FALSE(general.fused_prefill());
     const double worst = feed_both(fused, general, tokens, {80, 80, 3, 77, 80, 17});  // segments 0, 1 and 3 whole
     EXPECT_LT(worst, 1e-4) << t << " threads";

@@ -35,6 +35,7 @@ inline ModelConfig tiny_config(MemoryMode mode, torch::ScalarType dtype = torch:
   // memory "knn": a memory that evicts from the third segment on, and a real choice among its keys.
   c.knn_tokens = 6;
   c.knn_top_k = 3;
+  c.rmt_tokens = 2;  // memory "rmt"
   return c;
 }
 
@@ -88,7 +89,7 @@ void expect_error(Fn fn, std::initializer_list<std::string> needles) {
 }
 
 inline const MemoryMode kAllModes[] = {MemoryMode::InfiniLinear, MemoryMode::InfiniDelta, MemoryMode::None,
-                                       MemoryMode::XL, MemoryMode::Knn};
+                                       MemoryMode::XL, MemoryMode::Knn, MemoryMode::Rmt};
 
 // Test names for parameterised suites over kAllModes ("infini_delta", ...).
 struct ModeName {

@@ -14,7 +14,9 @@ namespace infini {
 
 // Knn: Memorizing Transformers' baseline (arXiv 2203.08913): the XL cache in every block, and in one
 // block an external memory of the document's past keys and values, read by exact top-k search.
-enum class MemoryMode { InfiniLinear, InfiniDelta, None, XL, Knn };
+// Rmt: the Recurrent Memory Transformer's baseline (arXiv 2207.06881): rmt_tokens memory embeddings
+// read before each segment and written after it, the written outputs the next segment's memory.
+enum class MemoryMode { InfiniLinear, InfiniDelta, None, XL, Knn, Rmt };
 // Mixture-of-Depths: how a routed block weighs its update (w(r) in docs/MODEL.md), and what selects
 // tokens when routing must be causal.
 enum class RouterWeight { Raw, Sigmoid };
@@ -84,6 +86,9 @@ struct ModelConfig {
   int64_t knn_tokens = 65536;
   int64_t knn_top_k = 32;
   int64_t knn_layer = -1;
+  // memory "rmt" only (docs/MODEL.md, "Recurrent memory"): memory embeddings per segment.
+  int64_t rmt_tokens = 16;
+  static constexpr int64_t kMaxRmtTokens = 4096;
   static constexpr int64_t kMaxKnnTokens = int64_t{1} << 24;
   static constexpr int64_t kMaxKnnTopK = 4096;
 
@@ -92,6 +97,8 @@ struct ModelConfig {
   }
   // The previous segment's keys and values, cached in every block (xl, and knn's base model).
   bool has_xl_cache() const { return memory == MemoryMode::XL || memory == MemoryMode::Knn; }
+  // Memory rows RMT reads before a segment's tokens (and writes after them); 0 in other modes.
+  int64_t rmt_rows() const { return memory == MemoryMode::Rmt ? rmt_tokens : 0; }
   // The block that holds the kNN memory (knn_layer resolved), or -1 when the memory is not knn.
   int64_t knn_block() const {
     if (memory != MemoryMode::Knn) return -1;

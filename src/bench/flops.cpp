@@ -24,6 +24,13 @@ double forward_flops_per_token(const ModelConfig& c) {
     return layer;
   };
   double total = 2 * D * V;  // LM head
+  // RMT: every block also runs the 2p memory rows of each segment.
+  if (c.memory == MemoryMode::Rmt) {
+    const double rows = N + 2.0 * static_cast<double>(c.rmt_tokens);
+    double total = 2 * D * V;
+    for (int64_t i = 0; i < c.n_layers; ++i) total += block(rows) * rows / N;
+    return total;
+  }
   // The kNN block's search over a full memory and its read of the top k.
   if (c.memory == MemoryMode::Knn)
     total += 2 * H * dk * static_cast<double>(c.knn_tokens) + 2 * H * (dk + dv) * static_cast<double>(c.knn_top_k);

@@ -30,16 +30,18 @@ Runner add_info(CLI::App& app) {
       sub->add_option("--knn-tokens", f->footprint.knn_tokens,
                       "Memorizing Transformers' kNN memory, in tokens (a knn model: its own knn_tokens)")
           ->check(at_least(1));
-  sub->add_option("--rmt-p", f->footprint.rmt_p, "RMT's memory vectors")->check(at_least(1));
+  auto* rmt_p = sub->add_option("--rmt-p", f->footprint.rmt_p, "RMT's memory vectors (an rmt model: its own rmt_tokens)")
+                   ->check(at_least(1));
   sub->add_option("--segments", f->segments, "segments read before measuring the state")->check(at_least(1));
   sub->add_flag("--json", f->json, "print one JSON object");
   add_threads_flag(*sub, f->threads);
-  return [f, model, config, knn_tokens]() {
+  return [f, model, config, knn_tokens, rmt_p]() {
     if (model->count() + config->count() == 0) throw CLI::RequiredError("--model or --config");
     set_threads(f->threads);
     const auto m = f->model.empty() ? Model(ModelConfig::from_file(f->config)) : Model::load(f->model);
     const auto& c = m.config();
     if (c.memory == MemoryMode::Knn && knn_tokens->count() == 0) f->footprint.knn_tokens = c.knn_tokens;
+    if (c.memory == MemoryMode::Rmt && rmt_p->count() == 0) f->footprint.rmt_p = c.rmt_tokens;
     // The state after whole segments (memory only), then with a segment cache one token short of full.
     Session session(m);
     std::vector<int64_t> tokens(static_cast<size_t>(c.segment_len));

@@ -56,9 +56,9 @@ std::shared_ptr<const TokenDecoder::PackedModel> cached_packing(
 }  // namespace
 
 bool TokenDecoder::supports(const ModelConfig& config, torch::Device device) {
-  // The kNN memory's search and read run on the general path only.
+  // The kNN memory's search and read, and RMT's memory rows, run on the general path only.
   return device.is_cpu() && config.dtype == torch::kFloat32 && config.memory_dtype() == torch::kFloat32 &&
-         config.memory != MemoryMode::Knn;
+         config.memory != MemoryMode::Knn && config.memory != MemoryMode::Rmt;
 }
 
 TokenDecoder::TokenDecoder(InfiniTransformer model)

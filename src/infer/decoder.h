@@ -33,7 +33,7 @@ namespace infini {
 
 class TokenDecoder {
  public:
-  // fp32 weights on the CPU, batch 1, any memory but knn: the case this step is written for.
+  // fp32 weights on the CPU, batch 1, any memory but knn and rmt: the case this step is written for.
   static bool supports(const ModelConfig& config, torch::Device device);
 
   explicit TokenDecoder(InfiniTransformer model);

@@ -27,7 +27,7 @@ torch::Tensor fp32(const torch::Tensor& t) { return t.detach().to(torch::kFloat3
 
 bool SegmentPrefill::supports(const ModelConfig& c, torch::Device device) {
   if (!device.is_cpu() || c.dtype != torch::kFloat32 || c.memory_dtype() != torch::kFloat32) return false;
-  if (c.has_xl_cache()) return false;  // xl and knn: the general path
+  if (c.has_xl_cache() || c.memory == MemoryMode::Rmt) return false;  // xl, knn and rmt: the general path
   for (int64_t i = 0; i < c.n_layers; ++i)
     if (c.is_routed(i)) return false;
   return true;

@@ -58,6 +58,7 @@ void ModelState::clear() {
       l.knn_v = torch::zeros({B, H, 0, c.d_value}, act);
     }
   }
+  rmt_memory_ = c.rmt_rows() > 0 ? torch::zeros({B, 0, c.d_model}, act) : torch::Tensor();
   pos_in_segment_ = 0;
   tokens_seen_ = 0;
 }
@@ -66,6 +67,7 @@ void ModelState::detach() {
   for (auto& l : layers_)
     for (auto* t : all_tensors(l))
       if (t->defined()) *t = t->detach();
+  if (rmt_memory_.defined()) rmt_memory_ = rmt_memory_.detach();
 }
 
 ModelState ModelState::clone() const {
@@ -73,6 +75,7 @@ ModelState ModelState::clone() const {
   for (auto& l : copy.layers_)
     for (auto* t : all_tensors(l))
       if (t->defined()) *t = t->detach().clone();
+  if (copy.rmt_memory_.defined()) copy.rmt_memory_ = copy.rmt_memory_.detach().clone();
   return copy;
 }
 
@@ -92,6 +95,7 @@ int64_t ModelState::bytes() const {
   for (const auto& l : layers_)
     for (const auto* t : all_tensors(l))
       if (t->defined()) total += t->numel() * static_cast<int64_t>(t->element_size());
+  if (rmt_memory_.defined()) total += rmt_memory_.numel() * static_cast<int64_t>(rmt_memory_.element_size());
   return total;
 }
 
@@ -115,6 +119,7 @@ std::map<std::string, torch::Tensor> ModelState::to_tensors() const {
     put("knn_k", l.knn_k);
     put("knn_v", l.knn_v);
   }
+  if (rmt_memory_.defined()) out["rmt_memory"] = rmt_memory_.detach();
   out["pos_in_segment"] = torch::tensor({pos_in_segment_}, torch::kInt64);
   out["tokens_seen"] = torch::tensor({tokens_seen_}, torch::kInt64);
   return out;
@@ -185,7 +190,9 @@ ModelState ModelState::from_tensors(const ModelConfig& config,
     load("z", l.z, -1, 0);
     load("conv_q", l.conv_q, -1, 0);
     load("conv_k", l.conv_k, -1, 0);
-    const auto seg_rows = rows_of("seg_k", s.pos_in_segment_, s.pos_in_segment_);
+    // Under rmt a segment under way also caches its p read rows.
+    const auto cached = s.pos_in_segment_ > 0 ? config.rmt_rows() + s.pos_in_segment_ : 0;
+    const auto seg_rows = rows_of("seg_k", cached, s.pos_in_segment_);
     load("seg_k", l.seg_k, 2, seg_rows);
     load("seg_v", l.seg_v, 2, seg_rows);
     load("seg_pos", l.seg_pos, 1, seg_rows);
@@ -203,6 +210,22 @@ ModelState ModelState::from_tensors(const ModelConfig& config,
       if (pos->defined() && pos->numel() > 0 &&
           (pos->min().item<int64_t>() < 0 || pos->max().item<int64_t>() >= config.segment_len))
         throw Error(fmt::format("state: layer {} caches a token position outside 0..{}", i, config.segment_len - 1));
+  }
+  if (s.rmt_memory_.defined()) {
+    // The written memory once a segment has ended; before that, none (the model's learned one).
+    const int64_t rows = s.tokens_seen_ - s.pos_in_segment_ > 0 ? config.rmt_rows() : 0;
+    const auto& src = get("rmt_memory");
+    known.insert("rmt_memory");
+    const std::vector<int64_t> expected = {batch, rows, config.d_model};
+    if (src.sizes().vec() != expected)
+      throw Error(fmt::format("state: tensor 'rmt_memory' has shape {}, the model expects {}", fmt::join(src.sizes(), "x"),
+                              fmt::join(expected, "x")));
+    if (src.scalar_type() != s.rmt_memory_.scalar_type())
+      throw Error(fmt::format("state: tensor 'rmt_memory' is stored as {}; the model keeps it as {}",
+                              c10::toString(src.scalar_type()), c10::toString(s.rmt_memory_.scalar_type())));
+    if (!torch::isfinite(src).all().item<bool>())
+      throw Error("state: tensor 'rmt_memory' holds NaN or infinite values; the file is damaged");
+    s.rmt_memory_ = src.to(s.rmt_memory_.options());
   }
   for (const auto& [name, _] : tensors)
     if (!known.count(name) && !extra.count(name))

@@ -77,6 +77,12 @@ class ModelState {
   // (memory::write); passkey training uses it to read short prompts as if they were long.
   void weigh_next_write(const torch::Tensor& weights);  // (B)
 
+  // memory "rmt": the memory the next segment reads, (B, p, D), the last block's output at the
+  // previous segment's write rows; (B, 0, D) before the first segment ends (the model's learned
+  // rmt_memory then). Carries autograd history like M until detach(). Undefined in other modes.
+  const torch::Tensor& rmt_memory() const { return rmt_memory_; }
+  void set_rmt_memory(torch::Tensor memory) { rmt_memory_ = std::move(memory); }
+
   std::vector<LayerMemory>& layers() { return layers_; }
   const std::vector<LayerMemory>& layers() const { return layers_; }
 
@@ -99,6 +105,7 @@ class ModelState {
   int64_t pos_in_segment_ = 0;
   int64_t tokens_seen_ = 0;
   std::vector<LayerMemory> layers_;
+  torch::Tensor rmt_memory_;
 };
 
 }  // namespace infini

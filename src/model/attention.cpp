@@ -43,7 +43,7 @@ void finish_segment(const ModelConfig& c, LayerMemory& mem, const torch::Tensor&
 InfiniAttentionImpl::InfiniAttentionImpl(const ModelConfig& c, bool knn)
     : config_(c),
       knn_(knn),
-      rope_(c.d_key, c.rope_theta, c.segment_len),
+      rope_(c.d_key, c.rope_theta, c.segment_len + 2 * c.rmt_rows()),
       scale_(1.0 / std::sqrt(static_cast<double>(c.d_key))) {
   const auto H = c.n_heads;
   qkv_proj = register_module(

@@ -77,6 +77,7 @@ const char* to_string(MemoryMode mode) {
     case MemoryMode::None: return "none";
     case MemoryMode::XL: return "xl";
     case MemoryMode::Knn: return "knn";
+    case MemoryMode::Rmt: return "rmt";
   }
   return "?";
 }
@@ -127,10 +128,13 @@ void ModelConfig::validate() const {
   size(knn_tokens, "knn_tokens", 1, kMaxKnnTokens);
   size(knn_top_k, "knn_top_k", 1, kMaxKnnTopK);
   size(knn_layer, "knn_layer", -1, n_layers - 1);
-  if (memory == MemoryMode::Knn) {
-    // The baseline as the paper runs it: dense blocks, plain queries and keys.
-    need(mod_every == 0, "mod_every", "must be 0 with memory \"knn\" (its blocks are dense)");
-    need(qk_conv == 0, "qk_conv", "must be 0 with memory \"knn\"");
+  size(rmt_tokens, "rmt_tokens", 1, kMaxRmtTokens);
+  need(segment_len + 2 * rmt_rows() <= kMaxSegment, "rmt_tokens",
+       fmt::format("with segment_len makes segments of {} rows; at most {}", segment_len + 2 * rmt_rows(), kMaxSegment));
+  if (memory == MemoryMode::Knn || memory == MemoryMode::Rmt) {
+    // The baselines as their papers run them: dense blocks, plain queries and keys.
+    need(mod_every == 0, "mod_every", fmt::format("must be 0 with memory \"{}\" (its blocks are dense)", to_string(memory)));
+    need(qk_conv == 0, "qk_conv", fmt::format("must be 0 with memory \"{}\"", to_string(memory)));
   }
 }
 
@@ -166,6 +170,7 @@ nlohmann::json ModelConfig::to_json() const {
   if (qk_conv > 0) j["qk_conv"] = qk_conv;
   if (memory == MemoryMode::Knn)
     j.update({{"knn_tokens", knn_tokens}, {"knn_top_k", knn_top_k}, {"knn_layer", knn_layer}});
+  if (memory == MemoryMode::Rmt) j["rmt_tokens"] = rmt_tokens;
   return j;
 }
 
@@ -230,7 +235,8 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& o
   else if (memory == "none") c.memory = MemoryMode::None;
   else if (memory == "xl") c.memory = MemoryMode::XL;
   else if (memory == "knn") c.memory = MemoryMode::Knn;
-  else r.fail("memory", fmt::format("is '{}'; allowed: infini-linear, infini-delta, none, xl, knn", memory));
+  else if (memory == "rmt") c.memory = MemoryMode::Rmt;
+  else r.fail("memory", fmt::format("is '{}'; allowed: infini-linear, infini-delta, none, xl, knn, rmt", memory));
   // The kNN memory's fields belong to knn models alone, and a saved knn model lists them all.
   FieldReader knn{j, origin, require_all && c.memory == MemoryMode::Knn, {}};
   knn.integer("knn_tokens", c.knn_tokens);
@@ -240,6 +246,11 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& o
     if (j.contains(field) && c.memory != MemoryMode::Knn)
       knn.fail(field, fmt::format("is set, but the memory is '{}'; it belongs to memory \"knn\"", memory));
   r.seen.insert(knn.seen.begin(), knn.seen.end());
+  FieldReader rmt{j, origin, require_all && c.memory == MemoryMode::Rmt, {}};
+  rmt.integer("rmt_tokens", c.rmt_tokens);
+  if (j.contains("rmt_tokens") && c.memory != MemoryMode::Rmt)
+    rmt.fail("rmt_tokens", fmt::format("is set, but the memory is '{}'; it belongs to memory \"rmt\"", memory));
+  r.seen.insert(rmt.seen.begin(), rmt.seen.end());
 
   const auto dtype = r.string("dtype", dtype_name(c.dtype));
   if (dtype == "float32") c.dtype = torch::kFloat32;
@@ -265,6 +276,7 @@ std::map<std::string, std::vector<int64_t>> ModelConfig::parameter_shapes() cons
   std::map<std::string, std::vector<int64_t>> shapes;
   const int64_t D = d_model, H = n_heads;
   shapes["embed.weight"] = {vocab_size, D};
+  if (memory == MemoryMode::Rmt) shapes["rmt_memory"] = {rmt_tokens, D};
   for (int64_t i = 0; i < n_layers; ++i) {
     const auto block = fmt::format("blocks.{}.", i);
     shapes[block + "attn_norm.weight"] = {D};
@@ -305,8 +317,9 @@ double ModelConfig::parameter_count() const {
   const double Ph = static_cast<double>(mod_predictor_hidden);
   const double routed = D + D * Ph + Ph + Ph + 1;
   const double knn = memory == MemoryMode::Knn ? 2 * H : 0;  // the kNN block's gate and log scale
+  const double rmt = static_cast<double>(rmt_rows()) * D;    // RMT's learned first memory
   return V * D + D + (tie_embeddings ? 0 : V * D) + static_cast<double>(n_layers) * block +
-         static_cast<double>(routed_blocks()) * routed + knn;
+         static_cast<double>(routed_blocks()) * routed + knn + rmt;
 }
 
 ModelConfig ModelConfig::from_file(const std::string& path, bool require_all) {

@@ -14,6 +14,7 @@ InfiniTransformerImpl::InfiniTransformerImpl(const ModelConfig& c) : config_(c) 
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.n_layers; ++i) blocks->push_back(Block(c, c.is_routed(i), i == c.knn_block()));
   norm = register_module("norm", RMSNorm(c.d_model, c.norm_eps));
+  if (c.rmt_rows() > 0) rmt_memory = register_parameter("rmt_memory", torch::empty({c.rmt_rows(), c.d_model}));
   if (!c.tie_embeddings)
     lm_head = register_module(
         "lm_head", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, c.vocab_size).bias(false)));
@@ -28,6 +29,7 @@ void InfiniTransformerImpl::initialise_weights() {
   const double out_std = std / std::sqrt(2.0 * static_cast<double>(config_.n_layers));
   torch::nn::init::normal_(embed->weight, 0.0, std);
   if (lm_head) torch::nn::init::normal_(lm_head->weight, 0.0, std);
+  if (rmt_memory.defined()) torch::nn::init::normal_(rmt_memory, 0.0, std);
   for (const auto& module : *blocks) {
     auto* block = module->as<BlockImpl>();
     torch::nn::init::normal_(block->attn->qkv_proj->weight, 0.0, std);
@@ -76,17 +78,33 @@ InfiniTransformerImpl::Output InfiniTransformerImpl::forward(const torch::Tensor
   std::vector<torch::Tensor> outputs;  // each (B, n, D), from token logits_from on
   RoutingStats stats;
   const auto last = blocks->size() - 1;
+  const int64_t p = c.rmt_rows();  // RMT's memory rows: read before a segment's tokens, written after
   for (size_t s = 0; s < spans.size(); ++s) {
     const auto& span = spans[s];
     const bool scored = span.offset + span.length > logits_from;
-    auto x = pieces[s];
+    auto x = pieces[s];  // (B, n, D)
+    auto rows = span;    // what the blocks see: RMT's memory rows count as tokens of the segment
+    torch::Tensor memory;  // (B, p, D): the memory as it stood at the segment's start
+    if (p > 0) {
+      memory = state.rmt_memory().size(1) > 0 ? state.rmt_memory()
+                                               : rmt_memory.unsqueeze(0).expand({x.size(0), p, c.d_model});
+      if (span.start == 0) x = torch::cat({memory.to(x.scalar_type()), x}, 1);  // read rows first
+      if (span.ends) x = torch::cat({x, memory.to(x.scalar_type())}, 1);        // write rows last
+      rows.start = span.start == 0 ? 0 : span.start + p;
+      rows.length = x.size(1);
+    }
     for (size_t i = 0; i < blocks->size(); ++i) {
       auto& block = *blocks->ptr<BlockImpl>(i);
       auto& mem = state.layers()[i];
-      if (i == last && !scored && !block.routed())
-        block.remember(x, mem, span);
+      // RMT's next memory is the last block's output at the write rows.
+      if (i == last && !scored && !block.routed() && !(p > 0 && span.ends))
+        block.remember(x, mem, rows);
       else
-        x = block.routed() ? routed_forward(block, c, x, mem, span, routing, stats) : block.forward(x, mem, span);
+        x = block.routed() ? routed_forward(block, c, x, mem, rows, routing, stats) : block.forward(x, mem, rows);
+    }
+    if (p > 0) {
+      if (span.ends) state.set_rmt_memory(x.narrow(1, x.size(1) - p, p));  // (B, p, D), before the final norm
+      x = x.narrow(1, span.start == 0 ? p : 0, span.length);               // (B, n, D): the tokens' rows
     }
     if (!scored) continue;
     const auto skip = std::max<int64_t>(0, logits_from - span.offset);

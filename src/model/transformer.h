@@ -42,6 +42,7 @@ class InfiniTransformerImpl : public torch::nn::Module {
   torch::nn::ModuleList blocks{nullptr};
   RMSNorm norm{nullptr};
   torch::nn::Linear lm_head{nullptr};  // (V, D); null when tied to the embedding
+  torch::Tensor rmt_memory;            // (p, D), memory "rmt" only: the memory a sequence starts with
 
  private:
   void initialise_weights();
