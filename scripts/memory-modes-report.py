@@ -5,7 +5,10 @@ Each RUN is a path prefix such as runs/memory-modes/xl; the report reads RUN.eva
 (`infini eval --json`), RUN.info.json (`infini info --json`), RUN/metrics.jsonl (training) and, when
 present, RUN.forget.eval.json (`infini eval --forget-memory --json`). The first RUN is the baseline of
 the "minus" columns. Writes RESULTS/results.json, RESULTS/results.md, RESULTS/loss-by-segment.dat and,
-with gnuplot (required), RESULTS/loss-by-segment.png.
+with gnuplot (required), RESULTS/loss-by-segment.png. Runs named NAME-sSEED are seeds of one model:
+results.md then also gives each memory mode's mean and standard deviation over its seeds, the
+differences from infini-delta paired by seed, and RESULTS/quality-vs-memory.png draws bits per byte
+against the state's size in floats (log scale), one point per mode with its seeds' spread.
 
     python3 scripts/memory-modes-report.py RESULTS RUN [RUN ...]
 """
@@ -52,6 +55,9 @@ def load(run):
         "eval_tokens": ev["tokens"],
         "state_bytes_at_segment_boundary": info["measured"]["state_bytes_at_segment_boundary"],
         "state_bytes_largest": info["measured"]["state_bytes_largest"],
+        # A knn model's memory grows until full; info computes the full state's size.
+        "state_bytes_full": info.get("knn", {}).get("state_bytes_at_segment_boundary_full",
+                                                    info["measured"]["state_bytes_at_segment_boundary"]),
         "loss_by_segment_groups": groups(ev["loss_by_segment"]),
     }
     if os.path.exists(run + ".forget.eval.json"):
@@ -60,6 +66,66 @@ def load(run):
         row["bits_per_byte_memory_forgotten"] = fe["bits_per_byte"]
         row["loss_by_segment_groups_memory_forgotten"] = groups(fe["loss_by_segment"])
     return row
+
+
+def seed_of(name):
+    """(model, seed) of a run named MODEL-sSEED; (name, None) otherwise."""
+    head, sep, tail = name.rpartition("-s")
+    return (head, tail) if sep and tail.isdigit() else (name, None)
+
+
+def mean_sd(values):
+    m = sum(values) / len(values)
+    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else float("nan")
+    return m, sd
+
+
+def by_mode(table, results):
+    """Means over seeds, differences from infini-delta paired by seed, and the quality-vs-memory plot."""
+    modes = {}
+    for r in table:
+        model, seed = seed_of(r["name"])
+        modes.setdefault(r["memory"], {})[seed] = r
+    anchor = modes.get("infini-delta", {})
+    rows = []
+    for memory, seeds in modes.items():
+        bpb = [r["bits_per_byte"] for r in seeds.values()]
+        paired = [seeds[s]["bits_per_byte"] - anchor[s]["bits_per_byte"] for s in seeds if s in anchor]
+        full = [r["state_bytes_full"] for r in seeds.values()]
+        rows.append({"memory": memory, "seeds": sorted(s for s in seeds if s is not None), "bits_per_byte": bpb,
+                     "mean": mean_sd(bpb)[0], "sd": mean_sd(bpb)[1],
+                     "minus_infini_delta": paired, "state_floats_full": max(full) / 4})
+    rows.sort(key=lambda r: r["mean"])
+    lines = ["\nBy memory mode, over seeds (bits per byte; differences from infini-delta paired by seed, "
+             "negative: better than infini-delta; state in floats at a segment boundary, a knn memory full):\n",
+             "| memory | seeds | bits/byte, mean | sd | each seed | minus infini-delta, mean | each seed | state floats |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        d = r["minus_infini_delta"]
+        dm, _ = mean_sd(d) if d else (float("nan"), None)
+        lines.append("| %s | %d | %.4f | %.4f | %s | %s | %s | %s |" % (
+            r["memory"], len(r["bits_per_byte"]), r["mean"], r["sd"], ", ".join("%.4f" % v for v in r["bits_per_byte"]),
+            "-" if not d or r["memory"] == "infini-delta" else "%+.4f" % dm,
+            "-" if not d or r["memory"] == "infini-delta" else ", ".join("%+.4f" % v for v in d),
+            format(int(r["state_floats_full"]), ",")))
+    dat = os.path.join(results, "quality-vs-memory.dat")
+    with open(dat, "w") as f:
+        f.write("# state floats, bits/byte mean, min, max, memory\n")
+        for r in rows:
+            # A log axis has no 0: a mode with no state (none) sits at 1 float, its label says so.
+            name = r["memory"] if r["state_floats_full"] > 0 else r["memory"] + " (no state)"
+            f.write("%g %.6f %.6f %.6f %s\n" % (max(r["state_floats_full"], 1), r["mean"], min(r["bits_per_byte"]),
+                                                max(r["bits_per_byte"]), name.replace(" ", "_")))
+    plot = "; ".join([
+        "set terminal pngcairo size 900,560",
+        'set output "%s"' % os.path.join(results, "quality-vs-memory.png"),
+        "set logscale x 10", "set grid", "set key off", "set offsets graph 0.08, graph 0.12, graph 0.1, graph 0.1",
+        'set xlabel "state at a segment boundary (floats, log scale)"',
+        'set ylabel "held-out bits per byte (mean; bars: the seeds\' range)"',
+        'plot "%s" using 1:2:3:4 with yerrorbars pt 7 ps 1.2, "" using 1:2:5 with labels offset 0,1.2' % dat,
+    ])
+    subprocess.run(["gnuplot", "-e", plot], check=True)
+    return rows, "\n".join(lines) + "\n"
 
 
 def label(g):
@@ -82,7 +148,8 @@ def main(results, runs):
     for r in table:
         b = r["state_bytes_at_segment_boundary"]
         r["compression_vs_xl"] = xl["state_bytes_at_segment_boundary"] / b if xl and b else None
-    json.dump({"models": table}, open(os.path.join(results, "results.json"), "w"), indent=1)
+    modes, mode_table = by_mode(table, results)
+    json.dump({"models": table, "by_memory": modes}, open(os.path.join(results, "results.json"), "w"), indent=1)
 
     base = table[0]
     with open(os.path.join(results, "results.md"), "w") as md:
@@ -112,6 +179,7 @@ def main(results, runs):
                                     - r["loss_by_segment_groups_memory_forgotten"][i]["loss"])
                          for r in with_forget]
                 md.write("| %s | %s |\n" % (label(g), " | ".join(cells)))
+        md.write(mode_table)
 
     # Columns: x, loss per model, loss minus the baseline's per model, memory gain per model (0 if none).
     dat = os.path.join(results, "loss-by-segment.dat")
