@@ -76,17 +76,20 @@ assert infini["floats"] == 16 * 17 * 2 * 2, infini  # d_key (d_value + 1) H l
 assert r["measured"]["state_bytes_at_segment_boundary"] == 4 * infini["floats"], r["measured"]
 print("info: %d parameters, state %d bytes" % (r["parameters"], r["measured"]["state_bytes_at_segment_boundary"]))
 PY
-# A knn model whose memory fills within the segments read: its state is the Memorizing Transformers
+# A knn model whose memory fills within the segments read, from a config with a vocabulary other than
+# the byte tokenizer's: its state is the Memorizing Transformers
 # formula's floats (kNN memory of one block plus every block's XL cache), at the config's knn_tokens.
 cat >"$tmp/knn.json" <<'JSON'
-{"d_model": 32, "n_layers": 2, "n_heads": 2, "d_key": 16, "d_value": 16, "d_ff": 64, "segment_len": 16,
- "memory": "knn", "knn_tokens": 40, "knn_top_k": 4}
+{"vocab_size": 1000, "d_model": 32, "n_layers": 2, "n_heads": 2, "d_key": 16, "d_value": 16, "d_ff": 64,
+ "segment_len": 16, "memory": "knn", "knn_tokens": 40, "knn_top_k": 4}
 JSON
 "$bin" info --config "$tmp/knn.json" --segments 4 --json --threads 1 >"$tmp/info-knn.json"
 /usr/bin/python3 - "$tmp/info-knn.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 mt = [f for f in r["footprints"] if f["method"] == "Memorizing Transformers"][0]
+# A config's own vocabulary counts in its parameters (the state is measured with the byte tokenizer's).
+assert r["parameters"] == 1000 * 32 * 2 + 32 + 2 * (2 * 32 + 32 * 2 * 48 + 2 * 16 * 32 + 3 * 32 * 64) + 2 * 2, r["parameters"]
 assert r["knn_tokens"] == 40 and mt["floats"] == (16 + 16) * 2 * 40 + (16 + 16) * 2 * 16 * 2, (r["knn_tokens"], mt)
 assert r["knn"]["tokens_held_when_measured"] == 40 and r["knn"]["memory_bytes_full"] == 4 * 40 * 2 * 32, r["knn"]
 assert r["measured"]["state_bytes_at_segment_boundary"] == 4 * mt["floats"], r["measured"]

@@ -38,7 +38,13 @@ Runner add_info(CLI::App& app) {
   return [f, model, config, knn_tokens, rmt_p]() {
     if (model->count() + config->count() == 0) throw CLI::RequiredError("--model or --config");
     set_threads(f->threads);
-    const auto m = f->model.empty() ? Model(ModelConfig::from_file(f->config)) : Model::load(f->model);
+    // A config alone is measured with the byte tokenizer's 256 ids: the state does not depend on the
+    // vocabulary, and the parameters are counted from the config as given.
+    auto given = f->model.empty() ? ModelConfig::from_file(f->config) : ModelConfig();
+    const double config_parameters = given.parameter_count();
+    given.vocab_size = 256;
+    const auto m = f->model.empty() ? Model(given) : Model::load(f->model);
+    const auto parameters = f->model.empty() ? static_cast<int64_t>(config_parameters) : m.parameter_count();
     const auto& c = m.config();
     if (c.memory == MemoryMode::Knn && knn_tokens->count() == 0) f->footprint.knn_tokens = c.knn_tokens;
     if (c.memory == MemoryMode::Rmt && rmt_p->count() == 0) f->footprint.rmt_p = c.rmt_tokens;
@@ -62,7 +68,7 @@ Runner add_info(CLI::App& app) {
     const int64_t element = c.dtype == torch::kFloat32 ? 4 : c.dtype == torch::kFloat64 ? 8 : 2;
     const int64_t knn_held = c.memory == MemoryMode::Knn ? std::min(c.knn_tokens, f->segments * c.segment_len) : 0;
     const int64_t knn_row_bytes = c.n_heads * (c.d_key + c.d_value) * element;
-    nlohmann::json j = {{"parameters", m.parameter_count()},
+    nlohmann::json j = {{"parameters", parameters},
                               {"memory", c.to_json().at("memory")},
                               {"knn_tokens", f->footprint.knn_tokens},
                               {"rmt_p", f->footprint.rmt_p},
@@ -81,7 +87,7 @@ Runner add_info(CLI::App& app) {
       fmt::print("{}\n", j.dump());
       return 0;
     }
-    fmt::print("parameters  {}\n", m.parameter_count());
+    fmt::print("parameters  {}\n", parameters);
     fmt::print("memory      {} (segment {} tokens, {} layers, {} heads x {}/{})\n", j["memory"].get<std::string>(),
                c.segment_len, c.n_layers, c.n_heads, c.d_key, c.d_value);
     fmt::print("\nfootprint (floats; Table 1 of the paper; kNN memory {} tokens, RMT p = {})\n",
