@@ -94,7 +94,13 @@ TEST_P(Parity, MatchesReference) {
       ++checked_states;
     }
   }
-  const int expected_states = (config.memory == MemoryMode::None ? 0 : 2 * static_cast<int>(config.n_layers)) +
+  if (config.memory == MemoryMode::Rmt) {  // the model-level memory, written by the last segment
+    check("state/rmt_memory", out.state.rmt_memory(), g.at("state/rmt_memory"));
+    ++checked_states;
+  }
+  const bool layer_states = config.memory != MemoryMode::None && config.memory != MemoryMode::Rmt;
+  const int expected_states = (layer_states ? 2 * static_cast<int>(config.n_layers) : 0) +
+                              (config.memory == MemoryMode::Rmt ? 1 : 0) +
                               (config.qk_conv > 0 ? 2 * static_cast<int>(config.n_layers) : 0) +
                               (config.memory == MemoryMode::Knn ? 2 : 0);  // the kNN block's memory
   EXPECT_EQ(checked_states, expected_states);
@@ -129,7 +135,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"mod-conv-infini-linear", "float32", 1e-4}, Case{"conv-xl", "float64", 1e-8},
                       Case{"conv-xl", "float32", 1e-4},
                       // Memorizing Transformers' baseline: xl plus a kNN memory that evicts in block 1
-                      Case{"knn", "float64", 1e-8}, Case{"knn", "float32", 1e-4}),
+                      Case{"knn", "float64", 1e-8}, Case{"knn", "float32", 1e-4},
+                      // the Recurrent Memory Transformer's baseline: 3 memory rows written twice
+                      Case{"rmt", "float64", 1e-8}, Case{"rmt", "float32", 1e-4}),
     [](const auto& info) {
       auto name = info.param.config + "_" + info.param.dtype;
       for (auto& ch : name)

@@ -4,12 +4,14 @@ Plain functions over a dict of parameter tensors (name -> tensor, names as in MO
 Written for clarity, not speed: one segment at a time in a Python loop, one layer after another.
 
 Shape letters: B batch, T tokens, N tokens in the current segment, L cache length (xl, knn),
-Fm rows of the kNN memory (knn), kq keys one kNN query retrieves, D d_model, H n_heads, dk d_key,
-dv d_value, F d_ff, V vocab_size; Mixture-of-Depths: n tokens of the segment in this call, k tokens
-a routed block selects (per batch row), P mod_predictor_hidden.
+Fm rows of the kNN memory (knn), kq keys one kNN query retrieves, p rows of the recurrent memory
+(rmt_tokens), D d_model, H n_heads, dk d_key, dv d_value, F d_ff, V vocab_size; Mixture-of-Depths:
+n tokens of the segment in this call, k tokens a routed block selects (per batch row), P
+mod_predictor_hidden.
 
 The computation dtype is the dtype of the parameters (float64 or float32; bfloat16 is accepted
 but is not a parity target). M and z are kept in float64 when computing in float64, else float32.
+The recurrent memory R of rmt (rows of the residual stream) is kept in the computation dtype.
 """
 
 import json
@@ -51,10 +53,13 @@ DEFAULTS = {
     "knn_tokens": 65536,
     "knn_top_k": 32,
     "knn_layer": -1,
+    # rmt only: make_config drops it from a config of another mode (where giving it is an error)
+    "rmt_tokens": 16,
 }
 
-MEMORY_MODES = ("infini-linear", "infini-delta", "none", "xl", "knn")
+MEMORY_MODES = ("infini-linear", "infini-delta", "none", "xl", "knn", "rmt")
 KNN_FIELDS = ("knn_tokens", "knn_top_k", "knn_layer")
+RMT_FIELDS = ("rmt_tokens",)
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 MOD_ROUTERS = ("raw", "sigmoid")
 MOD_PREDICTORS = ("router", "mlp")
@@ -77,7 +82,8 @@ def _is_num(v):
 def make_config(user):
     """Fill defaults and validate. Unknown fields are an error. Returns a new dict.
 
-    The knn_* fields are allowed in knn configs only, and the result holds them only for knn."""
+    The knn_* fields are allowed in knn configs only, and the result holds them only for knn;
+    likewise rmt_tokens for rmt."""
     if not isinstance(user, dict):
         raise ConfigError("config must be a JSON object")
     unknown = sorted(set(user) - set(DEFAULTS))
@@ -131,6 +137,18 @@ def make_config(user):
         given = [k for k in KNN_FIELDS if k in user]
         need(not given, "%s only allowed with memory knn" % ", ".join(given))
         for k in KNN_FIELDS:
+            del cfg[k]
+    if cfg["memory"] == "rmt":
+        need(_is_int(cfg["rmt_tokens"]) and 1 <= cfg["rmt_tokens"] <= 4096,
+             "rmt_tokens must be an int in 1..4096")
+        need(cfg["segment_len"] + 2 * cfg["rmt_tokens"] <= 16384,
+             "segment_len + 2 rmt_tokens must be at most 16384 (a segment runs as that many rows)")
+        need(cfg["mod_every"] == 0, "memory rmt needs mod_every 0 (rmt models are dense)")
+        need(cfg["qk_conv"] == 0, "memory rmt excludes qk_conv")
+    else:
+        given = [k for k in RMT_FIELDS if k in user]
+        need(not given, "%s only allowed with memory rmt" % ", ".join(given))
+        for k in RMT_FIELDS:
             del cfg[k]
     for k in ("gate_init", "rope_theta", "norm_eps", "memory_eps", "init_std", "mod_capacity",
               "mod_aux_weight"):
@@ -190,6 +208,8 @@ def param_shapes(cfg):
     D, H, dk, dv = cfg["d_model"], cfg["n_heads"], cfg["d_key"], cfg["d_value"]
     Fh, V = cfg["d_ff"], cfg["vocab_size"]
     out = [("embed.weight", (V, D))]
+    if cfg["memory"] == "rmt":
+        out.append(("rmt_memory", (cfg["rmt_tokens"], D)))
     for i in range(cfg["n_layers"]):
         p = "blocks.%d." % i
         out.append((p + "attn_norm.weight", (D,)))
@@ -401,16 +421,28 @@ def state_dtype(compute_dtype):
     return torch.float64 if compute_dtype == torch.float64 else torch.float32
 
 
+class State(list):
+    """A model's state: a list with one dict per block (the per-layer state, see init_state), plus
+    the model-level state of rmt, rmt_memory: R (B, p, D), what the last complete segment wrote, or
+    None while no segment has ended (the segment then reads the learned parameter rmt_memory). R
+    keeps its autograd history. rmt_memory is None in every other mode."""
+
+    def __init__(self, layers, rmt_memory=None):
+        super().__init__(layers)
+        self.rmt_memory = rmt_memory
+
+
 def init_state(cfg, batch, compute_dtype):
-    """Per-layer state: infini -> {"M": zeros (B,H,dk,dv), "z": zeros (B,H,dk)};
-    xl -> {"xl_k": None, "xl_v": None} (empty cache); none -> {};
+    """A fresh State. Per-layer state: infini -> {"M": zeros (B,H,dk,dv), "z": zeros (B,H,dk)};
+    xl -> {"xl_k": None, "xl_v": None} (empty cache); none and rmt -> {};
     knn -> the xl cache in every block, and in the kNN block also the empty kNN memory
     {"knn_k": (B,H,0,dk), "knn_v": (B,H,0,dv)} (in the computation dtype, like the cache).
 
     A routed xl block keeps its cache per batch row, because rows select different numbers of
     tokens in causal routing: {"xl_k": [B entries], "xl_v": [...], "xl_pos": [...]}, entry b being
     None (no cache yet) or (1, H, L_b, dk) / (1, H, L_b, dv) / list of L_b positions in the segment
-    the cache came from. Routed infini blocks keep M and z batched as above (sliced per row)."""
+    the cache came from. Routed infini blocks keep M and z batched as above (sliced per row).
+    The model-level memory of rmt starts as None: the first segment reads rmt_memory."""
     B, H, dk, dv = batch, cfg["n_heads"], cfg["d_key"], cfg["d_value"]
     sd = state_dtype(compute_dtype)
     layers = []
@@ -430,13 +462,14 @@ def init_state(cfg, batch, compute_dtype):
             # the raw Q and K rows before the first token: zeros (the convolution's padding)
             for key in ("conv_q", "conv_k"):
                 layers[-1][key] = torch.zeros(B, H, cfg["qk_conv"] - 1, dk, dtype=compute_dtype)
-    return layers
+    return State(layers)
 
 
 def stacked_state(state):
     """The state with every routed xl block's per-row cache stacked into (B, H, L, dk) / (B, H, L, dv)
     tensors and its positions dropped, like a dense block's. Only possible when every row has the
-    same cache length (always so after a complete segment in top-k routing). None caches stay None."""
+    same cache length (always so after a complete segment in top-k routing). None caches stay None.
+    The model-level rmt memory (if any) is kept as it is."""
     out = []
     for st in state:
         st2 = {}
@@ -453,14 +486,15 @@ def stacked_state(state):
                     t = torch.cat(t, dim=0)                                  # (B, H, L, dk|dv)
             st2[key] = t
         out.append(st2)
-    return out
+    return State(out, getattr(state, "rmt_memory", None))
 
 
 # ----------------------------------------------------------------------------------------------
 # model
 
 def attention(params, cfg, i, x, layer_state, complete):
-    """Attention of block i over one segment. x (B, N, D) (already normed).
+    """Attention of block i over one segment. x (B, N, D) (already normed; in rmt mode the N rows
+    are the segment's rows [R; tokens; R], at positions 0..N-1).
 
     complete: whether the segment is complete (only then memory is written / cache replaced).
     Returns (out (B, N, D), new layer state dict).
@@ -497,7 +531,9 @@ def attention(params, cfg, i, x, layer_state, complete):
         if complete:
             new_state["xl_k"] = k.detach()                                   # (B, H, N, dk) un-rotated
             new_state["xl_v"] = v.detach()                                   # (B, H, N, dv)
-    elif cfg["memory"] == "none":
+    elif cfg["memory"] in ("none", "rmt"):
+        # rmt: x holds the segment's rows [R; tokens; R], all ordinary rows here (no gate, no
+        # other memory: the recurrent memory lives in the rows themselves)
         a = local_attention(q, k, v, None, None, cfg["rope_theta"])          # (B, H, N, dv)
     else:
         M, z = layer_state["M"], layer_state["z"]                            # (B,H,dk,dv), (B,H,dk)
@@ -710,19 +746,41 @@ def routed_block(params, cfg, i, x, layer_state, complete, routing):
 # ----------------------------------------------------------------------------------------------
 # whole model
 
+def rmt_read_memory(params, state, batch):
+    """R (B, p, D), the recurrent memory a segment of an rmt model reads: what the previous segment
+    wrote, or the learned rmt_memory (the same for every batch row) for a sequence's first segment.
+    state must be a State (a plain list has no model-level memory)."""
+    R = state.rmt_memory
+    if R is None:
+        R = params["rmt_memory"].unsqueeze(0).expand(batch, -1, -1)         # (B, p, D)
+    return R
+
+
 def forward_segment(params, cfg, tokens, state, routing="topk", with_routes=False):
     """One segment (N <= segment_len tokens, starting at a segment boundary). tokens (B, N) int64.
 
     routing: "topk" or "causal", how routed blocks select tokens (ignored by dense configs).
-    Returns (logits (B, N, V), new state), and with with_routes also routes: {i: route of
+    Returns (logits (B, N, V), new State), and with with_routes also routes: {i: route of
     routed_block} for every routed block i. State is only advanced if the segment is complete.
+
+    rmt (MODEL.md "Recurrent memory"): the blocks run on the rows [R; tokens; R] (p read rows, the N
+    tokens, p write rows), causal over all rows, at positions 0..N+2p-1; the logits are the token
+    rows'; the last block's output at the write rows (before the final RMSNorm) is the next R. A
+    partial segment runs [R; tokens] only: its write rows would run with its last token, which has
+    not come, so it writes nothing.
     """
     assert routing in ROUTINGS, routing
-    N = tokens.shape[1]
+    B, N = tokens.shape
     assert 1 <= N <= cfg["segment_len"]
     complete = N == cfg["segment_len"]
     eps = cfg["norm_eps"]
     x = params["embed.weight"][tokens]                                       # (B, N, D)
+    rmt = cfg["memory"] == "rmt"
+    if rmt:
+        n_mem = cfg["rmt_tokens"]                                            # p
+        R = rmt_read_memory(params, state, B)                                # (B, p, D)
+        # the same R twice: read rows before the tokens, write rows after them
+        x = torch.cat([R, x, R] if complete else [R, x], dim=1)              # (B, p + N [+ p], D)
     new_state = []
     routes = {}
     for i in range(cfg["n_layers"]):
@@ -737,6 +795,13 @@ def forward_segment(params, cfg, tokens, state, routing="topk", with_routes=Fals
         h = rms_norm(x, params[p + "mlp_norm.weight"], eps)                  # (B, N, D)
         x = x + mlp(h, params[p + "mlp.gate_up_proj.weight"], params[p + "mlp.down_proj.weight"])
         new_state.append(st)
+    new_rmt = None
+    if rmt:
+        # the write: the residual stream at the write rows, before the final RMSNorm, with its
+        # autograd history (not detached); a partial segment leaves the state's memory as it was
+        new_rmt = x[:, n_mem + N:] if complete else state.rmt_memory        # (B, p, D) or None
+        x = x[:, n_mem: n_mem + N]                                           # (B, N, D) token rows
+    new_state = State(new_state, new_rmt)
     head = params["embed.weight"] if cfg["tie_embeddings"] else params["lm_head.weight"]  # (V, D)
     logits = rms_norm(x, params["norm.weight"], eps) @ head.t()              # (B, N, V)
     if with_routes:
@@ -755,7 +820,7 @@ def concat_routes(seg_routes):
 def forward(params, cfg, tokens, state=None, routing="topk", with_routes=False):
     """Whole sequence, cut into segments of segment_len aligned to its start. tokens (B, T) int64.
 
-    state: from init_state / a previous call that ended on a segment boundary (None = fresh).
+    state: a State from init_state / a previous call that ended on a segment boundary (None = fresh).
     Returns (logits (B, T, V), state) [, routes {i: {"sel", "y", "r", "p": (B, T)}} with
     with_routes]. If T is not a multiple of segment_len, the trailing partial segment gets its
     logits but is not written to the state (the returned state is the one after the last complete
@@ -821,17 +886,17 @@ def total_loss(logits, targets, routes, cfg):
 def random_params(cfg, seed, dtype):
     """Seeded random parameters: drawn in float64 (in param_shapes order), then cast to dtype.
 
-    matrices ~ randn * 0.5/sqrt(fan_in) (router and predictor weights too); embed and lm_head ~
-    randn * 0.5; norm weights 1 + 0.1*randn; gate and key_shift ~ randn; knn_log_scale ~ ln sqrt(dk)
-    + 0.5*randn (around the C++ init); q_conv and k_conv ~ identity + 0.5*randn; biases (the
-    predictor's) ~ 0.1*randn
+    matrices ~ randn * 0.5/sqrt(fan_in) (router and predictor weights too); embed, lm_head and
+    rmt_memory (rows of the residual stream, like the embeddings) ~ randn * 0.5; norm weights
+    1 + 0.1*randn; gate and key_shift ~ randn; knn_log_scale ~ ln sqrt(dk) + 0.5*randn (around the
+    C++ init); q_conv and k_conv ~ identity + 0.5*randn; biases (the predictor's) ~ 0.1*randn
     (not 0 as in the C++ init: a zero bias would leave the bias gradient's wiring untested).
     """
     gen = torch.Generator().manual_seed(int(seed))
     params = {}
     for name, shape in param_shapes(cfg):
         r = torch.randn(shape, generator=gen, dtype=torch.float64)
-        if name in ("embed.weight", "lm_head.weight"):
+        if name in ("embed.weight", "lm_head.weight", "rmt_memory"):
             t = r * 0.5
         elif name.endswith("norm.weight"):
             t = 1.0 + 0.1 * r

@@ -9,6 +9,8 @@ state/<i>/xl_k and state/<i>/xl_v (xl mode, un-rotated cache of the last segment
 state/<i>/knn_k and state/<i>/knn_v (knn mode, block i = the kNN block only: the kNN memory after
 the last segment's write, (B, H, min(knn_tokens, S*N), dk|dv), normalised un-rotated keys and
 values, oldest first; every block of a knn model also has state/<i>/xl_k and xl_v, as in xl mode),
+state/rmt_memory (rmt mode: the model-level memory R (B, rmt_tokens, D) the last segment wrote, the
+last block's residual stream at its write rows; rmt has no per-layer state/<i>/... entries),
 grad/<name>. __metadata__: config (full JSON), seed, batch, segments.
 
 With Mixture-of-Depths (mod_every > 0) the forward uses top-k routing, `loss` is the total loss
@@ -111,6 +113,8 @@ def main(argv=None):
     for i, st in enumerate(ref.stacked_state(state)):
         for key, t in st.items():
             out["state/%d/%s" % (i, key)] = t.detach().to(dtype)
+    if cfg["memory"] == "rmt":
+        out["state/rmt_memory"] = state.rmt_memory.detach().to(dtype)   # (B, p, D)
     if routes:
         router_bce, predictor_bce = ref.mod_aux_losses(routes)
         out["aux/router_bce"] = router_bce.detach().reshape(())

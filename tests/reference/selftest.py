@@ -319,8 +319,9 @@ def naive_attention(p, cfg, li, x, st):
 def naive_matches():
     small = dict(TINY, d_model=8, n_heads=2, d_key=4, d_value=3, segment_len=5)
     # knn: 2 segments of state, so that the memory (7 of 10 tokens) has evicted and top-3 is a choice
+    # rmt: its blocks attend like none's (the memory is in the rows); here x stands for any rows
     for mode, extra, n_seg in (("infini-delta", {}, 1), ("infini-linear", {}, 1), ("xl", {}, 1), ("none", {}, 1),
-                               ("knn", {"knn_tokens": 7, "knn_top_k": 3}, 2)):
+                               ("knn", {"knn_tokens": 7, "knn_top_k": 3}, 2), ("rmt", {"rmt_tokens": 2}, 1)):
         cfg = cfg_of(small, memory=mode, **extra)
         p = ref.random_params(cfg, 11, F64)
         tok = tokens_for(cfg, 2, n_seg * cfg["segment_len"], 12)
@@ -464,8 +465,8 @@ def make_golden_cli():
 # Mixture-of-Depths
 
 MOD = {"mod_every": 2, "mod_capacity": 0.375, "mod_predictor_hidden": 5, "mod_aux_weight": 0.1}
-# the modes a routed block can have (knn models are dense)
-MOD_MODES = tuple(m for m in ref.MEMORY_MODES if m != "knn")
+# the modes a routed block can have (knn and rmt models are dense)
+MOD_MODES = tuple(m for m in ref.MEMORY_MODES if m not in ("knn", "rmt"))
 
 # sha256 over (name, float64 bytes) of random_params(parity config, seed 17), recorded with the
 # reference as it was before Mixture-of-Depths: dense draws must never change (golden files).
@@ -1234,6 +1235,211 @@ def make_golden_knn():
         assert (l2[:, 2 * N:] - logits[:, 2 * N:]).abs().max().item() > 0.1, what
 
 
+# ---------------------------------------------------------------------------------------------
+# (w) rmt: the Recurrent Memory Transformer's memory, p rows R that run through the blocks as
+# [R; tokens; R] (read rows, the segment, write rows); the write rows' output is the next R
+
+RMT = dict(TINY, memory="rmt", rmt_tokens=3)
+
+
+def rmt_config_checks():
+    cfg = cfg_of(RMT)
+    assert cfg["rmt_tokens"] == 3
+    assert cfg_of(TINY, memory="rmt")["rmt_tokens"] == 16, "default"
+    # the field exists in rmt configs only, and an rmt config holds no knn field
+    for mode in ref.MEMORY_MODES:
+        if mode != "rmt":
+            assert "rmt_tokens" not in cfg_of(TINY, memory=mode), mode
+    assert not any(k in cfg for k in ref.KNN_FIELDS)
+    expect_rejected({"rmt_tokens": 3},  # TINY is infini-delta
+                    {"memory": "none", "rmt_tokens": 16}, {"memory": "xl", "rmt_tokens": 1},
+                    {"memory": "knn", "rmt_tokens": 4}, {"memory": "rmt", "knn_tokens": 12},
+                    {"memory": "rmt", "rmt_tokens": 0}, {"memory": "rmt", "rmt_tokens": 4097},
+                    {"memory": "rmt", "rmt_tokens": 3.0}, {"memory": "rmt", "rmt_tokens": True},
+                    {"memory": "rmt", "rmt_tokens": "3"},
+                    # segment_len + 2 rmt_tokens <= 16384
+                    {"memory": "rmt", "segment_len": 16383, "rmt_tokens": 1},
+                    {"memory": "rmt", "segment_len": 8193, "rmt_tokens": 4096},
+                    {"memory": "rmt", "mod_every": 2}, {"memory": "rmt", "mod_every": 1},
+                    {"memory": "rmt", "qk_conv": 3}, {"memory": "rmt", "memory_key_shift": True})
+    for ok in ({"rmt_tokens": 1}, {"rmt_tokens": 4096, "segment_len": 8192},
+               {"rmt_tokens": 1, "segment_len": 16382}, {"mod_every": 0, "qk_conv": 0}):
+        cfg_of(TINY, memory="rmt", **ok)
+    # parameters: the none model's, in the same order, plus rmt_memory (p, D) after embed.weight
+    names = [n for n, _ in ref.param_shapes(cfg)]
+    none_names = [n for n, _ in ref.param_shapes(cfg_of(TINY, memory="none"))]
+    assert names == none_names[:1] + ["rmt_memory"] + none_names[1:], names
+    assert dict(ref.param_shapes(cfg))["rmt_memory"] == (3, 32)
+    # state: nothing per layer (as none), and no model-level memory before a segment has ended
+    st = ref.init_state(cfg, 2, F64)
+    assert list(st) == [{}, {}] and st.rmt_memory is None
+    p = ref.random_params(cfg, 68, F64)
+    tok = tokens_for(cfg, 2, 8, 69)
+    _, st1 = ref.forward(p, cfg, tok[:, :5])           # partial: writes nothing
+    assert list(st1) == [{}, {}] and st1.rmt_memory is None
+    _, st2 = ref.forward(p, cfg, tok)                  # complete: R (B, p, D) in the compute dtype
+    assert list(st2) == [{}, {}] and st2.rmt_memory.shape == (2, 3, 32) and st2.rmt_memory.dtype == F64
+    # other modes' states have no model-level memory
+    assert ref.forward(p, cfg_of(TINY, memory="none"), tok)[1].rmt_memory is None
+
+
+def _plain_blocks(p, cfg, x):
+    """The blocks of a dense config (mode none) over rows x (B, n, D), as one segment: the last
+    block's output (B, n, D), before the final RMSNorm."""
+    for i in range(cfg["n_layers"]):
+        x, _ = _dense_block(p, cfg, i, x, {})
+    return x
+
+
+def rmt_vs_extended_rows():
+    # an rmt segment is the none model run on the explicitly built rows [R; x; R] (positions
+    # 0..N+2p-1, causal over all rows): the same logits at the token rows, and the written memory
+    # is the last block's output at the write rows; a partial segment is [R; x] and writes nothing
+    cfg = cfg_of(RMT)
+    P, N, V, D, B = cfg["rmt_tokens"], cfg["segment_len"], cfg["vocab_size"], cfg["d_model"], 2
+    cfg_none = cfg_of(TINY, memory="none", segment_len=N + 2 * P)
+    p = ref.random_params(cfg, 70, F64)
+    pn = {n: p[n] for n, _ in ref.param_shapes(cfg_none)}
+    eps = cfg["norm_eps"]
+    tok = tokens_for(cfg, B, 2 * N + 5, 71)
+    state = ref.init_state(cfg, B, F64)
+    R = p["rmt_memory"].unsqueeze(0).expand(B, P, D)                          # (B, p, D)
+    for s, n in ((0, N), (1, N), (2, 5)):
+        seg = tok[:, s * N:s * N + n]                                         # (B, n)
+        logits, new = ref.forward_segment(p, cfg, seg, state)
+        x = p["embed.weight"][seg]                                            # (B, n, D)
+        rows = torch.cat([R, x, R] if n == N else [R, x], dim=1)             # (B, p + n [+ p], D)
+        out = _plain_blocks(pn, cfg_none, rows)
+        want = ref.rms_norm(out[:, P:P + n], p["norm.weight"], eps) @ p["lm_head.weight"].t()  # (B, n, V)
+        assert_close(logits, want, 1e-12, "segment %d logits" % s)
+        # the same through the whole none model: R's rows as extra vocabulary entries of each batch
+        # row (their logits are not compared)
+        ext_cfg = cfg_of(TINY, memory="none", segment_len=N + 2 * P, vocab_size=V + B * P)
+        ext = dict(pn)
+        ext["embed.weight"] = torch.cat([p["embed.weight"], R.reshape(B * P, D)])          # (V + B p, D)
+        ext["lm_head.weight"] = torch.cat([p["lm_head.weight"], torch.zeros(B * P, D, dtype=F64)])
+        mem_ids = V + torch.arange(B * P).view(B, P)                                       # (B, p)
+        ext_tok = torch.cat([mem_ids, seg, mem_ids] if n == N else [mem_ids, seg], dim=1)
+        ext_logits, _ = ref.forward(ext, ext_cfg, ext_tok)
+        assert_close(logits, ext_logits[:, P:P + n, :V], 1e-12, "segment %d, none model" % s)
+        if n == N:
+            assert_close(new.rmt_memory, out[:, P + N:], 1e-12, "segment %d written memory" % s)
+            assert (new.rmt_memory - R).abs().max().item() > 0.1, "the write rows did not move"
+            R = out[:, P + N:]
+        else:
+            assert new.rmt_memory is state.rmt_memory, "a partial segment wrote the memory"
+        state = new
+
+
+def rmt_causality():
+    cfg = cfg_of(RMT)
+    p = ref.random_params(cfg, 72, F64)
+    N = cfg["segment_len"]
+    tok = tokens_for(cfg, 2, 3 * N + 4, 73)  # 3 segments and a partial one
+    base, base_state = ref.forward(p, cfg, tok)
+    for t in (0, 1, N - 1, N, N + 4, 2 * N - 1, 2 * N + 3, 3 * N + 1):
+        tok2 = tok.clone()
+        tok2[:, t] = (tok2[:, t] + 1) % cfg["vocab_size"]
+        other, other_state = ref.forward(p, cfg, tok2)
+        assert torch.equal(other[:, :t], base[:, :t]), "change at %d reached an earlier logit" % t
+        assert (other[:, t:] - base[:, t:]).abs().max().item() > 1e-3, "change at %d had no effect" % t
+        # a segment's last token reaches the next segment, and there only through the memory
+        if t % N == N - 1:
+            nxt = slice(t + 1, t + 1 + N)
+            assert (other[:, nxt] - base[:, nxt]).abs().max().item() > 1e-3, "change at %d: not across" % t
+        if t >= 3 * N:  # in the partial segment: the memory after the last complete one is unchanged
+            assert torch.equal(other_state.rmt_memory, base_state.rmt_memory)
+    # what crosses the boundary is the memory alone: segment 1 from the memory segment 0 wrote is the
+    # full run's segment 1; from the learned memory, it is not
+    _, s0 = ref.forward(p, cfg, tok[:, :N])
+    l1, _ = ref.forward_segment(p, cfg, tok[:, N:2 * N], s0)
+    assert_close(l1, base[:, N:2 * N], 1e-12, "segment 1 from the written memory")
+    fresh, _ = ref.forward(p, cfg, tok[:, N:2 * N])
+    assert (fresh - base[:, N:2 * N]).abs().max().item() > 1e-2, "the written memory does not matter"
+
+
+def rmt_gradients():
+    # gradcheck over 3 segments: the logits of every segment and the memory the last one wrote; R
+    # keeps its history, so finite differences and autograd agree only if the gradient runs back
+    # through every written memory into the earlier segments and rmt_memory
+    cfg = cfg_of(MICRO, memory="rmt", rmt_tokens=2)
+    params = ref.random_params(cfg, 74, F64)
+    names = [n for n, _ in ref.param_shapes(cfg)]
+    assert "rmt_memory" in names
+    N = cfg["segment_len"]
+    tok = tokens_for(cfg, 2, 3 * N, 75)
+    inputs = tuple(params[n].clone().requires_grad_(True) for n in names)
+
+    def f(*flat):
+        logits, state = ref.forward(dict(zip(names, flat)), cfg, tok)
+        return logits, state.rmt_memory
+
+    assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)
+    # the last segment's logits give gradient to rmt_memory (read by segment 0 only) and to tokens
+    # met only in segment 0: through the written memory, the one path across segments
+    cfg = cfg_of(RMT)
+    p = ref.random_params(cfg, 76, F64)
+    for t in p.values():
+        t.requires_grad_(True)
+    N = cfg["segment_len"]
+    tok = tokens_for(cfg, 2, 3 * N, 77)
+    logits, state = ref.forward(p, cfg, tok)
+    assert state.rmt_memory.requires_grad, "the written memory was detached"
+    logits[:, 2 * N:].sum().backward()
+    assert p["rmt_memory"].grad.abs().min().item() > 0, "no gradient on rmt_memory from the last segment"
+    early = set(tok[:, :N].reshape(-1).tolist()) - set(tok[:, N:].reshape(-1).tolist())
+    assert early, "every token of segment 0 recurs, pick another seed"
+    for vtok in early:
+        assert p["embed.weight"].grad[vtok].abs().max().item() > 0, "no gradient into segment 0"
+    # ... and only through it: with the memory detached by the caller after segment 1 (truncated
+    # back-propagation), the last segment gives rmt_memory no gradient
+    for t in p.values():
+        t.grad = None
+    _, s1 = ref.forward(p, cfg, tok[:, :2 * N])
+    cut = ref.State(list(s1), s1.rmt_memory.detach())
+    l2, _ = ref.forward_segment(p, cfg, tok[:, 2 * N:], cut)
+    l2.sum().backward()
+    assert p["rmt_memory"].grad is None or p["rmt_memory"].grad.abs().max().item() == 0.0
+
+
+def make_golden_rmt():
+    import make_golden
+    cfgp = os.path.join(HERE, "..", "data", "parity-rmt.json")
+    golden = {}
+    with tempfile.TemporaryDirectory() as d:
+        for dt in ("float64", "float32"):
+            out = os.path.join(d, "g-%s.safetensors" % dt)
+            assert make_golden.main(["--config", cfgp, "--dtype", dt, "--seed", "17", "--batch", "2",
+                                     "--segments", "3", "--out", out]) == 0
+            golden[dt] = load_file(out)
+    t, meta = golden["float64"]
+    cfg = json.loads(meta["config"])
+    B, N, P, D = 2, cfg["segment_len"], cfg["rmt_tokens"], cfg["d_model"]
+    assert cfg["memory"] == "rmt" and P == 3, cfg
+    names = [n for n, _ in ref.param_shapes(cfg)]
+    assert "rmt_memory" in names
+    # no per-layer state, one model-level memory
+    want = ({"tokens", "logits", "loss", "state/rmt_memory"} | {"param/" + n for n in names}
+            | {"grad/" + n for n in names})
+    for dt, dtype in (("float64", F64), ("float32", torch.float32)):
+        tt = golden[dt][0]
+        assert set(tt) == want, sorted(set(tt) ^ want)
+        assert tt["state/rmt_memory"].shape == (B, P, D) and tt["state/rmt_memory"].dtype == dtype, dt
+        assert tt["param/rmt_memory"].shape == (P, D)
+        assert tt["grad/rmt_memory"].abs().min().item() > 0, "%s: rmt_memory got no gradient" % dt
+    p = {n: t["param/" + n] for n in names}
+    tok = t["tokens"][:, :-1]
+    logits, state = ref.forward(p, cfg, tok)
+    assert_close(logits, t["logits"], 1e-12, "logits")
+    assert_close(state.rmt_memory, t["state/rmt_memory"], 1e-12, "state/rmt_memory")
+    assert_close(golden["float32"][0]["state/rmt_memory"].to(F64), t["state/rmt_memory"], 1e-4, "float32 memory")
+    # the memory written twice matters to segments 1 and 2 (each read with the learned memory differs)
+    for s in (1, 2):
+        fresh, _ = ref.forward(p, cfg, tok[:, s * N:(s + 1) * N])
+        moved = (fresh - logits[:, s * N:(s + 1) * N]).abs().max().item()
+        assert moved > 0.1, "segment %d: the written memory barely matters (%.3g)" % (s, moved)
+
+
 def main():
     t0 = time.time()
     check("(a) gradcheck infini-delta, 2 segments", lambda: gradcheck_mode("infini-delta", False))
@@ -1242,7 +1448,7 @@ def main():
     check("(b) first segment: model == 'none' with out_proj scaled", first_segment_model_vs_none)
     check("(c) safetensors round trip", safetensors_roundtrip)
     check("(d) delta rule, single key row written twice", delta_single_key)
-    check("(e) attention == naive per-row loop (5 modes, with state)", naive_matches)
+    check("(e) attention == naive per-row loop (6 modes, with state)", naive_matches)
     check("(f) causality, partial segment, memory matters", causality_and_partial)
     check("(g) RoPE properties", rope_properties)
     check("(h) xl cache carries no gradient", xl_cache_detached)
@@ -1275,6 +1481,11 @@ def main():
     check("(v) knn causality: a later token never changes an earlier logit", knn_causality)
     check("(v) gradcheck knn (3rd segment), gradient not through the memory", knn_gradients)
     check("(v) make_golden knn output (parity-knn)", make_golden_knn)
+    check("(w) rmt config fields, parameter table, state", rmt_config_checks)
+    check("(w) rmt segment == plain blocks over the rows [R; x; R] (logits, written R)", rmt_vs_extended_rows)
+    check("(w) rmt causality: a later token never changes an earlier logit", rmt_causality)
+    check("(w) gradcheck rmt, 3 segments, gradient through the written memory", rmt_gradients)
+    check("(w) make_golden rmt output (parity-rmt)", make_golden_rmt)
     n_fail = _results.count(False)
     print("%d/%d passed in %.1fs" % (len(_results) - n_fail, len(_results), time.time() - t0))
     return 1 if n_fail else 0
