@@ -92,7 +92,7 @@ TEST(Eval, ForgettingTheMemoryScoresEachSegmentFromAFreshState) {
   const auto docs = eval_documents(dir, "");
   EvalOptions forget;
   forget.forget_memory = true;
-  for (const auto mode : {MemoryMode::None, MemoryMode::XL, MemoryMode::InfiniDelta}) {
+  for (const auto mode : {MemoryMode::None, MemoryMode::XL, MemoryMode::InfiniDelta, MemoryMode::Knn, MemoryMode::Rmt}) {
     auto c = testing::tiny_config(mode, torch::kFloat32);
     c.vocab_size = 256;
     InfiniTransformer model(c);

@@ -171,6 +171,25 @@ std::vector<double> losses_of(const std::string& run) {
   return out;
 }
 
+// The two baselines of the paper's Table 2 train like the other modes, with the memory carried
+// through the window (RMT's written memory with its gradient) or cut at every segment.
+TEST(Trainer, TheBaselineMemoriesTrainWithAndWithoutBptt) {
+  const auto root = temp_dir("baselines");
+  TrainLimits quiet;
+  quiet.quiet = true;
+  for (const auto mode : {MemoryMode::Knn, MemoryMode::Rmt})
+    for (const int64_t bptt : {0, 1}) {
+      auto s = small_run(root, fmt::format("{}-{}", to_string(mode), bptt));
+      s.config.memory = mode;
+      s.options.bptt_segments = bptt;
+      train_new(s, quiet);
+      const auto losses = losses_of(s.out);
+      ASSERT_EQ(losses.size(), 8u) << s.out;
+      for (const auto l : losses) EXPECT_TRUE(std::isfinite(l)) << s.out;
+      EXPECT_LT(losses.back(), losses.front()) << s.out;
+    }
+}
+
 TEST(Trainer, ResumingReproducesTheUnbrokenRunStepForStep) {
   const auto root = temp_dir("resume");
   // A fixed thread count (as --threads N gives): measured counts follow the machine's load, and the

@@ -34,7 +34,7 @@ json interesting_number(Rng& rng) {
 json interesting_value(Rng& rng) {
   static const char* const strings[] = {"", "x", "F32", "F64", "BF16", "I64", "U8", "BOOL", "F8", "infini",
                                         "infini-state", "infini-checkpoint", "1", "0", "-1",
-                                        "18446744073709551616", "xl", "none", "bfloat16", "sentencepiece",
+                                        "18446744073709551616", "xl", "none", "knn", "rmt", "bfloat16", "sentencepiece",
                                         "byte", "/", "..", "tokenizer.model"};
   switch (pick(rng, 8)) {
     case 0: return json(strings[pick(rng, std::size(strings))]);
