@@ -6,9 +6,9 @@
 #   bash scripts/compare-memory-modes.sh [OUT] [STEPS] [RESULTS]
 #   (defaults: runs/memory-modes-6x3, 1200, experiments/memory-modes-6x3)
 #
-# MODES (default "none xl knn infini-linear infini-delta") and SEEDS (default "1234 1235 1236") choose
+# MODES (default "none xl knn rmt infini-linear infini-delta") and SEEDS (default "1234 1235 1236") choose
 # the models; each is OUT/MODE-sSEED, with every mode's defaults (gate_init -3; knn: 65,536 tokens,
-# top 32). Each goes through scripts/memory-mode-run.sh (training, `infini eval` with the memory and
+# top 32; rmt: p = 16). Each goes through scripts/memory-mode-run.sh (training, `infini eval` with the memory and
 # with it forgotten at every segment, `infini info`); interrupted runs continue where they stopped
 # when the script is started again, and finished ones are kept. RESULTS gets the table and the
 # loss-by-segment plot (scripts/memory-modes-report.py), the evaluation JSON and the training metrics
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 out=${1:-runs/memory-modes-6x3}
 steps=${2:-1200}
 results=${3:-experiments/memory-modes-6x3}
-read -r -a modes <<<"${MODES:-none xl knn infini-linear infini-delta}"
+read -r -a modes <<<"${MODES:-none xl knn rmt infini-linear infini-delta}"
 read -r -a seeds <<<"${SEEDS:-1234 1235 1236}"
 bash scripts/install-deps.sh
 bash scripts/build.sh
