@@ -1,7 +1,10 @@
 #include "server/http_server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -303,6 +306,37 @@ bool known_post_route(const std::string& path) {
 
 }  // namespace
 
+// cpp-httplib listens with a backlog of 5, fixed when Debian's libcpp-httplib was compiled. A burst
+// of clients (16 at once in the tests) then overflows the accept queue whenever the accepting thread
+// waits for a CPU; the kernel answers with SYN cookies ("Possible SYN flooding" in dmesg) and may
+// reset a connection the client took for open. listen() again on the bound socket sets a longer
+// queue (Linux caps it at net.core.somaxconn, 4096 on Debian 12). The library keeps the socket
+// private, so it is found by its port among this process's listening sockets.
+namespace {
+void lengthen_listen_queue(int port) {
+  constexpr int kBacklog = 1024;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    int listening = 0;
+    socklen_t size = sizeof(listening);
+    sockaddr_storage address{};
+    socklen_t address_size = sizeof(address);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 || !listening) continue;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &address_size) != 0) continue;
+    const int bound = address.ss_family == AF_INET    ? ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port)
+                      : address.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port)
+                                                      : -1;
+    if (bound == port) ::listen(fd, kBacklog);
+  }
+}
+}  // namespace
+
 int serve(const Model& model, const ServeOptions& options) {
   SessionStore store(options.sessions_dir, options.max_resident_sessions);
   Worker worker(model, store, options.worker);
@@ -354,6 +388,7 @@ int serve(const Model& model, const ServeOptions& options) {
     throw Error(fmt::format("serve: cannot listen on {}:{} (--host, --port): in use, or not an address of this machine",
                             options.host, port));
   }
+  lengthen_listen_queue(port);
   struct sigaction action {};
   action.sa_handler = request_stop;
   sigaction(SIGINT, &action, nullptr);

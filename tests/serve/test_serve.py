@@ -5,6 +5,7 @@ import json
 import os
 import socket
 import re
+import shutil
 import subprocess
 import time
 import urllib.parse
@@ -350,6 +351,17 @@ def test_sixteen_clients_at_once_answer_as_one_by_one(server):
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         together = list(pool.map(ask, range(16)))
     assert together == alone
+
+
+def test_the_listen_queue_holds_a_burst_of_clients(server):
+    # A backlog of 5 (cpp-httplib's default) let a burst of 16 clients overflow the accept queue while
+    # the accepting thread waited for a CPU; the kernel then sent SYN cookies and reset a connection.
+    if shutil.which("ss") is None:
+        pytest.skip("needs ss (iproute2) to read the listening socket's backlog")
+    port = server.url.rsplit(":", 1)[1]
+    out = subprocess.run(["ss", "-ltnH", "sport = :" + port], capture_output=True, text=True, check=True).stdout
+    backlog = int(out.split()[2])  # State Recv-Q Send-Q ...: a listening socket's Send-Q is its backlog
+    assert backlog >= 128, out
 
 
 def test_a_long_read_does_not_block_completions(server):
